@@ -1,0 +1,38 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace datarefresh::catalog {
+
+// The catalog's tag filter (spec §1.3). A tag is dropped when any rule holds:
+//  - malformed: not an object, no `name`, or `name` not a string;
+//  - it has an accuracy (present, not null) below min_accuracy; an accuracy that is not a number
+//    (nor a string holding one) counts as malformed;
+//  - its provider is one of filtered_providers (exact match);
+//  - lower(name) is in exact_denylist;
+//  - lower(name) contains any of contains_denylist.
+// Kept tags keep their order. A row is rewritten only when at least one tag is dropped.
+struct TagRules {
+  double min_accuracy = 0.90;
+  std::vector<std::string> filtered_providers = {"rekognition"};
+  std::vector<std::string> exact_denylist = {"no person",  "squareformat", "uploaded:by=flickrmobile",
+                                             "uploaded:by=instagram", "flickriosapp:filter=flamingo", "by"};
+  std::vector<std::string> contains_denylist = {"flickriosapp", "uploaded", ":",       "=",        "cc0", "by-nc",
+                                                "by-nd",        "by-sa",    "by-nc-nd", "by-nc-sa", "pdm"};
+};
+
+// The SQL that filters the tags of one id range [$1, $2) of `qualified_table` (already quoted)
+// in one set-based statement: it computes the kept tags server-side, writes only the rows that
+// change, and returns one row (rows_changed bigint, tags_removed bigint). Parameters:
+// $1 id_start, $2 id_end, $3 min accuracy (float8), $4 filtered providers (text[]),
+// $5 exact denylist (text[]), $6 contains patterns (text[], from contains_like_patterns()).
+std::string tag_filter_sql(const std::string& qualified_table);
+
+// LIKE patterns ('%' + escaped substring + '%') for the contains denylist.
+std::vector<std::string> contains_like_patterns(const TagRules& rules);
+
+// A PostgreSQL array literal ('{"a","b"}') for a text[] parameter.
+std::string text_array_literal(const std::vector<std::string>& values);
+
+}  // namespace datarefresh::catalog
