@@ -1,0 +1,344 @@
+#include "consumer/indexer/shard_indexer.h"
+
+#include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace datarefresh::indexer {
+namespace {
+
+// One item of a bulk body: its two NDJSON lines, and where its source sits inside them.
+struct Item {
+  std::size_t offset = 0;
+  std::size_t length = 0;
+  std::size_t source_offset = 0;
+  std::size_t source_length = 0;
+  std::int64_t id = 0;
+};
+
+struct Batch {
+  std::string body;
+  std::vector<Item> items;
+};
+
+// A bounded hand-over between the row reader and the senders. close() lets the senders drain
+// what is queued; abort() makes every waiter return at once.
+class BatchQueue {
+ public:
+  explicit BatchQueue(std::size_t capacity) : capacity_(capacity) {}
+
+  bool push(Batch batch) {
+    std::unique_lock lock(mu_);
+    not_full_.wait(lock, [&] { return aborted_ || queue_.size() < capacity_; });
+    if (aborted_) return false;
+    queue_.push_back(std::move(batch));
+    not_empty_.notify_one();
+    return true;
+  }
+
+  std::optional<Batch> pop() {
+    std::unique_lock lock(mu_);
+    not_empty_.wait(lock, [&] { return aborted_ || closed_ || !queue_.empty(); });
+    if (aborted_ || queue_.empty()) return std::nullopt;
+    Batch b = std::move(queue_.front());
+    queue_.pop_front();
+    not_full_.notify_one();
+    return b;
+  }
+
+  void close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    not_empty_.notify_all();
+  }
+
+  void abort() {
+    std::lock_guard lock(mu_);
+    aborted_ = true;
+    queue_.clear();
+    not_empty_.notify_all();
+    not_full_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable not_full_, not_empty_;
+  std::deque<Batch> queue_;
+  std::size_t capacity_;
+  bool closed_ = false;
+  bool aborted_ = false;
+};
+
+struct AtomicCounts {
+  std::atomic<std::int64_t> rows_read{0}, indexed{0}, skipped_deleted{0}, skipped_removed{0}, dead_lettered{0};
+  ShardCounts snapshot() const {
+    return {rows_read.load(), indexed.load(), skipped_deleted.load(), skipped_removed.load(), dead_lettered.load()};
+  }
+};
+
+double jitter_draw() {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
+
+// Shared by the reader, the senders and the progress thread of one shard.
+class ShardRun {
+ public:
+  ShardRun(BulkTransport& transport, DeadLetterSink& dead_letters, const ShardWork& work,
+           const BulkSettings& settings, const Timing& timing)
+      : transport_(transport),
+        dead_letters_(dead_letters),
+        work_(work),
+        settings_(settings),
+        timing_(timing),
+        queue_(std::max<std::size_t>(1, settings.concurrency)) {}
+
+  AtomicCounts counts;
+  BatchQueue& queue() { return queue_; }
+
+  bool cancelled() const { return work_.cancelled && work_.cancelled(); }
+  bool failed() const { return failed_.load(); }
+
+  void fail(std::string error, bool retryable) {
+    {
+      std::lock_guard lock(mu_);
+      if (failed_.load()) return;
+      error_ = std::move(error);
+      retryable_ = retryable;
+      failed_ = true;
+    }
+    queue_.abort();
+  }
+
+  std::pair<std::string, bool> failure() const {
+    std::lock_guard lock(mu_);
+    return {error_, retryable_};
+  }
+
+  void sender_loop() {
+    while (auto batch = queue_.pop()) {
+      if (!send(std::move(*batch))) return;
+    }
+  }
+
+ private:
+  // Sends one batch until every item is indexed or dead-lettered. Returns false if the shard must stop.
+  bool send(Batch batch) {
+    int fruitless_attempts = 0;
+    std::optional<std::chrono::steady_clock::time_point> trouble_since;
+    std::string last_problem;
+    while (true) {
+      if (cancelled()) return false;
+      if (failed()) return false;
+      auto answer = transport_.bulk(batch.body);
+      std::vector<std::size_t> again;
+      bool progress = false;
+      if (!answer.ok()) {
+        const auto& err = answer.error();
+        if (!err.retryable) {
+          fail(fmt::format("bulk request to index {} failed for good: {}", work_.index, err.describe()), false);
+          return false;
+        }
+        last_problem = err.describe();
+      } else {
+        const auto& items = answer.value().items;
+        if (items.size() != batch.items.size()) {
+          fail(fmt::format("bulk answer for index {} listed {} items for {} sent", work_.index, items.size(),
+                           batch.items.size()),
+               true);
+          return false;
+        }
+        for (std::size_t i = 0; i < items.size(); ++i) {
+          const auto& r = items[i];
+          if (r.ok()) {
+            counts.indexed.fetch_add(1, std::memory_order_relaxed);
+            progress = true;
+          } else if (r.retryable) {
+            again.push_back(i);
+            last_problem = fmt::format("HTTP {} {}: {}", r.status, r.error_type, r.error_reason);
+          } else {
+            const Item& it = batch.items[i];
+            RejectedDocument doc{std::to_string(it.id), fmt::format("{}: {}", r.error_type, r.error_reason),
+                                 batch.body.substr(it.source_offset, it.source_length)};
+            if (!dead_letters_.record(doc)) {
+              fail(fmt::format("document {} was rejected by index {} ({}) and could not be dead-lettered", it.id,
+                               work_.index, doc.reason),
+                   true);
+              return false;
+            }
+            counts.dead_lettered.fetch_add(1, std::memory_order_relaxed);
+            progress = true;
+          }
+        }
+        if (again.empty()) return true;
+        batch = subset(batch, again);
+      }
+      auto now = timing_.now();
+      if (!trouble_since) trouble_since = now;
+      fruitless_attempts = progress ? 0 : fruitless_attempts + 1;
+      if (now - *trouble_since > settings_.deadline || fruitless_attempts > settings_.max_retries) {
+        fail(fmt::format("index {} kept refusing {} documents (first id {}) for {} over {} attempts without "
+                         "progress; last error: {}",
+                         work_.index, batch.items.size(), batch.items.front().id,
+                         format_duration(std::chrono::duration_cast<Duration>(now - *trouble_since)),
+                         fruitless_attempts, last_problem),
+             true);
+        return false;
+      }
+      timing_.sleep(backoff_delay(settings_.backoff, static_cast<std::uint32_t>(std::max(1, fruitless_attempts)),
+                                  jitter_draw()));
+    }
+  }
+
+  static Batch subset(const Batch& from, const std::vector<std::size_t>& positions) {
+    Batch out;
+    std::size_t bytes = 0;
+    for (auto p : positions) bytes += from.items[p].length;
+    out.body.reserve(bytes);
+    for (auto p : positions) {
+      const Item& it = from.items[p];
+      Item moved = it;
+      moved.offset = out.body.size();
+      moved.source_offset = moved.offset + (it.source_offset - it.offset);
+      out.body.append(from.body, it.offset, it.length);
+      out.items.push_back(moved);
+    }
+    return out;
+  }
+
+  BulkTransport& transport_;
+  DeadLetterSink& dead_letters_;
+  const ShardWork& work_;
+  const BulkSettings& settings_;
+  const Timing& timing_;
+  BatchQueue queue_;
+  mutable std::mutex mu_;
+  std::atomic<bool> failed_{false};
+  std::string error_;
+  bool retryable_ = true;
+};
+
+}  // namespace
+
+Timing Timing::real() {
+  return Timing{[](Duration d) { std::this_thread::sleep_for(d); }, [] { return std::chrono::steady_clock::now(); }};
+}
+
+ShardResult index_shard(RowSource& rows, BulkTransport& transport, DeadLetterSink& dead_letters, const ShardWork& work,
+                        const BulkSettings& settings, const Timing& timing) {
+  ShardRun run(transport, dead_letters, work, settings, timing);
+
+  std::vector<std::thread> senders;
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, settings.concurrency); ++i) {
+    senders.emplace_back([&run] { run.sender_loop(); });
+  }
+
+  std::mutex progress_mu;
+  std::condition_variable progress_cv;
+  bool done = false;
+  std::thread progress;
+  if (work.on_progress) {
+    progress = std::thread([&] {
+      std::unique_lock lock(progress_mu);
+      while (!progress_cv.wait_for(lock, work.progress_interval, [&] { return done; })) {
+        lock.unlock();
+        work.on_progress(run.counts.snapshot());
+        lock.lock();
+      }
+    });
+  }
+
+  std::optional<std::string> read_error;
+  bool read_error_retryable = true;
+  try {
+    catalog::DocumentEncoder encoder(work.kind);
+    std::string action_prefix = "{\"index\":{\"_index\":";
+    search::append_json_string(action_prefix, work.index);
+    action_prefix += ",\"_id\":\"";
+    const std::string action_suffix = "\"}}\n";
+
+    std::vector<catalog::FieldView> row;
+    std::string source;
+    Batch batch;
+    batch.body.reserve(settings.max_bytes + settings.max_bytes / 8);
+    char id_text[24];
+    while (!run.failed()) {
+      if (run.cancelled()) break;
+      if (!rows.next(row)) break;
+      run.counts.rows_read.fetch_add(1, std::memory_order_relaxed);
+      source.clear();
+      std::int64_t id = 0;
+      switch (encoder.encode(row, source, id)) {
+        case catalog::RowOutcome::kSkippedDeleted:
+          run.counts.skipped_deleted.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        case catalog::RowOutcome::kSkippedRemoved:
+          run.counts.skipped_removed.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        case catalog::RowOutcome::kIndexed:
+          break;
+      }
+      Item item;
+      item.offset = batch.body.size();
+      item.id = id;
+      auto [end, ec] = std::to_chars(id_text, id_text + sizeof id_text, id);
+      batch.body += action_prefix;
+      batch.body.append(id_text, end);
+      batch.body += action_suffix;
+      item.source_offset = batch.body.size();
+      item.source_length = source.size();
+      batch.body += source;
+      batch.body += '\n';
+      item.length = batch.body.size() - item.offset;
+      batch.items.push_back(item);
+      if (batch.items.size() >= settings.max_docs || batch.body.size() >= settings.max_bytes) {
+        if (!run.queue().push(std::move(batch))) break;
+        batch = Batch{};
+        batch.body.reserve(settings.max_bytes + settings.max_bytes / 8);
+      }
+    }
+    if (!batch.items.empty() && !run.failed() && !run.cancelled()) run.queue().push(std::move(batch));
+  } catch (const catalog::RowError& e) {
+    read_error = fmt::format("shard row unreadable for index {}: {}", work.index, e.what());
+    read_error_retryable = false;
+  } catch (const std::exception& e) {
+    read_error = fmt::format("reading the shard's rows for index {} failed: {}", work.index, e.what());
+  }
+
+  if (read_error || run.cancelled()) run.queue().abort();
+  else run.queue().close();
+  for (auto& t : senders) t.join();
+  {
+    std::lock_guard lock(progress_mu);
+    done = true;
+  }
+  progress_cv.notify_all();
+  if (progress.joinable()) progress.join();
+
+  ShardResult result;
+  result.counts = run.counts.snapshot();
+  if (read_error) {
+    run.fail(*read_error, read_error_retryable);
+  }
+  if (run.failed()) {
+    auto [error, retryable] = run.failure();
+    result.outcome = ShardOutcome::kFailed;
+    result.error = error;
+    result.retryable = retryable;
+  } else if (run.cancelled()) {
+    result.outcome = ShardOutcome::kCancelled;
+    result.error = "cancelled";
+  } else {
+    result.outcome = ShardOutcome::kCompleted;
+  }
+  return result;
+}
+
+}  // namespace datarefresh::indexer

@@ -1,0 +1,356 @@
+#include "core/ledger/ledger.h"
+
+#include <array>
+
+#include "core/common/error.h"
+
+namespace datarefresh::ledger {
+namespace {
+
+using pg::SqlParam;
+
+constexpr const char* kRunColumns = R"SQL(
+  refresh_id::text, request_id::text, media_type, environment, lock_scope, status, phase, requested_by,
+  options::text, new_index, filtered_index, old_index, old_filtered_index, alias, filtered_alias,
+  id_min, id_max, shard_count, expected_rows, rows_copied, tags_rows_changed, tags_removed, report::text,
+  error, holder_refresh_id::text,
+  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS created_at,
+  to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS updated_at,
+  to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS finished_at)SQL";
+
+struct UpdatableColumn {
+  std::string_view name;
+  std::string_view type;
+};
+
+constexpr std::array<UpdatableColumn, 15> kUpdatable = {{
+    {"new_index", "text"},         {"filtered_index", "text"},     {"old_index", "text"},
+    {"old_filtered_index", "text"}, {"alias", "text"},             {"filtered_alias", "text"},
+    {"id_min", "bigint"},          {"id_max", "bigint"},           {"shard_count", "integer"},
+    {"expected_rows", "bigint"},   {"rows_copied", "bigint"},      {"tags_rows_changed", "bigint"},
+    {"tags_removed", "bigint"},    {"report", "jsonb"},            {"error", "text"},
+}};
+
+std::optional<std::int64_t> opt_int(const std::optional<std::string>& v) {
+  if (!v) return std::nullopt;
+  return std::stoll(*v);
+}
+
+Run read_run(const pg::ResultSet& rs, std::size_t i) {
+  const auto& r = rs.rows[i];
+  auto at = [&](const char* name) -> const std::optional<std::string>& { return r[rs.column(name)]; };
+  Run run;
+  run.refresh_id = at("refresh_id").value_or("");
+  run.request_id = at("request_id").value_or("");
+  run.media_type = at("media_type").value_or("");
+  run.environment = at("environment").value_or("");
+  run.lock_scope = at("lock_scope").value_or("");
+  run.status = parse_run_status(at("status").value_or("running"));
+  run.phase = at("phase").value_or("");
+  run.requested_by = at("requested_by").value_or("");
+  run.options = nlohmann::json::parse(at("options").value_or("{}"));
+  run.new_index = at("new_index");
+  run.filtered_index = at("filtered_index");
+  run.old_index = at("old_index");
+  run.old_filtered_index = at("old_filtered_index");
+  run.alias = at("alias");
+  run.filtered_alias = at("filtered_alias");
+  run.id_min = opt_int(at("id_min"));
+  run.id_max = opt_int(at("id_max"));
+  if (auto n = opt_int(at("shard_count"))) run.shard_count = static_cast<std::int32_t>(*n);
+  run.expected_rows = opt_int(at("expected_rows"));
+  run.rows_copied = opt_int(at("rows_copied"));
+  run.tags_rows_changed = opt_int(at("tags_rows_changed"));
+  run.tags_removed = opt_int(at("tags_removed"));
+  if (at("report")) run.report = nlohmann::json::parse(*at("report"));
+  run.error = at("error");
+  run.holder_refresh_id = at("holder_refresh_id");
+  run.created_at = at("created_at").value_or("");
+  run.updated_at = at("updated_at").value_or("");
+  run.finished_at = at("finished_at");
+  return run;
+}
+
+std::vector<Run> read_runs(const pg::ResultSet& rs) {
+  std::vector<Run> out;
+  for (std::size_t i = 0; i < rs.size(); ++i) out.push_back(read_run(rs, i));
+  return out;
+}
+
+SqlParam num(std::int64_t v) { return std::to_string(v); }
+
+}  // namespace
+
+std::string_view to_string(RunStatus s) {
+  switch (s) {
+    case RunStatus::kRunning: return "running";
+    case RunStatus::kCompleted: return "completed";
+    case RunStatus::kFailed: return "failed";
+    case RunStatus::kRefused: return "refused";
+    case RunStatus::kCancelled: return "cancelled";
+  }
+  return "running";
+}
+
+std::string_view to_string(ShardStatus s) {
+  switch (s) {
+    case ShardStatus::kPending: return "pending";
+    case ShardStatus::kRunning: return "running";
+    case ShardStatus::kCompleted: return "completed";
+    case ShardStatus::kFailed: return "failed";
+  }
+  return "pending";
+}
+
+RunStatus parse_run_status(std::string_view s) {
+  for (auto v : {RunStatus::kRunning, RunStatus::kCompleted, RunStatus::kFailed, RunStatus::kRefused, RunStatus::kCancelled}) {
+    if (to_string(v) == s) return v;
+  }
+  throw InvariantError("ledger: unknown run status '" + std::string(s) + "'");
+}
+
+ShardStatus parse_shard_status(std::string_view s) {
+  for (auto v : {ShardStatus::kPending, ShardStatus::kRunning, ShardStatus::kCompleted, ShardStatus::kFailed}) {
+    if (to_string(v) == s) return v;
+  }
+  throw InvariantError("ledger: unknown shard status '" + std::string(s) + "'");
+}
+
+Ledger::Ledger(pg::Database& db) : db_(db) {}
+
+void Ledger::ensure_schema(const std::string& ledger_sql) {
+  // Concurrent CREATE ... IF NOT EXISTS can still race on the catalog; an advisory lock serialises it.
+  db_.transact([&](pg::Database& db) {
+    db.exec("SELECT pg_advisory_xact_lock(hashtext('datarefresh.ledger.schema'))");
+    db.exec(ledger_sql);
+  });
+}
+
+BeginOutcome Ledger::begin_run(const NewRun& n) {
+  auto existing = db_.exec_params(std::string("SELECT ") + kRunColumns + " FROM datarefresh.runs WHERE request_id = $1::uuid",
+                                  {n.request_id});
+  if (!existing.empty()) {
+    Run run = read_run(existing, 0);
+    if (run.status == RunStatus::kRefused) {
+      std::optional<Run> holder;
+      if (run.holder_refresh_id) holder = this->run(*run.holder_refresh_id);
+      return {BeginOutcome::Kind::kRefused, run, holder};
+    }
+    return {BeginOutcome::Kind::kResumed, run, std::nullopt};
+  }
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto inserted = db_.exec_params(
+        "INSERT INTO datarefresh.runs (refresh_id, request_id, media_type, environment, lock_scope, status, phase, "
+        "requested_by, options) VALUES ($1::uuid, $2::uuid, $3, $4, $5, 'running', 'planning', $6, $7::jsonb) "
+        "ON CONFLICT DO NOTHING RETURNING refresh_id",
+        {n.refresh_id, n.request_id, n.media_type, n.environment, n.lock_scope, n.requested_by, n.options.dump()});
+    if (!inserted.empty()) return {BeginOutcome::Kind::kStarted, *run(n.refresh_id), std::nullopt};
+    // Either the same request raced us, or another refresh holds the scope.
+    auto again = db_.exec_params(std::string("SELECT ") + kRunColumns + " FROM datarefresh.runs WHERE request_id = $1::uuid",
+                                 {n.request_id});
+    if (!again.empty()) return begin_run(n);
+    auto holder_rs = db_.exec_params(std::string("SELECT ") + kRunColumns +
+                                         " FROM datarefresh.runs WHERE lock_scope = $1 AND status = 'running'",
+                                     {n.lock_scope});
+    if (holder_rs.empty()) continue;  // the holder finished in between: try again
+    Run holder = read_run(holder_rs, 0);
+    std::string reason = "refresh " + holder.refresh_id + " (" + holder.media_type + ", phase " + holder.phase +
+                         ") is running in lock scope " + n.lock_scope +
+                         "; only one refresh runs per scope at a time: request again when it has finished";
+    db_.exec_params(
+        "INSERT INTO datarefresh.runs (refresh_id, request_id, media_type, environment, lock_scope, status, phase, "
+        "requested_by, options, error, holder_refresh_id, finished_at) VALUES ($1::uuid, $2::uuid, $3, $4, $5, "
+        "'refused', 'refused', $6, $7::jsonb, $8, $9::uuid, now()) ON CONFLICT DO NOTHING",
+        {n.refresh_id, n.request_id, n.media_type, n.environment, n.lock_scope, n.requested_by, n.options.dump(), reason,
+         holder.refresh_id});
+    auto refused = this->run(n.refresh_id);
+    if (!refused) return begin_run(n);
+    return {BeginOutcome::Kind::kRefused, *refused, holder};
+  }
+  throw Error("ledger: could not register refresh request " + n.request_id + " for " + n.media_type +
+              " after 3 attempts: the lock scope " + n.lock_scope + " keeps changing hands");
+}
+
+std::optional<Run> Ledger::run(const std::string& refresh_id) {
+  auto rs = db_.exec_params(std::string("SELECT ") + kRunColumns + " FROM datarefresh.runs WHERE refresh_id = $1::uuid",
+                            {refresh_id});
+  if (rs.empty()) return std::nullopt;
+  return read_run(rs, 0);
+}
+
+std::vector<Run> Ledger::runs_with_status(RunStatus status) {
+  return read_runs(db_.exec_params(
+      std::string("SELECT ") + kRunColumns + " FROM datarefresh.runs WHERE status = $1 ORDER BY created_at",
+      {std::string(to_string(status))}));
+}
+
+std::vector<Run> Ledger::recent_runs(const std::string& media_type, int limit) {
+  return read_runs(db_.exec_params(std::string("SELECT ") + kRunColumns +
+                                       " FROM datarefresh.runs WHERE ($1 = '' OR media_type = $1) "
+                                       "ORDER BY created_at DESC LIMIT $2::int",
+                                   {media_type, std::to_string(limit)}));
+}
+
+void Ledger::set_phase(const std::string& refresh_id, const std::string& phase) {
+  db_.exec_params("UPDATE datarefresh.runs SET phase = $2, updated_at = now() WHERE refresh_id = $1::uuid",
+                  {refresh_id, phase});
+}
+
+void Ledger::update_run(const std::string& refresh_id, const nlohmann::json& fields) {
+  std::string sql = "UPDATE datarefresh.runs SET updated_at = now()";
+  std::vector<SqlParam> params{refresh_id};
+  for (const auto& [key, value] : fields.items()) {
+    const UpdatableColumn* col = nullptr;
+    for (const auto& c : kUpdatable) {
+      if (c.name == key) col = &c;
+    }
+    if (!col) throw InvariantError("ledger: run column '" + key + "' cannot be updated");
+    params.push_back(value.is_null()   ? SqlParam{}
+                     : value.is_string() ? SqlParam{value.get<std::string>()}
+                                         : SqlParam{value.dump()});
+    sql += ", " + std::string(col->name) + " = $" + std::to_string(params.size()) + "::" + std::string(col->type);
+  }
+  db_.exec_params(sql + " WHERE refresh_id = $1::uuid", params);
+}
+
+bool Ledger::finish_run(const std::string& refresh_id, RunStatus status, const std::optional<std::string>& error,
+                        const nlohmann::json& report) {
+  auto rs = db_.exec_params(
+      "UPDATE datarefresh.runs SET status = $2, phase = $2, error = $3, report = $4::jsonb, finished_at = now(), "
+      "updated_at = now() WHERE refresh_id = $1::uuid AND status = 'running' RETURNING refresh_id",
+      {refresh_id, std::string(to_string(status)), error, report.is_null() ? SqlParam{} : SqlParam{report.dump()}});
+  return !rs.empty();
+}
+
+bool Ledger::step_done(const std::string& refresh_id, const std::string& step) {
+  return db_
+      .query_value("SELECT 1 FROM datarefresh.steps WHERE refresh_id = $1::uuid AND step = $2", {refresh_id, step})
+      .has_value();
+}
+
+std::optional<nlohmann::json> Ledger::step_details(const std::string& refresh_id, const std::string& step) {
+  auto v = db_.query_value("SELECT details::text FROM datarefresh.steps WHERE refresh_id = $1::uuid AND step = $2",
+                           {refresh_id, step});
+  if (!v) return std::nullopt;
+  return nlohmann::json::parse(*v);
+}
+
+void Ledger::mark_step(const std::string& refresh_id, const std::string& step, double seconds,
+                       const nlohmann::json& details) {
+  db_.exec_params(
+      "INSERT INTO datarefresh.steps (refresh_id, step, seconds, details) VALUES ($1::uuid, $2, $3::float8, $4::jsonb) "
+      "ON CONFLICT (refresh_id, step) DO NOTHING",
+      {refresh_id, step, std::to_string(seconds), details.dump()});
+}
+
+std::vector<std::pair<std::string, double>> Ledger::step_seconds(const std::string& refresh_id) {
+  auto rs = db_.exec_params(
+      "SELECT step, coalesce(seconds, 0) FROM datarefresh.steps WHERE refresh_id = $1::uuid ORDER BY finished_at, step",
+      {refresh_id});
+  std::vector<std::pair<std::string, double>> out;
+  for (const auto& r : rs.rows) out.emplace_back(r[0].value_or(""), std::stod(r[1].value_or("0")));
+  return out;
+}
+
+void Ledger::record_shards(const std::string& refresh_id, const std::vector<catalog::ShardRange>& shards) {
+  // One statement per call keeps a large plan fast: arrays unnested server-side.
+  std::string numbers = "{", starts = "{", ends = "{";
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    const char* sep = i ? "," : "";
+    numbers += sep + std::to_string(shards[i].shard);
+    starts += sep + std::to_string(shards[i].id_start);
+    ends += sep + std::to_string(shards[i].id_end);
+  }
+  numbers += "}";
+  starts += "}";
+  ends += "}";
+  db_.exec_params(
+      "INSERT INTO datarefresh.shards (refresh_id, shard, id_start, id_end, status) "
+      "SELECT $1::uuid, s, a, b, 'pending' FROM unnest($2::int[], $3::bigint[], $4::bigint[]) AS t(s, a, b) "
+      "ON CONFLICT (refresh_id, shard) DO NOTHING",
+      {refresh_id, numbers, starts, ends});
+}
+
+std::vector<ShardRecord> Ledger::shards(const std::string& refresh_id) {
+  auto rs = db_.exec_params(
+      "SELECT shard, id_start, id_end, status, attempt, worker, rows_read, indexed, skipped_deleted, skipped_removed, "
+      "dead_lettered, error, extract(epoch FROM now() - greatest(published_at, started_at, last_progress_at))::float8 "
+      "FROM datarefresh.shards WHERE refresh_id = $1::uuid ORDER BY shard",
+      {refresh_id});
+  std::vector<ShardRecord> out;
+  for (const auto& r : rs.rows) {
+    ShardRecord s;
+    s.shard = static_cast<std::int32_t>(std::stol(*r[0]));
+    s.id_start = std::stoll(*r[1]);
+    s.id_end = std::stoll(*r[2]);
+    s.status = parse_shard_status(*r[3]);
+    s.attempt = static_cast<std::int32_t>(std::stol(*r[4]));
+    s.worker = r[5];
+    s.counts = {std::stoll(*r[6]), std::stoll(*r[7]), std::stoll(*r[8]), std::stoll(*r[9]), std::stoll(*r[10])};
+    s.error = r[11];
+    s.idle_seconds = r[12] ? std::stod(*r[12]) : 0.0;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+void Ledger::mark_published(const std::string& refresh_id, std::int32_t shard) {
+  db_.exec_params("UPDATE datarefresh.shards SET published_at = now() WHERE refresh_id = $1::uuid AND shard = $2::int",
+                  {refresh_id, num(shard)});
+}
+
+bool Ledger::shard_started(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt,
+                           const std::string& worker) {
+  auto rs = db_.exec_params(
+      "UPDATE datarefresh.shards SET status = 'running', worker = $4, started_at = now(), last_progress_at = now() "
+      "WHERE refresh_id = $1::uuid AND shard = $2::int AND attempt = $3::int AND status IN ('pending', 'running') "
+      "RETURNING shard",
+      {refresh_id, num(shard), num(attempt), worker});
+  return !rs.empty();
+}
+
+bool Ledger::shard_progress(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt,
+                            const ShardCounts& c) {
+  auto rs = db_.exec_params(
+      "UPDATE datarefresh.shards SET rows_read = $4::bigint, indexed = $5::bigint, skipped_deleted = $6::bigint, "
+      "skipped_removed = $7::bigint, dead_lettered = $8::bigint, last_progress_at = now() "
+      "WHERE refresh_id = $1::uuid AND shard = $2::int AND attempt = $3::int AND status = 'running' RETURNING shard",
+      {refresh_id, num(shard), num(attempt), num(c.rows_read), num(c.indexed), num(c.skipped_deleted),
+       num(c.skipped_removed), num(c.dead_lettered)});
+  return !rs.empty();
+}
+
+bool Ledger::shard_completed(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt,
+                             const ShardCounts& c) {
+  // A shard fully indexed by any attempt is complete: its documents are in the index. Only the
+  // first completion counts.
+  auto rs = db_.exec_params(
+      "UPDATE datarefresh.shards SET status = 'completed', attempt = greatest(attempt, $3::int), "
+      "rows_read = $4::bigint, indexed = $5::bigint, skipped_deleted = $6::bigint, skipped_removed = $7::bigint, "
+      "dead_lettered = $8::bigint, error = NULL, completed_at = now(), last_progress_at = now() "
+      "WHERE refresh_id = $1::uuid AND shard = $2::int AND status <> 'completed' RETURNING shard",
+      {refresh_id, num(shard), num(attempt), num(c.rows_read), num(c.indexed), num(c.skipped_deleted),
+       num(c.skipped_removed), num(c.dead_lettered)});
+  return !rs.empty();
+}
+
+bool Ledger::shard_failed(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt,
+                          const std::string& error) {
+  auto rs = db_.exec_params(
+      "UPDATE datarefresh.shards SET status = 'failed', error = $4, last_progress_at = now() "
+      "WHERE refresh_id = $1::uuid AND shard = $2::int AND attempt = $3::int AND status IN ('pending', 'running') "
+      "RETURNING shard",
+      {refresh_id, num(shard), num(attempt), error});
+  return !rs.empty();
+}
+
+bool Ledger::retry_shard(const std::string& refresh_id, std::int32_t shard, std::int32_t from_attempt) {
+  auto rs = db_.exec_params(
+      "UPDATE datarefresh.shards SET attempt = attempt + 1, status = 'pending', worker = NULL, published_at = now(), "
+      "started_at = NULL, rows_read = 0, indexed = 0, skipped_deleted = 0, skipped_removed = 0, dead_lettered = 0 "
+      "WHERE refresh_id = $1::uuid AND shard = $2::int AND attempt = $3::int AND status <> 'completed' RETURNING shard",
+      {refresh_id, num(shard), num(from_attempt)});
+  return !rs.empty();
+}
+
+}  // namespace datarefresh::ledger

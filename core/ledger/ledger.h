@@ -1,0 +1,135 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/catalog/shard_plan.h"
+#include "core/pg/database.h"
+
+namespace datarefresh::ledger {
+
+enum class RunStatus { kRunning, kCompleted, kFailed, kRefused, kCancelled };
+enum class ShardStatus { kPending, kRunning, kCompleted, kFailed };
+
+std::string_view to_string(RunStatus s);
+std::string_view to_string(ShardStatus s);
+RunStatus parse_run_status(std::string_view s);
+ShardStatus parse_shard_status(std::string_view s);
+
+struct ShardCounts {
+  std::int64_t rows_read = 0;
+  std::int64_t indexed = 0;
+  std::int64_t skipped_deleted = 0;
+  std::int64_t skipped_removed = 0;
+  std::int64_t dead_lettered = 0;
+  bool operator==(const ShardCounts&) const = default;
+};
+
+struct Run {
+  std::string refresh_id;
+  std::string request_id;
+  std::string media_type;
+  std::string environment;
+  std::string lock_scope;
+  RunStatus status = RunStatus::kRunning;
+  std::string phase;
+  std::string requested_by;
+  nlohmann::json options = nlohmann::json::object();
+  std::optional<std::string> new_index, filtered_index, old_index, old_filtered_index, alias, filtered_alias;
+  std::optional<std::int64_t> id_min, id_max, expected_rows, rows_copied, tags_rows_changed, tags_removed;
+  std::optional<std::int32_t> shard_count;
+  nlohmann::json report;  // null until finished
+  std::optional<std::string> error;
+  std::optional<std::string> holder_refresh_id;
+  std::string created_at, updated_at;
+  std::optional<std::string> finished_at;
+};
+
+struct ShardRecord {
+  std::int32_t shard = 0;
+  std::int64_t id_start = 0;
+  std::int64_t id_end = 0;
+  ShardStatus status = ShardStatus::kPending;
+  std::int32_t attempt = 1;
+  std::optional<std::string> worker;
+  ShardCounts counts;
+  std::optional<std::string> error;
+  // Seconds since the shard was last heard of (published, started or progressed), per the DB clock.
+  double idle_seconds = 0;
+};
+
+struct NewRun {
+  std::string refresh_id;
+  std::string request_id;
+  std::string media_type;
+  std::string environment;
+  std::string lock_scope;
+  std::string requested_by;
+  nlohmann::json options = nlohmann::json::object();
+};
+
+// What begin_run() found.
+struct BeginOutcome {
+  enum class Kind { kStarted, kResumed, kRefused } kind;
+  Run run;                     // the started/resumed run, or the refused request's own row
+  std::optional<Run> holder;   // for kRefused: the running refresh holding the lock
+};
+
+// The refresh ledger (schemas/sql/ledger.sql) in the API database: runs, shards, finished steps.
+// Every mutation is idempotent so that redelivered messages and restarted processes are harmless:
+// a completed shard is never re-counted, a finished step is recorded once. Wraps one
+// pg::Database session; one thread at a time.
+class Ledger {
+ public:
+  explicit Ledger(pg::Database& db);
+
+  // Creates the schema if missing (safe to run concurrently from several processes).
+  void ensure_schema(const std::string& ledger_sql);
+
+  // Registers a request. Same request_id again -> kResumed with the existing run. Another running
+  // run in the same lock scope -> kRefused: a 'refused' row is recorded with the holder's id.
+  BeginOutcome begin_run(const NewRun& run);
+
+  std::optional<Run> run(const std::string& refresh_id);
+  std::vector<Run> runs_with_status(RunStatus status);
+  std::vector<Run> recent_runs(const std::string& media_type, int limit);
+
+  void set_phase(const std::string& refresh_id, const std::string& phase);
+  // Sets named nullable columns of the run (index names, counts...). Only whitelisted columns.
+  void update_run(const std::string& refresh_id, const nlohmann::json& fields);
+  // Final status; a run that is no longer running is left as it is (returns false).
+  bool finish_run(const std::string& refresh_id, RunStatus status, const std::optional<std::string>& error,
+                  const nlohmann::json& report);
+
+  bool step_done(const std::string& refresh_id, const std::string& step);
+  std::optional<nlohmann::json> step_details(const std::string& refresh_id, const std::string& step);
+  void mark_step(const std::string& refresh_id, const std::string& step, double seconds,
+                 const nlohmann::json& details = nlohmann::json::object());
+  std::vector<std::pair<std::string, double>> step_seconds(const std::string& refresh_id);
+
+  // Records the planned shards (idempotent: existing rows are kept as they are).
+  void record_shards(const std::string& refresh_id, const std::vector<catalog::ShardRange>& shards);
+  std::vector<ShardRecord> shards(const std::string& refresh_id);
+  void mark_published(const std::string& refresh_id, std::int32_t shard);
+
+  // Event folding. Each returns whether it changed anything. Events of an older attempt than the
+  // shard's current one are ignored; a completed shard never changes again.
+  bool shard_started(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt, const std::string& worker);
+  bool shard_progress(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt, const ShardCounts& counts);
+  bool shard_completed(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt, const ShardCounts& counts);
+  bool shard_failed(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt, const std::string& error);
+  // Moves a shard to a new attempt (pending) for re-publication; false if it completed meanwhile
+  // or the attempt was already bumped.
+  bool retry_shard(const std::string& refresh_id, std::int32_t shard, std::int32_t from_attempt);
+
+  pg::Database& db() { return db_; }
+
+ private:
+  pg::Database& db_;
+};
+
+}  // namespace datarefresh::ledger

@@ -1,0 +1,70 @@
+-- The refresh ledger: what survives a crash. Lives in the API database, schema datarefresh.
+-- Idempotent: every process runs it at start-up.
+CREATE SCHEMA IF NOT EXISTS datarefresh;
+
+CREATE TABLE IF NOT EXISTS datarefresh.runs (
+  refresh_id          uuid PRIMARY KEY,
+  request_id          uuid NOT NULL UNIQUE,
+  media_type          text NOT NULL,
+  environment         text NOT NULL,
+  lock_scope          text NOT NULL,
+  status              text NOT NULL CHECK (status IN ('running', 'completed', 'failed', 'refused', 'cancelled')),
+  phase               text NOT NULL,
+  requested_by        text NOT NULL DEFAULT '',
+  options             jsonb NOT NULL DEFAULT '{}'::jsonb,
+  new_index           text,
+  filtered_index      text,
+  old_index           text,
+  old_filtered_index  text,
+  alias               text,
+  filtered_alias      text,
+  id_min              bigint,
+  id_max              bigint,
+  shard_count         integer,
+  expected_rows       bigint,
+  rows_copied         bigint,
+  tags_rows_changed   bigint,
+  tags_removed        bigint,
+  report              jsonb,
+  error               text,
+  holder_refresh_id   uuid,
+  created_at          timestamptz NOT NULL DEFAULT now(),
+  updated_at          timestamptz NOT NULL DEFAULT now(),
+  finished_at         timestamptz
+);
+
+-- The one-refresh-at-a-time lock: a second running run in the same scope cannot be inserted.
+CREATE UNIQUE INDEX IF NOT EXISTS runs_one_running_per_scope
+  ON datarefresh.runs (lock_scope) WHERE status = 'running';
+CREATE INDEX IF NOT EXISTS runs_media_created ON datarefresh.runs (media_type, created_at DESC);
+
+CREATE TABLE IF NOT EXISTS datarefresh.shards (
+  refresh_id        uuid NOT NULL REFERENCES datarefresh.runs (refresh_id) ON DELETE CASCADE,
+  shard             integer NOT NULL CHECK (shard >= 0),
+  id_start          bigint NOT NULL,
+  id_end            bigint NOT NULL CHECK (id_end > id_start),
+  status            text NOT NULL CHECK (status IN ('pending', 'running', 'completed', 'failed')),
+  attempt           integer NOT NULL DEFAULT 1 CHECK (attempt >= 1),
+  worker            text,
+  rows_read         bigint NOT NULL DEFAULT 0,
+  indexed           bigint NOT NULL DEFAULT 0,
+  skipped_deleted   bigint NOT NULL DEFAULT 0,
+  skipped_removed   bigint NOT NULL DEFAULT 0,
+  dead_lettered     bigint NOT NULL DEFAULT 0,
+  error             text,
+  published_at      timestamptz,
+  started_at        timestamptz,
+  last_progress_at  timestamptz,
+  completed_at      timestamptz,
+  PRIMARY KEY (refresh_id, shard)
+);
+
+CREATE TABLE IF NOT EXISTS datarefresh.steps (
+  refresh_id   uuid NOT NULL REFERENCES datarefresh.runs (refresh_id) ON DELETE CASCADE,
+  step         text NOT NULL,
+  started_at   timestamptz,
+  finished_at  timestamptz NOT NULL DEFAULT now(),
+  seconds      double precision,
+  details      jsonb NOT NULL DEFAULT '{}'::jsonb,
+  PRIMARY KEY (refresh_id, step)
+);
