@@ -6,11 +6,14 @@
 #include "core/cli/command.h"
 #include "core/common/error.h"
 #include "core/common/shutdown.h"
+#include "consumer/coordinator/coordinator_command.h"
+#include "consumer/indexer/indexer_command.h"
 #include "core/config/check_config_command.h"
 #include "devstack/broker/broker_command.h"
 #include "devstack/demo/demo_command.h"
 #include "devstack/devsearch/devsearch_command.h"
 #include "devstack/postgres/devdb_command.h"
+#include "producer/planner_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"datarefresh: rebuilds a media catalog's search index and serving table from its upstream database"};
@@ -18,6 +21,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   std::vector<std::unique_ptr<datarefresh::Command>> commands;
+  commands.push_back(datarefresh::planner::make_planner_command(app));
+  commands.push_back(datarefresh::indexer::make_indexer_command(app));
+  commands.push_back(datarefresh::coordinator::make_coordinator_command(app));
+  commands.push_back(datarefresh::planner::make_trigger_command(app));
   commands.push_back(datarefresh::config::make_check_config_command(app));
   commands.push_back(datarefresh::broker::make_broker_command(app));
   commands.push_back(datarefresh::devsearch::make_devsearch_command(app));

@@ -3,6 +3,7 @@
 #include <array>
 
 #include "core/common/error.h"
+#include "core/ledger/ledger_sql.h"
 
 namespace datarefresh::ledger {
 namespace {
@@ -118,11 +119,11 @@ ShardStatus parse_shard_status(std::string_view s) {
 
 Ledger::Ledger(pg::Database& db) : db_(db) {}
 
-void Ledger::ensure_schema(const std::string& ledger_sql) {
+void Ledger::ensure_schema() {
   // Concurrent CREATE ... IF NOT EXISTS can still race on the catalog; an advisory lock serialises it.
   db_.transact([&](pg::Database& db) {
     db.exec("SELECT pg_advisory_xact_lock(hashtext('datarefresh.ledger.schema'))");
-    db.exec(ledger_sql);
+    db.exec(kLedgerSql);
   });
 }
 
@@ -274,7 +275,8 @@ void Ledger::record_shards(const std::string& refresh_id, const std::vector<cata
 std::vector<ShardRecord> Ledger::shards(const std::string& refresh_id) {
   auto rs = db_.exec_params(
       "SELECT shard, id_start, id_end, status, attempt, worker, rows_read, indexed, skipped_deleted, skipped_removed, "
-      "dead_lettered, error, extract(epoch FROM now() - greatest(published_at, started_at, last_progress_at))::float8 "
+      "dead_lettered, error, extract(epoch FROM now() - greatest(published_at, started_at, last_progress_at))::float8, "
+      "published_at IS NOT NULL "
       "FROM datarefresh.shards WHERE refresh_id = $1::uuid ORDER BY shard",
       {refresh_id});
   std::vector<ShardRecord> out;
@@ -289,6 +291,7 @@ std::vector<ShardRecord> Ledger::shards(const std::string& refresh_id) {
     s.counts = {std::stoll(*r[6]), std::stoll(*r[7]), std::stoll(*r[8]), std::stoll(*r[9]), std::stoll(*r[10])};
     s.error = r[11];
     s.idle_seconds = r[12] ? std::stod(*r[12]) : 0.0;
+    s.published = r[13].value_or("f") == "t";
     out.push_back(std::move(s));
   }
   return out;
@@ -346,7 +349,7 @@ bool Ledger::shard_failed(const std::string& refresh_id, std::int32_t shard, std
 
 bool Ledger::retry_shard(const std::string& refresh_id, std::int32_t shard, std::int32_t from_attempt) {
   auto rs = db_.exec_params(
-      "UPDATE datarefresh.shards SET attempt = attempt + 1, status = 'pending', worker = NULL, published_at = now(), "
+      "UPDATE datarefresh.shards SET attempt = attempt + 1, status = 'pending', worker = NULL, published_at = NULL, "
       "started_at = NULL, rows_read = 0, indexed = 0, skipped_deleted = 0, skipped_removed = 0, dead_lettered = 0 "
       "WHERE refresh_id = $1::uuid AND shard = $2::int AND attempt = $3::int AND status <> 'completed' RETURNING shard",
       {refresh_id, num(shard), num(from_attempt)});

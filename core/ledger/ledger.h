@@ -60,6 +60,7 @@ struct ShardRecord {
   std::optional<std::string> error;
   // Seconds since the shard was last heard of (published, started or progressed), per the DB clock.
   double idle_seconds = 0;
+  bool published = false;  // its current attempt's job was acknowledged by the broker
 };
 
 struct NewRun {
@@ -87,8 +88,9 @@ class Ledger {
  public:
   explicit Ledger(pg::Database& db);
 
-  // Creates the schema if missing (safe to run concurrently from several processes).
-  void ensure_schema(const std::string& ledger_sql);
+  // Creates the schema if missing (schemas/sql/ledger.sql, built into the binary); safe to run
+  // concurrently from several processes.
+  void ensure_schema();
 
   // Registers a request. Same request_id again -> kResumed with the existing run. Another running
   // run in the same lock scope -> kRefused: a 'refused' row is recorded with the holder's id.
@@ -122,7 +124,7 @@ class Ledger {
   bool shard_progress(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt, const ShardCounts& counts);
   bool shard_completed(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt, const ShardCounts& counts);
   bool shard_failed(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt, const std::string& error);
-  // Moves a shard to a new attempt (pending) for re-publication; false if it completed meanwhile
+  // Moves a shard to a new attempt (pending, not yet published); false if it completed meanwhile
   // or the attempt was already bumped.
   bool retry_shard(const std::string& refresh_id, std::int32_t shard, std::int32_t from_attempt);
 

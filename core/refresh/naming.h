@@ -1,0 +1,31 @@
+#pragma once
+
+#include <string>
+
+#include "core/pg/identifier.h"
+
+namespace datarefresh::refresh {
+
+// Names derived from a refresh id, shared by the planner, indexers and coordinator so that each
+// can find what another created (and rollback can find leftovers).
+struct RefreshNames {
+  std::string suffix;          // the refresh id without dashes (32 hex digits)
+  std::string new_index;       // <media>-<suffix>
+  std::string filtered_index;  // <media>-<suffix>-filtered
+  pg::Identifier fdw_server;   // datarefresh_fdw_<first 12 hex>
+};
+
+RefreshNames refresh_names(const std::string& media_type, const std::string& refresh_id);
+
+// temp_import_<live>, the table a refresh fills and promotes.
+pg::Identifier temp_table(const pg::Identifier& live);
+// The schema the upstream table is imported into, for one refresh.
+pg::Identifier import_schema(const pg::Identifier& live, const std::string& refresh_id);
+
+// Whether `index` is a main or filtered index of `media_type` made by a refresh: <media>-<32 hex>[-filtered].
+bool is_refresh_index(const std::string& media_type, const std::string& index);
+
+// A new random UUID (version 4), as text.
+std::string new_uuid();
+
+}  // namespace datarefresh::refresh

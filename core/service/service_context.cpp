@@ -1,0 +1,150 @@
+#include "core/service/service_context.h"
+
+#include <fmt/format.h>
+
+#include "core/common/error.h"
+#include "core/common/log.h"
+
+namespace datarefresh::service {
+
+kafka::ClientOptions kafka_client_options(const config::Config& c) {
+  kafka::ClientOptions o;
+  o.bootstrap_servers = c.kafka.bootstrap_servers;
+  o.client_id = c.kafka.client_id;
+  o.properties = c.kafka.properties;
+  if (c.kafka.security_protocol != config::SecurityProtocol::kPlaintext) {
+    o.properties["security.protocol"] = std::string(config::to_string(c.kafka.security_protocol));
+  }
+  if (c.kafka.security_protocol == config::SecurityProtocol::kSaslPlaintext ||
+      c.kafka.security_protocol == config::SecurityProtocol::kSaslSsl) {
+    o.properties["sasl.mechanism"] = std::string(config::to_string(c.kafka.sasl_mechanism));
+    o.properties["sasl.username"] = c.kafka.sasl_username;
+    o.properties["sasl.password"] = c.kafka.sasl_password.reveal();
+  }
+  if (!c.kafka.ssl_ca_location.empty()) o.properties["ssl.ca.location"] = c.kafka.ssl_ca_location;
+  return o;
+}
+
+kafka::ProducerOptions kafka_producer_options(const config::Config& c) {
+  kafka::ProducerOptions o;
+  o.client = kafka_client_options(c);
+  o.delivery_timeout = c.kafka.producer.delivery_timeout;
+  o.linger = c.kafka.producer.linger;
+  return o;
+}
+
+kafka::ConsumerOptions kafka_consumer_options(const config::Config& c, const std::string& group_id,
+                                              std::vector<std::string> topics) {
+  kafka::ConsumerOptions o;
+  o.client = kafka_client_options(c);
+  o.group_id = group_id;
+  o.topics = std::move(topics);
+  switch (c.kafka.consumer.assignment_strategy) {
+    case config::AssignmentStrategy::kCooperativeSticky: o.strategy = kafka::AssignmentStrategy::kCooperativeSticky; break;
+    case config::AssignmentStrategy::kRange: o.strategy = kafka::AssignmentStrategy::kRange; break;
+    case config::AssignmentStrategy::kRoundRobin: o.strategy = kafka::AssignmentStrategy::kRoundRobin; break;
+  }
+  o.session_timeout = c.kafka.consumer.session_timeout;
+  o.max_poll_interval = c.kafka.consumer.max_poll_interval;
+  return o;
+}
+
+std::vector<kafka::TopicSpec> topic_specs(const config::Config& c) {
+  std::vector<kafka::TopicSpec> specs;
+  for (auto t : {config::Topic::kRequests, config::Topic::kRefreshJobs, config::Topic::kShardJobs,
+                 config::Topic::kEvents, config::Topic::kDeadLetter}) {
+    const auto& tc = c.kafka.topics.get(t);
+    specs.push_back({c.kafka.topic_name(t), tc.partitions, tc.replication_factor});
+  }
+  return specs;
+}
+
+namespace {
+pg::ConnectionOptions db_options(const config::Config& c, const config::Secret& dsn, const std::string& app) {
+  pg::ConnectionOptions o;
+  o.dsn = dsn.reveal();
+  o.connect_timeout = c.postgres.connect_timeout;
+  o.connect_attempts = c.postgres.connect_attempts;
+  o.statement_timeout = c.postgres.statement_timeout;
+  o.lock_timeout = c.postgres.lock_timeout;
+  o.application_name = app;
+  return o;
+}
+}  // namespace
+
+pg::ConnectionOptions api_db_options(const config::Config& c, const std::string& app) {
+  return db_options(c, c.postgres.api.dsn, app);
+}
+
+pg::ConnectionOptions upstream_db_options(const config::Config& c, const std::string& app) {
+  return db_options(c, c.postgres.upstream.dsn, app);
+}
+
+search::ClientOptions search_client_options(const config::Config& c) {
+  search::ClientOptions o;
+  o.url = c.search.url;
+  if (!c.search.username.empty()) o.username = c.search.username;
+  if (!c.search.password.empty()) o.password = c.search.password.reveal();
+  if (!c.search.api_key.empty()) o.api_key = c.search.api_key.reveal();
+  o.tls_verify = c.search.tls_verify;
+  o.ca_file = c.search.ca_file;
+  o.connect_timeout = c.search.connect_timeout;
+  o.request_timeout = c.search.request_timeout;
+  return o;
+}
+
+metrics::OpsServerOptions ops_server_options(const config::Config& c) {
+  metrics::OpsServerOptions o;
+  o.bind = c.http.metrics_bind;
+  o.port = static_cast<std::uint16_t>(c.http.metrics_port);
+  if (!c.http.token.empty()) o.token = c.http.token.reveal();
+  return o;
+}
+
+catalog::MediaKind media_kind(const config::MediaTypeConfig& media) {
+  if (auto k = catalog::parse_media_kind(media.name)) return *k;
+  throw ConfigError("media_types." + media.name + ": no document transform is known for media type '" + media.name +
+                    "' (known: image, audio)");
+}
+
+std::filesystem::path resolve_path(const std::filesystem::path& config_file, const std::string& path) {
+  std::filesystem::path p(path);
+  if (p.is_absolute()) return p;
+  auto beside = config_file.parent_path() / p;
+  if (std::filesystem::exists(beside)) return beside;
+  // Paths in the shipped configs are relative to the repository root (config/..., schemas/...).
+  auto above = config_file.parent_path().parent_path() / p;
+  if (std::filesystem::exists(above)) return above;
+  return p;
+}
+
+ServiceContext::ServiceContext(std::filesystem::path config_file, config::Config config, std::string service_name)
+    : config_file_(std::move(config_file)),
+      config_(std::move(config)),
+      service_name_(std::move(service_name)),
+      registry_(std::make_shared<prometheus::Registry>()) {}
+
+ServiceContext::~ServiceContext() {
+  if (ops_) ops_->stop();
+}
+
+void ServiceContext::start_ops_server() {
+  ops_ = std::make_unique<metrics::OpsServer>(ops_server_options(config_), registry_, health_);
+  ops_->start();
+  Logger("service").info("ops server listening", {{"service", service_name_},
+                                                   {"bind", config_.http.metrics_bind},
+                                                   {"port", ops_->port()}});
+}
+
+std::uint16_t ServiceContext::ops_port() const { return ops_ ? ops_->port() : 0; }
+
+config::Config ServiceContext::load(const std::filesystem::path& config_file) {
+  config::Warnings warnings;
+  auto cfg = config::load_config(config_file, config::process_environment(), &warnings);
+  configure_logging(cfg.logging.level, cfg.logging.format);
+  Logger log("config");
+  for (const auto& w : warnings) log.warn(w, {{"file", config_file.string()}});
+  return cfg;
+}
+
+}  // namespace datarefresh::service

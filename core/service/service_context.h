@@ -1,0 +1,70 @@
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <prometheus/registry.h>
+
+#include "core/catalog/media_kind.h"
+#include "core/config/config.h"
+#include "core/kafka/group_consumer.h"
+#include "core/kafka/producer.h"
+#include "core/kafka/topics.h"
+#include "core/metrics/health.h"
+#include "core/metrics/ops_server.h"
+#include "core/pg/connection.h"
+#include "core/search/client.h"
+
+namespace datarefresh::service {
+
+// Translations from the validated configuration to each client library's options. Pure.
+kafka::ClientOptions kafka_client_options(const config::Config& config);
+kafka::ProducerOptions kafka_producer_options(const config::Config& config);
+kafka::ConsumerOptions kafka_consumer_options(const config::Config& config, const std::string& group_id,
+                                              std::vector<std::string> topics);
+std::vector<kafka::TopicSpec> topic_specs(const config::Config& config);
+pg::ConnectionOptions api_db_options(const config::Config& config, const std::string& application_name);
+pg::ConnectionOptions upstream_db_options(const config::Config& config, const std::string& application_name);
+search::ClientOptions search_client_options(const config::Config& config);
+metrics::OpsServerOptions ops_server_options(const config::Config& config);
+
+// The transform a configured media type uses (by its name: image, audio).
+catalog::MediaKind media_kind(const config::MediaTypeConfig& media);
+
+// A path from configuration: absolute as is, relative to the directory of the config file
+// otherwise, falling back to the working directory when that does not exist.
+std::filesystem::path resolve_path(const std::filesystem::path& config_file, const std::string& path);
+
+// What every datarefresh service process owns: its configuration, metrics registry, health
+// state and /metrics-/healthz-/readyz server. Built once in main, before any worker starts;
+// stopped last. Not copyable; the members are thread-safe as documented by their types.
+class ServiceContext {
+ public:
+  ServiceContext(std::filesystem::path config_file, config::Config config, std::string service_name);
+  ~ServiceContext();
+
+  const config::Config& config() const { return config_; }
+  const std::filesystem::path& config_file() const { return config_file_; }
+  const std::string& service_name() const { return service_name_; }
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+  metrics::HealthState& health() { return health_; }
+  std::filesystem::path resolve(const std::string& path) const { return resolve_path(config_file_, path); }
+
+  // Starts the ops server on the configured metrics address (port 0 picks a free one).
+  void start_ops_server();
+  std::uint16_t ops_port() const;
+
+  // Loads the configuration file (with DATAREFRESH_* overrides) and configures logging from it.
+  static config::Config load(const std::filesystem::path& config_file);
+
+ private:
+  std::filesystem::path config_file_;
+  config::Config config_;
+  std::string service_name_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  metrics::HealthState health_;
+  std::unique_ptr<metrics::OpsServer> ops_;
+};
+
+}  // namespace datarefresh::service

@@ -1,0 +1,476 @@
+#include "producer/planner.h"
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include <fmt/format.h>
+#include <prometheus/counter.h>
+
+#include "core/catalog/shard_plan.h"
+#include "core/catalog/tag_rules.h"
+#include "core/common/log.h"
+#include "core/messages/codec.h"
+#include "core/refresh/naming.h"
+#include "core/refresh/rollback.h"
+#include "core/refresh/step_error.h"
+#include "producer/copy_sql.h"
+
+namespace datarefresh::planner {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using refresh::StepError;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::vector<std::string> table_columns(pg::Database& db, const std::string& table) {
+  auto rs = db.exec_params(
+      "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 "
+      "ORDER BY ordinal_position",
+      {table});
+  std::vector<std::string> cols;
+  for (const auto& r : rs.rows) cols.push_back(r[0].value_or(""));
+  return cols;
+}
+
+}  // namespace
+
+struct Planner::Impl {
+  Impl(service::ServiceContext& c, kafka::Producer& p)
+      : context(c),
+        config(c.config()),
+        publisher(p, c.config()),
+        search(service::search_client_options(c.config())),
+        requests(prometheus::BuildCounter()
+                     .Name("datarefresh_refresh_requests_total")
+                     .Help("Refresh requests handled by the planner, by outcome")
+                     .Register(*c.registry())) {}
+
+  service::ServiceContext& context;
+  const config::Config& config;
+  refresh::EventPublisher publisher;
+  search::Client search;
+  prometheus::Family<prometheus::Counter>& requests;
+  std::map<std::string, int> transient_failures;  // request id -> consecutive transient failures
+  bool schema_ready = false;
+  Logger log{"planner"};
+
+  pg::Database connect_api() {
+    auto db = pg::Database::connect(service::api_db_options(config, "datarefresh-planner"));
+    if (!schema_ready) {
+      ledger::Ledger(db).ensure_schema();
+      schema_ready = true;
+    }
+    return db;
+  }
+
+  void count(const std::string& media, const std::string& outcome) {
+    requests.Add({{"media_type", media}, {"outcome", outcome}}).Increment();
+  }
+
+  // Moves the run to `phase` in the ledger and tells everyone.
+  void enter_phase(ledger::Ledger& ledger, ledger::Run& run, const std::string& phase) {
+    if (run.phase == phase) return;
+    std::optional<std::string> previous = run.phase;
+    ledger.set_phase(run.refresh_id, phase);
+    publisher.phase_changed(run.refresh_id, run.media_type, phase, previous);
+    run.phase = phase;
+  }
+
+  void preflight(ledger::Ledger& ledger, ledger::Run& run, const config::MediaTypeConfig& media) {
+    if (ledger.step_done(run.refresh_id, "preflight")) return;
+    auto started = Clock::now();
+    auto names = refresh::refresh_names(media.name, run.refresh_id);
+    nlohmann::json fields = {{"new_index", names.new_index}, {"filtered_index", names.filtered_index},
+                             {"alias", media.alias}, {"filtered_alias", media.filtered_alias}};
+    for (const auto& [alias, key] : {std::pair{media.alias, "old_index"}, std::pair{media.filtered_alias, "old_filtered_index"}}) {
+      const auto& targets = refresh::check(search.get_alias(alias), "reading alias " + alias);
+      if (targets.empty()) {
+        bool exists = refresh::check(search.index_exists(alias), "checking whether " + alias + " exists");
+        if (exists) {
+          throw StepError(fmt::format("alias name {} is an existing index, so it cannot become an alias: delete or "
+                                      "rename that index, or set media_types.{}.{} to another name",
+                                      alias, media.name, key == std::string("old_index") ? "alias" : "filtered_alias"),
+                          false);
+        }
+      } else if (targets.size() > 1) {
+        throw StepError(fmt::format("alias {} points at {} indices; a refresh replaces exactly one: point it at one "
+                                    "index before refreshing",
+                                    alias, targets.size()),
+                        false);
+      } else {
+        fields[key] = targets.begin()->first;
+      }
+    }
+    ledger.update_run(run.refresh_id, fields);
+    ledger.mark_step(run.refresh_id, "preflight", seconds_since(started), fields);
+    run = *ledger.run(run.refresh_id);
+  }
+
+  void copy_tables(ledger::Ledger& ledger, pg::Database& db, ledger::Run& run, const config::MediaTypeConfig& media) {
+    enter_phase(ledger, run, "copying");
+    auto upstream = pg::Database::connect(service::upstream_db_options(config, "datarefresh-planner"));
+    const auto& fdw_cfg = config.postgres.fdw;
+    FdwTarget fdw{fdw_cfg.host, fdw_cfg.port, fdw_cfg.dbname, fdw_cfg.user, fdw_cfg.password.reveal()};
+    std::optional<std::int64_t> limit;
+    if (run.options.contains("row_limit") && run.options["row_limit"].is_number_integer()) {
+      limit = run.options["row_limit"].get<std::int64_t>();
+    } else if (config.refresh.row_limit > 0) {
+      limit = config.refresh.row_limit;
+    }
+    struct Job {
+      std::string upstream, live;
+      bool advanced;
+    };
+    std::vector<Job> jobs{{media.table, media.table, true}};
+    for (const auto& extra : media.extra_tables) {
+      jobs.push_back({extra.upstream, extra.downstream, extra.copy == config::CopyMode::kAdvanced});
+    }
+    auto names = refresh::refresh_names(media.name, run.refresh_id);
+    for (const auto& job : jobs) {
+      std::string step = "copy:" + job.live;
+      if (ledger.step_done(run.refresh_id, step)) continue;
+      auto started = Clock::now();
+      TableCopy copy{pg::Identifier(job.upstream, "upstream table"), pg::Identifier(job.live, "table name"),
+                     job.advanced, limit, names.fdw_server,
+                     refresh::import_schema(pg::Identifier(job.live, "table name"), run.refresh_id)};
+      auto upstream_cols = table_columns(upstream, job.upstream);
+      if (upstream_cols.empty()) {
+        throw StepError("upstream table " + job.upstream + " does not exist in " + upstream.target() +
+                        ": check media_types." + media.name + " and postgres.upstream.dsn",
+                        false);
+      }
+      auto statements = copy_statements(copy, fdw, shared_columns(upstream_cols, table_columns(db, job.live)));
+      std::uint64_t rows = 0;
+      // One transaction: a crash leaves nothing half-copied, and the step is recorded with the data.
+      db.transact(
+          [&](pg::Database& tx) {
+            if (config.postgres.copy_timeout.count() > 0) {
+              tx.exec(fmt::format("SET LOCAL statement_timeout = {}", config.postgres.copy_timeout.count()));
+            }
+            for (std::size_t i = 0; i < statements.size(); ++i) {
+              auto rs = tx.exec(statements[i]);
+              if (statements[i].rfind("INSERT INTO", 0) == 0) rows = rs.affected_rows;
+            }
+            ledger::Ledger(tx).mark_step(run.refresh_id, step, seconds_since(started),
+                                         {{"rows", rows}, {"upstream", job.upstream}});
+          },
+          pg::TransactionOptions{config.postgres.lock_timeout, 3});
+      log.info("table copied", {{"refresh_id", run.refresh_id}, {"table", job.live}, {"rows", rows},
+                                {"seconds", seconds_since(started)}});
+      if (job.live == media.table) ledger.update_run(run.refresh_id, {{"rows_copied", rows}});
+    }
+    refresh::drop_fdw_objects(db, media, run.refresh_id);
+    run = *ledger.run(run.refresh_id);
+  }
+
+  void filter_tags(ledger::Ledger& ledger, pg::Database& db, ledger::Run& run, const config::MediaTypeConfig& media) {
+    if (ledger.step_done(run.refresh_id, "filter_tags")) return;
+    enter_phase(ledger, run, "filtering_tags");
+    auto started = Clock::now();
+    auto temp = refresh::temp_table(pg::Identifier(media.table, "table name"));
+    auto bounds = db.exec("SELECT min(id), max(id) FROM " + temp.quoted());
+    std::int64_t rows_changed = 0, tags_removed = 0;
+    if (bounds.rows[0][0]) {
+      std::int64_t lo = std::stoll(*bounds.rows[0][0]), hi = std::stoll(*bounds.rows[0][1]);
+      auto batches = catalog::plan_shards(lo, hi, config.refresh.tag_filter_batch_rows);
+      catalog::TagRules rules;
+      const std::string sql = catalog::tag_filter_sql(temp.quoted());
+      const std::string providers = catalog::text_array_literal(rules.filtered_providers);
+      const std::string exact = catalog::text_array_literal(rules.exact_denylist);
+      const std::string contains = catalog::text_array_literal(catalog::contains_like_patterns(rules));
+      std::atomic<std::size_t> next{0};
+      std::atomic<std::int64_t> changed{0}, removed{0};
+      std::mutex error_mu;
+      std::optional<std::string> error;
+      bool error_retryable = true;
+      auto worker = [&] {
+        try {
+          auto conn = pg::Database::connect(service::api_db_options(config, "datarefresh-planner-tags"));
+          ledger::Ledger worker_ledger(conn);
+          for (std::size_t i = next++; i < batches.size(); i = next++) {
+            {
+              std::lock_guard lock(error_mu);
+              if (error) return;
+            }
+            const auto& b = batches[i];
+            std::string step = fmt::format("filter_tags:{}", b.id_start);
+            if (auto done = worker_ledger.step_details(run.refresh_id, step)) {
+              changed += (*done)["rows_changed"].get<std::int64_t>();
+              removed += (*done)["tags_removed"].get<std::int64_t>();
+              continue;
+            }
+            auto batch_started = Clock::now();
+            conn.transact([&](pg::Database& tx) {
+              auto rs = tx.exec_params(sql, {std::to_string(b.id_start), std::to_string(b.id_end),
+                                             fmt::format("{}", rules.min_accuracy), providers, exact, contains});
+              std::int64_t c = std::stoll(rs.rows[0][0].value_or("0"));
+              std::int64_t r = std::stoll(rs.rows[0][1].value_or("0"));
+              ledger::Ledger(tx).mark_step(run.refresh_id, step, seconds_since(batch_started),
+                                           {{"rows_changed", c}, {"tags_removed", r}});
+              changed += c;
+              removed += r;
+            });
+          }
+        } catch (const std::exception& e) {
+          std::lock_guard lock(error_mu);
+          if (!error) {
+            error = e.what();
+            error_retryable = refresh::is_retryable(e);
+          }
+        }
+      };
+      std::vector<std::thread> threads;
+      for (int i = 0; i < std::max(1, config.refresh.tag_filter_parallelism); ++i) threads.emplace_back(worker);
+      for (auto& t : threads) t.join();
+      if (error) throw StepError("filtering tags of " + temp.name() + ": " + *error, error_retryable);
+      rows_changed = changed;
+      tags_removed = removed;
+    }
+    ledger.update_run(run.refresh_id, {{"tags_rows_changed", rows_changed}, {"tags_removed", tags_removed}});
+    ledger.mark_step(run.refresh_id, "filter_tags", seconds_since(started),
+                     {{"rows_changed", rows_changed}, {"tags_removed", tags_removed}});
+    log.info("tags filtered", {{"refresh_id", run.refresh_id}, {"rows_changed", rows_changed},
+                               {"tags_removed", tags_removed}, {"seconds", seconds_since(started)}});
+    run = *ledger.run(run.refresh_id);
+  }
+
+  void create_index(ledger::Ledger& ledger, ledger::Run& run, const config::MediaTypeConfig& media) {
+    if (ledger.step_done(run.refresh_id, "create_index")) return;
+    enter_phase(ledger, run, "creating_index");
+    auto started = Clock::now();
+    auto path = context.resolve(config.refresh.index_settings_dir + "/" + media.index_settings);
+    nlohmann::json overrides = {{"number_of_replicas", 0}, {"refresh_interval", "-1"}};
+    if (media.number_of_shards > 0) overrides["number_of_shards"] = media.number_of_shards;
+    auto created = search.create_index_from_file(*run.new_index, path.string(), overrides);
+    if (!created.ok() && created.error().type != "resource_already_exists_exception") {
+      throw StepError("creating index " + *run.new_index + ": " + created.error().describe(), created.error().retryable);
+    }
+    ledger.mark_step(run.refresh_id, "create_index", seconds_since(started), {{"index", *run.new_index}});
+  }
+
+  void plan_shards(ledger::Ledger& ledger, pg::Database& db, ledger::Run& run, const config::MediaTypeConfig& media) {
+    if (ledger.step_done(run.refresh_id, "plan_shards")) return;
+    enter_phase(ledger, run, "planning_shards");
+    auto started = Clock::now();
+    auto temp = refresh::temp_table(pg::Identifier(media.table, "table name"));
+    auto rs = db.exec("SELECT min(id), max(id), count(*) FROM " + temp.quoted());
+    std::int64_t lo = rs.rows[0][0] ? std::stoll(*rs.rows[0][0]) : 1;
+    std::int64_t hi = rs.rows[0][1] ? std::stoll(*rs.rows[0][1]) : 0;
+    std::int64_t rows = std::stoll(rs.rows[0][2].value_or("0"));
+    auto shards = catalog::plan_shards(lo, hi, config.refresh.rows_per_shard);
+    db.transact([&](pg::Database& tx) {
+      ledger::Ledger l(tx);
+      l.record_shards(run.refresh_id, shards);
+      l.update_run(run.refresh_id, {{"id_min", lo}, {"id_max", hi}, {"shard_count", shards.size()}, {"expected_rows", rows}});
+      l.mark_step(run.refresh_id, "plan_shards", seconds_since(started), {{"shards", shards.size()}, {"rows", rows}});
+    });
+    run = *ledger.run(run.refresh_id);
+  }
+
+  void publish(ledger::Ledger& ledger, ledger::Run& run, const config::MediaTypeConfig& media,
+               const messages::RefreshRequested& request) {
+    if (ledger.step_done(run.refresh_id, "publish")) return;
+    auto started = Clock::now();
+    messages::RefreshPlanned plan;
+    plan.refresh_id = RefreshId(run.refresh_id);
+    plan.request_id = run.request_id;
+    plan.media_type = media.name;
+    plan.environment = run.environment;
+    for (const auto& t : refresh::refreshed_tables(media)) {
+      std::string upstream = t;
+      for (const auto& e : media.extra_tables) {
+        if (e.downstream == t) upstream = e.upstream;
+      }
+      plan.tables.push_back({upstream, refresh::temp_table(pg::Identifier(t)).name(), t});
+    }
+    plan.new_index = *run.new_index;
+    plan.filtered_index = *run.filtered_index;
+    plan.old_index = run.old_index;
+    plan.old_filtered_index = run.old_filtered_index;
+    plan.alias = *run.alias;
+    plan.filtered_alias = *run.filtered_alias;
+    plan.shard_count = run.shard_count.value_or(0);
+    plan.expected_rows = run.expected_rows.value_or(0);
+    plan.id_min = run.id_min.value_or(0);
+    plan.id_max = run.id_max.value_or(0);
+    plan.row_limit = request.options.row_limit;
+    plan.planned_at = messages::now_timestamp();
+    publisher.refresh_planned(plan);
+
+    std::vector<messages::ShardJob> jobs;
+    auto temp = refresh::temp_table(pg::Identifier(media.table)).name();
+    for (const auto& s : ledger.shards(run.refresh_id)) {
+      if (s.status != ledger::ShardStatus::kPending) continue;
+      messages::ShardJob job;
+      job.refresh_id = RefreshId(run.refresh_id);
+      job.media_type = media.name;
+      job.shard = ShardNumber(s.shard);
+      job.id_start = RowId(s.id_start);
+      job.id_end = RowId(s.id_end);
+      job.table = temp;
+      job.target_index = *run.new_index;
+      job.attempt = s.attempt;
+      job.expected_rows = s.id_end - s.id_start;
+      job.published_at = messages::now_timestamp();
+      jobs.push_back(job);
+    }
+    publisher.shard_jobs(jobs);
+    db_mark_published(ledger, run.refresh_id);
+    enter_phase(ledger, run, "indexing");
+    ledger.mark_step(run.refresh_id, "publish", seconds_since(started), {{"shard_jobs", jobs.size()}});
+    log.info("refresh planned", {{"refresh_id", run.refresh_id}, {"media_type", media.name},
+                                 {"shards", jobs.size()}, {"rows", plan.expected_rows}});
+  }
+
+  static void db_mark_published(ledger::Ledger& ledger, const std::string& refresh_id) {
+    ledger.db().exec_params(
+        "UPDATE datarefresh.shards SET published_at = now() WHERE refresh_id = $1::uuid AND published_at IS NULL",
+        {refresh_id});
+  }
+
+  void fail(ledger::Ledger& ledger, pg::Database& db, const ledger::Run& run, const config::MediaTypeConfig& media,
+            const std::string& error) {
+    auto problems = refresh::roll_back(db, search, media, run.refresh_id);
+    std::string message = error;
+    if (!problems.empty()) message += fmt::format(" (rollback incomplete: {})", fmt::join(problems, "; "));
+    ledger.finish_run(run.refresh_id, ledger::RunStatus::kFailed, message, nullptr);
+    messages::RefreshFailed f;
+    f.refresh_id = RefreshId(run.refresh_id);
+    f.media_type = media.name;
+    f.phase = run.phase;
+    f.error = message;
+    f.rolled_back = problems.empty();
+    f.at = messages::now_timestamp();
+    try {
+      publisher.publish(f);
+    } catch (const std::exception& e) {
+      log.error("refresh.failed event not published", {{"refresh_id", run.refresh_id}, {"error", e.what()}});
+    }
+    log.error("refresh failed", {{"refresh_id", run.refresh_id}, {"phase", run.phase}, {"error", message}});
+  }
+};
+
+Planner::Planner(service::ServiceContext& context, kafka::Producer& producer)
+    : impl_(std::make_unique<Impl>(context, producer)) {}
+Planner::~Planner() = default;
+
+PlanOutcome Planner::plan(const messages::RefreshRequested& request, const kafka::CancelToken* cancel) {
+  auto& m = *impl_;
+  auto media_it = m.config.media_types.find(request.media_type);
+  if (media_it == m.config.media_types.end()) {
+    std::string known;
+    for (const auto& [name, _] : m.config.media_types) known += (known.empty() ? "" : ", ") + name;
+    messages::RefreshRefused refused;
+    refused.request_id = request.request_id;
+    refused.media_type = request.media_type;
+    refused.reason = "unknown media type '" + request.media_type + "' (configured: " + known + ")";
+    refused.at = messages::now_timestamp();
+    m.publisher.publish(refused);
+    m.count(request.media_type.empty() ? "unknown" : "unknown", "refused");
+    return PlanOutcome::kRefused;
+  }
+  const auto& media = media_it->second;
+
+  pg::Database db = m.connect_api();
+  ledger::Ledger ledger(db);
+  ledger::NewRun n;
+  // The request id doubles as the refresh id, so whoever asked can follow the refresh at once.
+  n.refresh_id = request.request_id;
+  n.request_id = request.request_id;
+  n.media_type = media.name;
+  n.environment = m.config.environment;
+  n.lock_scope = m.config.refresh.lock_scope == config::LockScope::kEnvironment
+                     ? m.config.environment
+                     : m.config.environment + ":" + media.name;
+  n.requested_by = request.options.requested_by;
+  n.options = nlohmann::json::object();
+  if (request.options.row_limit) n.options["row_limit"] = *request.options.row_limit;
+  auto begun = ledger.begin_run(n);
+  if (begun.kind == ledger::BeginOutcome::Kind::kRefused) {
+    messages::RefreshRefused refused;
+    refused.request_id = request.request_id;
+    refused.media_type = media.name;
+    refused.reason = begun.run.error.value_or("another refresh is running");
+    if (begun.holder) refused.running_refresh_id = RefreshId(begun.holder->refresh_id);
+    refused.at = messages::now_timestamp();
+    m.publisher.publish(refused);
+    m.count(media.name, "refused");
+    m.log.warn("refresh refused", {{"request_id", request.request_id}, {"reason", refused.reason}});
+    return PlanOutcome::kRefused;
+  }
+  ledger::Run run = begun.run;
+  if (begun.kind == ledger::BeginOutcome::Kind::kResumed) {
+    if (run.status != ledger::RunStatus::kRunning || ledger.step_done(run.refresh_id, "publish")) {
+      m.count(media.name, "duplicate");
+      return PlanOutcome::kDuplicate;
+    }
+    m.log.info("resuming refresh", {{"refresh_id", run.refresh_id}, {"phase", run.phase}});
+  } else {
+    m.publisher.phase_changed(run.refresh_id, media.name, "planning", std::nullopt);
+  }
+
+  auto cancelled = [&] { return cancel && cancel->cancelled(); };
+  try {
+    m.preflight(ledger, run, media);
+    if (cancelled()) return PlanOutcome::kRetryLater;
+    m.copy_tables(ledger, db, run, media);
+    if (cancelled()) return PlanOutcome::kRetryLater;
+    m.filter_tags(ledger, db, run, media);
+    if (cancelled()) return PlanOutcome::kRetryLater;
+    m.create_index(ledger, run, media);
+    m.plan_shards(ledger, db, run, media);
+    m.publish(ledger, run, media, request);
+    m.transient_failures.erase(request.request_id);
+    m.count(media.name, "planned");
+    return PlanOutcome::kPlanned;
+  } catch (const std::exception& e) {
+    bool retryable = refresh::is_retryable(e);
+    int& failures = m.transient_failures[request.request_id];
+    if (retryable && ++failures <= 5) {
+      m.log.warn("refresh step failed, will retry", {{"refresh_id", run.refresh_id}, {"phase", run.phase},
+                                                     {"attempt", failures}, {"error", e.what()}});
+      return PlanOutcome::kRetryLater;
+    }
+    m.transient_failures.erase(request.request_id);
+    try {
+      pg::Database fresh = m.connect_api();
+      ledger::Ledger fresh_ledger(fresh);
+      m.fail(fresh_ledger, fresh, run, media, e.what());
+    } catch (const std::exception& inner) {
+      m.log.error("could not roll back", {{"refresh_id", run.refresh_id}, {"error", inner.what()}});
+      return PlanOutcome::kRetryLater;
+    }
+    m.count(media.name, "failed");
+    return PlanOutcome::kFailed;
+  }
+}
+
+kafka::JobOutcome Planner::handle(const kafka::Message& message, const kafka::CancelToken& cancel) {
+  auto& m = *impl_;
+  auto decoded = messages::decode<messages::RefreshRequested>(message.payload);
+  if (!decoded.ok()) {
+    messages::DeadLetter letter;
+    letter.reason = decoded.error().message;
+    letter.source_topic = message.topic;
+    letter.source_partition = message.partition;
+    letter.source_offset = message.offset;
+    messages::set_payload(letter, message.payload);
+    letter.at = messages::now_timestamp();
+    m.log.warn("request dead-lettered", {{"reason", letter.reason}, {"offset", message.offset.value()}});
+    return m.publisher.dead_letter(letter) ? kafka::JobOutcome::kDone : kafka::JobOutcome::kRetry;
+  }
+  try {
+    auto outcome = plan(decoded.value(), &cancel);
+    return outcome == PlanOutcome::kRetryLater ? kafka::JobOutcome::kRetry : kafka::JobOutcome::kDone;
+  } catch (const std::exception& e) {
+    // Could not even reach the ledger or the broker: try the same request again later.
+    m.log.error("request not handled, will retry", {{"request_id", decoded.value().request_id}, {"error", e.what()}});
+    return kafka::JobOutcome::kRetry;
+  }
+}
+
+}  // namespace datarefresh::planner

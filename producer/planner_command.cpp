@@ -1,0 +1,102 @@
+#include "producer/planner_command.h"
+
+#include <iostream>
+
+#include "core/common/log.h"
+#include "core/common/shutdown.h"
+#include "core/messages/codec.h"
+#include "core/refresh/naming.h"
+#include "producer/planner.h"
+
+namespace datarefresh::planner {
+namespace {
+
+class PlannerCommand final : public Command {
+ public:
+  explicit PlannerCommand(CLI::App& root)
+      : Command(root.add_subcommand("planner", "Consume refresh requests: copy, filter tags, create the index, plan "
+                                               "and publish shard jobs (one replica)")) {
+    sub_->add_option("-c,--config", config_, "Configuration file")->required()->check(CLI::ExistingFile);
+  }
+  int run() override { return run_planner(config_); }
+
+ private:
+  std::string config_;
+};
+
+class TriggerCommand final : public Command {
+ public:
+  explicit TriggerCommand(CLI::App& root)
+      : Command(root.add_subcommand("trigger", "Request a refresh of one media type; prints the refresh id")) {
+    sub_->add_option("media_type", media_, "Media type to refresh (image, audio, ...)")->required();
+    sub_->add_option("-c,--config", config_, "Configuration file")->required()->check(CLI::ExistingFile);
+    sub_->add_option("--limit", limit_, "Copy at most this many rows (ORDER BY identifier LIMIT n)")->check(CLI::PositiveNumber);
+    sub_->add_option("--requested-by", requested_by_, "Who asks (shown in the ledger and events)");
+  }
+  int run() override {
+    auto cfg = service::ServiceContext::load(config_);
+    cfg.media_type(media_);  // an unknown media type is refused here, before anything is sent
+    messages::RefreshRequested request;
+    request.request_id = refresh::new_uuid();
+    request.media_type = media_;
+    if (limit_ > 0) request.options.row_limit = limit_;
+    request.options.requested_by = requested_by_;
+    request.requested_at = messages::now_timestamp();
+    kafka::Producer producer(service::kafka_producer_options(cfg));
+    auto r = producer.produce_sync(cfg.kafka.topic_name(config::Topic::kRequests), media_, messages::encode(request),
+                                   std::chrono::seconds(30));
+    if (!r.ok()) {
+      throw Error("the refresh request was not acknowledged by " + cfg.kafka.bootstrap_servers + ": " +
+                  r.error->message + "; check kafka.bootstrap_servers and that the broker is up");
+    }
+    std::cout << request.request_id << "\n";
+    return 0;
+  }
+
+ private:
+  std::string config_;
+  std::string media_;
+  std::int64_t limit_ = 0;
+  std::string requested_by_ = "cli";
+};
+
+}  // namespace
+
+int run_planner(const std::string& config_file) {
+  service::ServiceContext context(config_file, service::ServiceContext::load(config_file), "planner");
+  const auto& cfg = context.config();
+  Logger log("planner");
+  context.start_ops_server();
+  kafka::ensure_topics(service::kafka_client_options(cfg), service::topic_specs(cfg), std::chrono::seconds(30));
+  kafka::Producer producer(service::kafka_producer_options(cfg));
+  Planner planner(context, producer);
+  auto options = service::kafka_consumer_options(cfg, "datarefresh-planner", {cfg.kafka.topic_name(config::Topic::kRequests)});
+  options.retry_delay = std::chrono::seconds(5);
+  options.stop_grace = std::chrono::seconds(60);
+  kafka::GroupConsumer consumer(options, [&](const kafka::Message& m, const kafka::CancelToken& t) {
+    return planner.handle(m, t);
+  });
+  context.health().add_readiness_check("kafka", [&] {
+    auto age = std::chrono::steady_clock::now() - consumer.last_poll();
+    return age < std::chrono::seconds(30) ? std::string() : std::string("consumer poll loop silent");
+  });
+  std::atomic<bool> done{false};
+  std::thread heartbeat([&] {
+    while (!done) {
+      if (std::chrono::steady_clock::now() - consumer.last_poll() < std::chrono::seconds(60)) context.health().heartbeat();
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  });
+  log.info("planner started", {{"metrics_port", context.ops_port()}});
+  consumer.run();
+  done = true;
+  heartbeat.join();
+  producer.flush(std::chrono::seconds(10));
+  log.info("planner stopped");
+  return 0;
+}
+
+std::unique_ptr<Command> make_planner_command(CLI::App& root) { return std::make_unique<PlannerCommand>(root); }
+std::unique_ptr<Command> make_trigger_command(CLI::App& root) { return std::make_unique<TriggerCommand>(root); }
+
+}  // namespace datarefresh::planner
