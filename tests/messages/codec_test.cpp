@@ -1,0 +1,166 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/messages/codec.h"
+#include "tests/messages/samples.h"
+
+namespace datarefresh::messages {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using namespace testing;
+
+template <class T>
+void expect_round_trip(const T& original) {
+  std::string text = encode(original);
+  DecodeResult<T> decoded = decode<T>(text);
+  ASSERT_TRUE(decoded.ok()) << T::kType << ": " << decoded.error().message << "\n" << text;
+  EXPECT_TRUE(decoded.value() == original) << T::kType << " changed in a round trip:\n" << text << "\n" << encode(decoded.value());
+  DecodeResult<TypeAndVersion> peeked = peek_type(text);
+  ASSERT_TRUE(peeked.ok());
+  EXPECT_EQ(peeked->type, T::kType);
+  EXPECT_EQ(peeked->version, 1);
+}
+
+TEST(Codec, EveryTypeSurvivesARoundTrip) {
+  std::apply([](const auto&... sample) { (expect_round_trip(sample), ...); }, all_samples());
+}
+
+TEST(Codec, OptionalFieldsSurviveARoundTripWhenAbsent) {
+  RefreshRequested request = sample_refresh_requested();
+  request.options.row_limit.reset();
+  expect_round_trip(request);
+  ShardJob job = sample_shard_job();
+  job.expected_rows.reset();
+  expect_round_trip(job);
+  RefreshPhaseChanged first = sample_phase_changed();
+  first.previous_phase.reset();
+  expect_round_trip(first);
+  DeadLetter letter = sample_dead_letter();
+  letter.refresh_id.reset();
+  letter.document_id.reset();
+  expect_round_trip(letter);
+}
+
+TEST(Codec, EncodesTheDocumentedJsonShape) {
+  EXPECT_EQ(encode(sample_shard_job()),
+            R"({"attempt":2,"expected_rows":199873,"id_end":3600001,"id_start":3400001,"media_type":"image",)"
+            R"("published_at":"2024-05-06T07:10:09.123Z","refresh_id":"image-20240506t070809z","shard":17,)"
+            R"("table":"temp_import_image","target_index":"image-20240506t070809z","type":"shard.job","version":1})");
+  EXPECT_EQ(shard_job_key(RefreshId("image-20240506t070809z"), ShardNumber(17)), "image-20240506t070809z/17");
+}
+
+TEST(Codec, DecodeEventDispatchesOnType) {
+  DecodeResult<Event> event = decode_event(encode(sample_shard_completed()));
+  ASSERT_TRUE(event.ok()) << event.error().message;
+  ASSERT_TRUE(std::holds_alternative<ShardCompleted>(event.value()));
+  EXPECT_EQ(std::get<ShardCompleted>(event.value()).counts.indexed, 199'000);
+  EXPECT_EQ(event_key(event.value()), "r1");
+  Event refused = sample_refresh_refused();
+  EXPECT_EQ(event_key(refused), "");
+  EXPECT_EQ(encode(refused), encode(sample_refresh_refused()));
+}
+
+TEST(Codec, UnknownExtraFieldsAreTolerated) {
+  std::string text = encode(sample_shard_job());
+  text.insert(1, R"("priority":"high","trace":{"id":"abc"},)");
+  DecodeResult<ShardJob> job = decode<ShardJob>(text);
+  ASSERT_TRUE(job.ok()) << job.error().message;
+  EXPECT_EQ(job->shard, ShardNumber(17));
+}
+
+TEST(Codec, MalformedJsonIsRejected) {
+  DecodeResult<ShardJob> job = decode<ShardJob>(R"({"type":"shard.job", "version": 1,)");
+  ASSERT_FALSE(job.ok());
+  EXPECT_THAT(job.error().message, StartsWith("message is not valid JSON (error at byte"));
+  EXPECT_EQ(decode<ShardJob>("[1,2]").error().message, "message must be a JSON object, got [1,2]");
+  EXPECT_EQ(decode<ShardJob>(R"({"version":1})").error().message, "message has no string field \"type\": not a datarefresh message");
+}
+
+TEST(Codec, MissingFieldIsNamed) {
+  nlohmann::json j = nlohmann::json::parse(encode(sample_shard_job()));
+  j.erase("target_index");
+  EXPECT_EQ(decode<ShardJob>(j.dump()).error().message, "shard.job: field target_index is missing");
+  nlohmann::json c = nlohmann::json::parse(encode(sample_shard_completed()));
+  c["counts"].erase("dead_lettered");
+  EXPECT_EQ(decode<ShardCompleted>(c.dump()).error().message, "shard.completed: field counts.dead_lettered is missing");
+}
+
+TEST(Codec, WrongTypesAreNamedWithTheValue) {
+  nlohmann::json j = nlohmann::json::parse(encode(sample_shard_job()));
+  j["shard"] = "seventeen";
+  EXPECT_EQ(decode<ShardJob>(j.dump()).error().message, "shard.job: field shard must be an integer between 0 and 2147483647, got \"seventeen\"");
+  j = nlohmann::json::parse(encode(sample_shard_job()));
+  j["attempt"] = 0;
+  EXPECT_EQ(decode<ShardJob>(j.dump()).error().message, "shard.job: field attempt must be an integer between 1 and 2147483647, got 0");
+  j = nlohmann::json::parse(encode(sample_shard_job()));
+  j["published_at"] = "yesterday";
+  EXPECT_THAT(decode<ShardJob>(j.dump()).error().message, HasSubstr("shard.job: field published_at must be an RFC 3339 timestamp"));
+  nlohmann::json r = nlohmann::json::parse(encode(sample_refresh_completed()));
+  r["report"]["per_provider"][1]["after"] = -3;
+  EXPECT_EQ(decode<RefreshCompleted>(r.dump()).error().message,
+            "refresh.completed: field report.per_provider[1].after must be an integer >= 0, got -3");
+  nlohmann::json q = nlohmann::json::parse(encode(sample_refresh_requested()));
+  q["request_id"] = "not-a-uuid";
+  EXPECT_EQ(decode<RefreshRequested>(q.dump()).error().message,
+            "refresh.requested: field request_id must be a UUID (8-4-4-4-12 hex digits), got \"not-a-uuid\"");
+}
+
+TEST(Codec, EmptyOrReversedShardRangeIsRejected) {
+  for (std::int64_t end : {3'400'001LL, 3'000'000LL}) {
+    nlohmann::json j = nlohmann::json::parse(encode(sample_shard_job()));
+    j["id_end"] = end;
+    EXPECT_EQ(decode<ShardJob>(j.dump()).error().message, "shard.job: field id_end must be an integer greater than id_start");
+  }
+}
+
+TEST(Codec, UnsupportedVersionTellsToUpgrade) {
+  nlohmann::json j = nlohmann::json::parse(encode(sample_shard_job()));
+  j["version"] = 2;
+  EXPECT_EQ(decode<ShardJob>(j.dump()).error().message, "shard.job version 2 is not supported by this build (supports 1): upgrade the consumer");
+  j["version"] = "1";
+  EXPECT_EQ(decode<ShardJob>(j.dump()).error().message, "shard.job: field version must be an integer >= 1, got \"1\"");
+}
+
+TEST(Codec, UnknownOrUnexpectedTypeIsRejected) {
+  EXPECT_EQ(decode<ShardJob>(encode(sample_shard_started())).error().message, "expected a shard.job message, got type \"shard.started\"");
+  DecodeResult<Event> event = decode_event(R"({"type":"shard.paused","version":1})");
+  ASSERT_FALSE(event.ok());
+  EXPECT_THAT(event.error().message, StartsWith("unknown event type \"shard.paused\" (this build knows shard.started, shard.progress,"));
+  EXPECT_FALSE(decode_event(encode(sample_shard_job())).ok());
+}
+
+TEST(Codec, ValueOfAFailedDecodeThrows) {
+  DecodeResult<ShardJob> job = decode<ShardJob>("{}");
+  EXPECT_THROW((void)job.value(), InvariantError);
+}
+
+TEST(DeadLetterPayload, IsCutOnACharacterBoundaryAndKeepsItsSize) {
+  std::string payload(kMaxDeadLetterPayloadBytes - 1, 'a');
+  payload += "\xC3\xA9";  // 'é' straddles the limit
+  payload += std::string(100, 'b');
+  DeadLetter letter;
+  set_payload(letter, payload);
+  EXPECT_TRUE(letter.payload_truncated);
+  EXPECT_EQ(letter.payload.size(), kMaxDeadLetterPayloadBytes - 1);
+  EXPECT_EQ(letter.payload_bytes, static_cast<std::int64_t>(payload.size()));
+  set_payload(letter, "small");
+  EXPECT_FALSE(letter.payload_truncated);
+  EXPECT_EQ(letter.payload, "small");
+}
+
+TEST(Timestamps, AreWrittenAsRfc3339UtcAndParsedWithOffsets) {
+  Timestamp t = at(0);
+  EXPECT_EQ(format_timestamp(t), "2024-05-06T07:08:09.123Z");
+  EXPECT_EQ(parse_timestamp("2024-05-06T07:08:09.123Z"), t);
+  EXPECT_EQ(parse_timestamp("2024-05-06T09:08:09.123456+02:00"), t);
+  EXPECT_EQ(parse_timestamp("2024-05-06T07:08:09Z"), t - std::chrono::milliseconds(123));
+  EXPECT_FALSE(parse_timestamp("2024-02-30T00:00:00Z"));
+  EXPECT_FALSE(parse_timestamp("2024-05-06 07:08:09Z"));
+  EXPECT_FALSE(parse_timestamp("2024-05-06T07:08:09"));
+}
+
+}  // namespace
+}  // namespace datarefresh::messages
