@@ -1,0 +1,559 @@
+#include "core/kafka/group_consumer.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "core/common/error.h"
+#include "core/common/shutdown.h"
+#include "core/kafka/librdkafka_support.h"
+
+namespace datarefresh::kafka {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+std::string_view strategy_name(AssignmentStrategy s) {
+  switch (s) {
+    case AssignmentStrategy::kCooperativeSticky:
+      return "cooperative-sticky";
+    case AssignmentStrategy::kRange:
+      return "range";
+    case AssignmentStrategy::kRoundRobin:
+      return "roundrobin";
+  }
+  return "cooperative-sticky";
+}
+
+Message to_value(const rd_kafka_message_t* m) {
+  Message msg;
+  msg.topic = rd_kafka_topic_name(m->rkt);
+  msg.partition = m->partition;
+  msg.offset = KafkaOffset(m->offset);
+  if (m->key != nullptr) msg.key.assign(static_cast<const char*>(m->key), m->key_len);
+  if (m->payload != nullptr) msg.payload.assign(static_cast<const char*>(m->payload), m->len);
+  rd_kafka_timestamp_type_t type;
+  const auto ts = rd_kafka_message_timestamp(m, &type);
+  if (type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts >= 0) {
+    msg.timestamp = std::chrono::system_clock::time_point(std::chrono::milliseconds(ts));
+  }
+  return msg;
+}
+
+detail::PartitionListPtr one_partition(const TopicPartition& tp, std::int64_t offset = RD_KAFKA_OFFSET_INVALID) {
+  detail::PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = offset;
+  return list;
+}
+
+detail::PartitionListPtr to_list(const std::set<TopicPartition>& tps) {
+  detail::PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(tps.size())));
+  for (const auto& tp : tps) rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
+  return list;
+}
+
+std::set<TopicPartition> to_set(const rd_kafka_topic_partition_list_t* list) {
+  std::set<TopicPartition> out;
+  for (int i = 0; list != nullptr && i < list->cnt; ++i) out.insert({list->elems[i].topic, list->elems[i].partition});
+  return out;
+}
+
+nlohmann::json to_json(const std::set<TopicPartition>& tps) {
+  auto out = nlohmann::json::array();
+  for (const auto& tp : tps) out.push_back(to_string(tp));
+  return out;
+}
+
+// One message being processed on its own thread. `finished` and `outcome` are written by the job
+// thread under Impl::done_mutex; everything else belongs to the poll thread.
+struct Job {
+  Message message;
+  CancelSource cancel;
+  std::thread thread;
+  bool finished = false;
+  JobOutcome outcome = JobOutcome::kRetry;
+};
+
+}  // namespace
+
+std::string to_string(const TopicPartition& tp) {
+  return fmt::format("{}[{}]", tp.topic, tp.partition);
+}
+
+void validate(const ConsumerOptions& o, std::string_view key_prefix) {
+  validate(o.client, "kafka");
+  if (o.group_id.empty()) {
+    throw ConfigError(fmt::format("{}.group_id is empty: set the consumer group name in config", key_prefix));
+  }
+  if (o.topics.empty()) {
+    throw ConfigError(fmt::format("{}.topics is empty: name at least one topic to consume", key_prefix));
+  }
+  if (o.max_in_flight < 1) {
+    throw ConfigError(fmt::format("{}.max_in_flight is 0: set it to 1 or more", key_prefix));
+  }
+  if (o.heartbeat_interval >= o.session_timeout) {
+    throw ConfigError(
+        fmt::format("{}.heartbeat_interval ({} ms) must be below session_timeout ({} ms): lower it "
+                    "to about a third of session_timeout",
+                    key_prefix, o.heartbeat_interval.count(), o.session_timeout.count()));
+  }
+  if (o.max_poll_interval < o.session_timeout) {
+    throw ConfigError(fmt::format("{}.max_poll_interval ({} ms) must be at least session_timeout ({} ms)", key_prefix,
+                                  o.max_poll_interval.count(), o.session_timeout.count()));
+  }
+  if (o.revoke_wait >= o.max_poll_interval) {
+    throw ConfigError(
+        fmt::format("{}.revoke_wait ({} ms) must be below max_poll_interval ({} ms): the poll loop "
+                    "waits for revoked jobs inside the rebalance",
+                    key_prefix, o.revoke_wait.count(), o.max_poll_interval.count()));
+  }
+  if (o.auto_offset_reset != "earliest" && o.auto_offset_reset != "latest") {
+    throw ConfigError(
+        fmt::format("{}.auto_offset_reset is '{}': use earliest or latest", key_prefix, o.auto_offset_reset));
+  }
+}
+
+struct GroupConsumer::Impl {
+  ConsumerOptions options;
+  Handler handler;
+  detail::ClientContext context;
+  detail::HandlePtr rk;
+  Logger logger{"kafka.consumer"};
+
+  // Poll-thread state.
+  std::map<TopicPartition, std::unique_ptr<Job>> jobs;  // at most one per partition
+  std::vector<std::unique_ptr<Job>> abandoned;          // cancelled, still running, never committed
+  std::set<TopicPartition> paused;
+  std::map<TopicPartition, SteadyClock::time_point> retry_until;
+  bool stopping = false;
+  bool closed = false;
+
+  mutable std::mutex assignment_mutex;
+  std::set<TopicPartition> assigned;
+
+  mutable std::mutex counters_mutex;
+  ConsumerCounters counters;
+
+  std::mutex done_mutex;
+  std::condition_variable done_cv;
+
+  std::atomic<bool> stop_requested{false};
+  std::atomic<bool> abort_requested{false};
+  std::atomic<bool> is_running{false};
+  std::atomic<SteadyClock::rep> last_poll{0};
+
+  std::size_t in_flight() const { return jobs.size() + abandoned.size(); }
+
+  template <typename F>
+  void count(F f) {
+    std::lock_guard lock(counters_mutex);
+    f(counters);
+  }
+
+  std::set<TopicPartition> assigned_copy() const {
+    std::lock_guard lock(assignment_mutex);
+    return assigned;
+  }
+
+  void seek(const TopicPartition& tp, KafkaOffset offset) {
+    auto list = one_partition(tp, offset.value());
+    if (auto* error = rd_kafka_seek_partitions(rk.get(), list.get(), 5000)) {
+      logger.error("seeking back failed; the message may be skipped until the partition is reassigned",
+                   {{"partition", to_string(tp)}, {"offset", offset.value()}, {"error", rd_kafka_error_string(error)}});
+      rd_kafka_error_destroy(error);
+    } else if (list->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      logger.error(
+          "seeking back failed; the message may be skipped until the partition is reassigned",
+          {{"partition", to_string(tp)}, {"offset", offset.value()}, {"error", rd_kafka_err2name(list->elems[0].err)}});
+    }
+  }
+
+  void set_paused(const std::set<TopicPartition>& tps, bool pause) {
+    if (tps.empty()) return;
+    auto list = to_list(tps);
+    const auto err =
+        pause ? rd_kafka_pause_partitions(rk.get(), list.get()) : rd_kafka_resume_partitions(rk.get(), list.get());
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      logger.warn(pause ? "pausing partitions failed" : "resuming partitions failed",
+                  {{"partitions", to_json(tps)}, {"error", rd_kafka_err2name(err)}});
+    }
+  }
+
+  // Pauses what must not deliver now (a job runs on it, a retry is pending, no free slot,
+  // stopping) and resumes the rest; only partitions we paused are ever resumed.
+  void refresh_pauses() {
+    const auto now = SteadyClock::now();
+    for (auto it = retry_until.begin(); it != retry_until.end();) {
+      it = (it->second <= now) ? retry_until.erase(it) : std::next(it);
+    }
+    const bool saturated = in_flight() >= options.max_in_flight;
+    std::set<TopicPartition> want;
+    for (const auto& tp : assigned_copy()) {
+      if (stopping || saturated || jobs.count(tp) != 0 || retry_until.count(tp) != 0) want.insert(tp);
+    }
+    std::set<TopicPartition> to_pause, to_resume;
+    for (const auto& tp : want) {
+      if (paused.count(tp) == 0) to_pause.insert(tp);
+    }
+    for (const auto& tp : paused) {
+      if (want.count(tp) == 0) to_resume.insert(tp);
+    }
+    set_paused(to_pause, true);
+    set_paused(to_resume, false);
+    paused = std::move(want);
+  }
+
+  void commit(const TopicPartition& tp, KafkaOffset offset) {
+    auto list = one_partition(tp, offset.value() + 1);
+    (void)rd_kafka_offsets_store(rk.get(), list.get());
+    const auto err = rd_kafka_commit(rk.get(), list.get(), 0);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      count([](auto& c) { ++c.commit_failures; });
+      logger.warn("committing a finished job failed; the message will be delivered again (processing is idempotent)",
+                  {{"partition", to_string(tp)}, {"offset", offset.value()}, {"error", rd_kafka_err2name(err)}});
+      return;
+    }
+    count([](auto& c) { ++c.jobs_done; });
+  }
+
+  void start_job(Message message) {
+    auto tp = message.topic_partition();
+    auto job = std::make_unique<Job>();
+    job->message = std::move(message);
+    Job* raw = job.get();
+    jobs[tp] = std::move(job);
+    refresh_pauses();  // pause tp before anything else arrives from it
+    count([](auto& c) { ++c.jobs_started; });
+    raw->thread = std::thread([this, raw] {
+      JobOutcome outcome = JobOutcome::kRetry;
+      try {
+        outcome = handler(raw->message, raw->cancel.token());
+      } catch (const std::exception& e) {
+        logger.error("job failed with an exception; the message will be delivered again",
+                     {{"partition", to_string(raw->message.topic_partition())},
+                      {"offset", raw->message.offset.value()},
+                      {"error", e.what()}});
+      }
+      {
+        std::lock_guard lock(done_mutex);
+        raw->finished = true;
+        raw->outcome = outcome;
+      }
+      done_cv.notify_all();
+    });
+  }
+
+  bool is_finished(Job& job) {
+    std::lock_guard lock(done_mutex);
+    return job.finished;
+  }
+
+  // Joins finished jobs: commits kDone (if the partition is still ours), seeks back kRetry.
+  void reap() {
+    for (auto it = jobs.begin(); it != jobs.end();) {
+      Job& job = *it->second;
+      if (!is_finished(job)) {
+        ++it;
+        continue;
+      }
+      job.thread.join();
+      const auto tp = it->first;
+      if (job.outcome == JobOutcome::kDone) {
+        commit(tp, job.message.offset);
+      } else {
+        count([](auto& c) { ++c.jobs_retried; });
+        seek(tp, job.message.offset);
+        retry_until[tp] = SteadyClock::now() + options.retry_delay;
+      }
+      it = jobs.erase(it);
+    }
+    for (auto it = abandoned.begin(); it != abandoned.end();) {
+      if (is_finished(**it)) {
+        (*it)->thread.join();
+        it = abandoned.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void abandon(const TopicPartition& tp, CancelReason reason) {
+    auto it = jobs.find(tp);
+    if (it == jobs.end()) return;
+    it->second->cancel.cancel(reason);
+    logger.info(
+        "cancelled a running job; its offset is not committed",
+        {{"partition", to_string(tp)}, {"offset", it->second->message.offset.value()}, {"reason", to_string(reason)}});
+    count([](auto& c) { ++c.jobs_abandoned; });
+    abandoned.push_back(std::move(it->second));
+    jobs.erase(it);
+  }
+
+  // Waits until every abandoned job returned or the deadline passed.
+  void wait_abandoned(SteadyClock::time_point deadline) {
+    std::unique_lock lock(done_mutex);
+    done_cv.wait_until(lock, deadline, [&] {
+      for (auto& job : abandoned) {
+        if (!job->finished) return false;
+      }
+      return true;
+    });
+    lock.unlock();
+    reap();
+    if (!abandoned.empty()) {
+      logger.error("cancelled jobs did not return in time; their threads keep running and hold a slot",
+                   {{"jobs", abandoned.size()}, {"revoke_wait_ms", options.revoke_wait.count()}});
+    }
+  }
+
+  void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions) {
+    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk.get()), "COOPERATIVE") == 0;
+    const auto tps = to_set(partitions);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      count([](auto& c) { ++c.assigned_events; });
+      rd_kafka_error_t* error = nullptr;
+      rd_kafka_resp_err_t plain = RD_KAFKA_RESP_ERR_NO_ERROR;
+      if (cooperative) {
+        error = rd_kafka_incremental_assign(rk.get(), partitions);
+      } else {
+        plain = rd_kafka_assign(rk.get(), partitions);
+      }
+      if (error != nullptr || plain != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const std::string why = error != nullptr ? rd_kafka_error_string(error) : rd_kafka_err2str(plain);
+        if (error != nullptr) rd_kafka_error_destroy(error);
+        logger.error("assigning partitions failed", {{"partitions", to_json(tps)}, {"error", why}});
+        return;
+      }
+      {
+        std::lock_guard lock(assignment_mutex);
+        if (!cooperative) assigned.clear();
+        assigned.insert(tps.begin(), tps.end());
+      }
+      logger.info("partitions assigned",
+                  {{"partitions", to_json(tps)}, {"protocol", cooperative ? "cooperative" : "eager"}});
+      refresh_pauses();
+      return;
+    }
+
+    const bool lost = rd_kafka_assignment_lost(rk.get()) != 0;
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+      count([](auto& c) { ++c.revoked_events; });
+    } else {
+      logger.error("rebalance failed; dropping the assignment", {{"error", rd_kafka_err2name(err)}});
+    }
+    // Commit what finished while the partitions are still ours (not possible once lost).
+    if (!lost) reap();
+    for (const auto& tp : tps) abandon(tp, CancelReason::kRevoked);
+    wait_abandoned(SteadyClock::now() + options.revoke_wait);
+    for (const auto& tp : tps) {
+      retry_until.erase(tp);
+      paused.erase(tp);  // unassigning clears librdkafka's pause state too
+    }
+    if (cooperative) {
+      if (auto* error = rd_kafka_incremental_unassign(rk.get(), partitions)) {
+        logger.error("unassigning partitions failed", {{"error", rd_kafka_error_string(error)}});
+        rd_kafka_error_destroy(error);
+      }
+    } else {
+      (void)rd_kafka_assign(rk.get(), nullptr);
+    }
+    {
+      std::lock_guard lock(assignment_mutex);
+      if (cooperative) {
+        for (const auto& tp : tps) assigned.erase(tp);
+      } else {
+        assigned.clear();
+      }
+    }
+    logger.info(lost ? "partitions lost" : "partitions revoked", {{"partitions", to_json(tps)}});
+  }
+
+  static void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions,
+                           void* opaque) {
+    (void)rk;
+    auto* context = static_cast<detail::ClientContext*>(opaque);
+    static_cast<Impl*>(context->owner)->on_rebalance(err, partitions);
+  }
+
+  void handle(rd_kafka_message_t* m) {
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
+      logger.warn("kafka consume error", {{"error", rd_kafka_err2name(m->err)},
+                                          {"topic", m->rkt != nullptr ? rd_kafka_topic_name(m->rkt) : ""},
+                                          {"partition", m->partition},
+                                          {"detail", rd_kafka_message_errstr(m)}});
+      return;
+    }
+    Message message = to_value(m);
+    const auto tp = message.topic_partition();
+    if (assigned_copy().count(tp) == 0) return;  // a leftover from a revoked partition
+    if (stopping || jobs.count(tp) != 0 || retry_until.count(tp) != 0 || in_flight() >= options.max_in_flight) {
+      // Fetched before the pause took effect: hand it back so it is delivered again on resume.
+      refresh_pauses();
+      if (paused.count(tp) == 0) {
+        set_paused({tp}, true);
+        paused.insert(tp);
+      }
+      seek(tp, message.offset);
+      return;
+    }
+    start_job(std::move(message));
+  }
+
+  void close(bool leave_group) {
+    if (closed) return;
+    closed = true;
+    if (leave_group) {
+      const auto err = rd_kafka_consumer_close(rk.get());
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        logger.warn("closing the consumer failed", {{"error", rd_kafka_err2name(err)}});
+      }
+      rk.reset();
+    } else {
+      rd_kafka_destroy_flags(rk.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    }
+    std::lock_guard lock(assignment_mutex);
+    assigned.clear();
+  }
+};
+
+GroupConsumer::GroupConsumer(ConsumerOptions options, Handler handler) : impl_(std::make_unique<Impl>()) {
+  validate(options);
+  if (!handler) throw InvariantError("GroupConsumer needs a handler");
+  impl_->options = std::move(options);
+  impl_->handler = std::move(handler);
+  impl_->context.logger = Logger("kafka.consumer");
+  impl_->context.owner = impl_.get();
+  const auto& o = impl_->options;
+  auto conf = detail::make_conf(o.client,
+                                {{"group.id", o.group_id},
+                                 {"enable.auto.commit", "false"},
+                                 {"enable.auto.offset.store", "false"},
+                                 {"enable.partition.eof", "false"},
+                                 {"auto.offset.reset", o.auto_offset_reset},
+                                 {"partition.assignment.strategy", std::string(strategy_name(o.strategy))},
+                                 {"session.timeout.ms", std::to_string(o.session_timeout.count())},
+                                 {"heartbeat.interval.ms", std::to_string(o.heartbeat_interval.count())},
+                                 {"max.poll.interval.ms", std::to_string(o.max_poll_interval.count())}},
+                                impl_->context);
+  rd_kafka_conf_set_rebalance_cb(conf.get(), &Impl::rebalance_cb);
+  impl_->rk = detail::new_handle(RD_KAFKA_CONSUMER, std::move(conf), "consumer");
+  rd_kafka_poll_set_consumer(impl_->rk.get());
+}
+
+GroupConsumer::~GroupConsumer() {
+  if (!impl_->closed && impl_->rk) impl_->close(true);
+  for (auto& [tp, job] : impl_->jobs) {
+    job->cancel.cancel(CancelReason::kStopping);
+    job->thread.join();
+  }
+  for (auto& job : impl_->abandoned) {
+    job->cancel.cancel(CancelReason::kStopping);
+    job->thread.join();
+  }
+}
+
+void GroupConsumer::run() {
+  auto& s = *impl_;
+  if (s.closed) throw InvariantError("GroupConsumer::run() called after it stopped; create a new consumer");
+  s.is_running.store(true);
+  struct RunningFlag {
+    std::atomic<bool>& flag;
+    ~RunningFlag() { flag.store(false); }
+  } running_flag{s.is_running};
+
+  detail::PartitionListPtr topics(rd_kafka_topic_partition_list_new(static_cast<int>(s.options.topics.size())));
+  for (const auto& t : s.options.topics)
+    rd_kafka_topic_partition_list_add(topics.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+  if (const auto err = rd_kafka_subscribe(s.rk.get(), topics.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw Error(fmt::format("subscribing kafka group {} to {} failed: {}", s.options.group_id,
+                            fmt::join(s.options.topics, ","), rd_kafka_err2str(err)));
+  }
+  s.logger.info("consumer started", {{"group", s.options.group_id},
+                                     {"topics", s.options.topics},
+                                     {"strategy", strategy_name(s.options.strategy)},
+                                     {"max_in_flight", s.options.max_in_flight}});
+
+  SteadyClock::time_point stop_deadline{};
+  bool cancelled_all = false;
+  SteadyClock::time_point cancel_deadline{};
+  while (!s.abort_requested.load()) {
+    const auto now = SteadyClock::now();
+    if (!s.stopping && (s.stop_requested.load() || shutdown_requested())) {
+      s.stopping = true;
+      stop_deadline = now + s.options.stop_grace;
+      s.logger.info("consumer stopping: no new jobs, waiting for running ones",
+                    {{"running", s.jobs.size()}, {"stop_grace_ms", s.options.stop_grace.count()}});
+      s.refresh_pauses();
+    }
+    if (s.stopping) {
+      if (s.jobs.empty() && s.abandoned.empty()) break;
+      if (!cancelled_all && now >= stop_deadline) {
+        std::vector<TopicPartition> running;
+        for (auto& [tp, job] : s.jobs) running.push_back(tp);
+        for (const auto& tp : running) s.abandon(tp, CancelReason::kStopping);
+        cancelled_all = true;
+        cancel_deadline = now + s.options.revoke_wait;
+      }
+      if (cancelled_all && now >= cancel_deadline) break;
+    }
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(s.rk.get(), static_cast<int>(s.options.poll_timeout.count()));
+    s.last_poll.store(SteadyClock::now().time_since_epoch().count());
+    if (m != nullptr) {
+      s.handle(m);
+      rd_kafka_message_destroy(m);
+    }
+    s.reap();
+    s.refresh_pauses();
+  }
+
+  if (s.abort_requested.load()) {
+    std::vector<TopicPartition> running;
+    for (auto& [tp, job] : s.jobs) running.push_back(tp);
+    for (const auto& tp : running) s.abandon(tp, CancelReason::kStopping);
+    s.wait_abandoned(SteadyClock::now() + s.options.revoke_wait);
+    s.close(false);
+    s.logger.warn("consumer aborted without leaving the group (simulated crash)", {{"group", s.options.group_id}});
+    return;
+  }
+  s.reap();
+  if (!s.abandoned.empty()) {
+    s.logger.error("consumer closing while cancelled jobs still run; they are not committed",
+                   {{"jobs", s.abandoned.size()}});
+  }
+  s.close(true);
+  s.logger.info("consumer stopped and left the group", {{"group", s.options.group_id}});
+}
+
+void GroupConsumer::stop() {
+  impl_->stop_requested.store(true);
+}
+void GroupConsumer::abort_for_tests() {
+  impl_->abort_requested.store(true);
+}
+
+std::vector<TopicPartition> GroupConsumer::assignment() const {
+  std::lock_guard lock(impl_->assignment_mutex);
+  return {impl_->assigned.begin(), impl_->assigned.end()};
+}
+
+ConsumerCounters GroupConsumer::counters() const {
+  std::lock_guard lock(impl_->counters_mutex);
+  return impl_->counters;
+}
+
+std::chrono::steady_clock::time_point GroupConsumer::last_poll() const {
+  return SteadyClock::time_point(SteadyClock::duration(impl_->last_poll.load()));
+}
+
+bool GroupConsumer::running() const {
+  return impl_->is_running.load();
+}
+
+}  // namespace datarefresh::kafka

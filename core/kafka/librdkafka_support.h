@@ -1,0 +1,66 @@
+#pragma once
+
+// Internal to core/kafka and devstack/broker: RAII wrappers and configuration helpers over
+// librdkafka's C API. Not for other modules; they use the Producer / GroupConsumer / ensure_topics
+// interfaces, which keep librdkafka out of their headers.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <librdkafka/rdkafka.h>
+
+#include "core/common/log.h"
+#include "core/kafka/client_options.h"
+#include "core/kafka/kafka_error.h"
+
+namespace datarefresh::kafka::detail {
+
+struct ConfDeleter {
+  void operator()(rd_kafka_conf_t* conf) const { rd_kafka_conf_destroy(conf); }
+};
+struct HandleDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+struct PartitionListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* list) const { rd_kafka_topic_partition_list_destroy(list); }
+};
+struct QueueDeleter {
+  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
+};
+struct EventDeleter {
+  void operator()(rd_kafka_event_t* ev) const { rd_kafka_event_destroy(ev); }
+};
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+using HandlePtr = std::unique_ptr<rd_kafka_t, HandleDeleter>;
+using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
+using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
+
+// State every handle's callbacks reach through rd_kafka opaque: the module logger, the statistics
+// sink and the owning client (producer or consumer implementation). Must outlive the handle.
+struct ClientContext {
+  Logger logger{"kafka"};
+  std::function<void(std::string_view)> on_statistics;
+  void* owner = nullptr;
+};
+
+// Builds a configuration from the options (validated first), then the `managed` properties the
+// client sets itself. Installs log, error and statistics callbacks bound to `context`. Throws
+// ConfigError naming "kafka.properties.<key>" for a property librdkafka rejects (values of secret
+// properties are never echoed).
+ConfPtr make_conf(const ClientOptions& options, const std::map<std::string, std::string>& managed,
+                  ClientContext& context);
+
+// Sets one property; throws ConfigError naming `key_path` on failure.
+void set_property(rd_kafka_conf_t* conf, const std::string& key, const std::string& value, std::string_view key_path);
+
+// Creates the handle (consumes conf on success). Throws Error naming the role on failure.
+HandlePtr new_handle(rd_kafka_type_t type, ConfPtr conf, std::string_view role);
+
+bool is_retryable(rd_kafka_resp_err_t err);
+KafkaError make_error(rd_kafka_resp_err_t err, std::string message);
+
+}  // namespace datarefresh::kafka::detail

@@ -1,0 +1,190 @@
+#include "core/kafka/topics.h"
+
+#include <fmt/format.h>
+
+#include "core/common/error.h"
+#include "core/kafka/librdkafka_support.h"
+
+namespace datarefresh::kafka {
+namespace {
+
+struct MetadataDeleter {
+  void operator()(const rd_kafka_metadata_t* md) const { rd_kafka_metadata_destroy(md); }
+};
+
+std::map<std::string, int> read_topics(rd_kafka_t* rk, const ClientOptions& options, Duration timeout) {
+  const rd_kafka_metadata_t* raw = nullptr;
+  const auto err = rd_kafka_metadata(rk, 1, nullptr, &raw, static_cast<int>(timeout.count()));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw Error(
+        fmt::format("listing kafka topics at {} failed: {}: check kafka.bootstrap_servers and that the "
+                    "brokers are up",
+                    options.bootstrap_servers, rd_kafka_err2str(err)));
+  }
+  std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> md(raw);
+  std::map<std::string, int> topics;
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    const auto& t = md->topics[i];
+    if (t.err == RD_KAFKA_RESP_ERR_NO_ERROR) topics[t.topic] = t.partition_cnt;
+  }
+  return topics;
+}
+
+detail::HandlePtr admin_handle(const ClientOptions& options, detail::ClientContext& context) {
+  auto conf = detail::make_conf(options, {{"allow.auto.create.topics", "false"}}, context);
+  return detail::new_handle(RD_KAFKA_PRODUCER, std::move(conf), "admin client");
+}
+
+TopicReport existing(const TopicSpec& spec, int actual) {
+  TopicReport report{spec.name, TopicState::kExisted, actual, ""};
+  if (actual != spec.partitions) {
+    report.state = TopicState::kPartitionMismatch;
+    report.message = fmt::format(
+        "kafka topic {} has {} partitions, configured {}: delete and recreate it, or set the configured count to "
+        "{}",
+        spec.name, actual, spec.partitions, actual);
+  }
+  return report;
+}
+
+}  // namespace
+
+std::map<std::string, int> list_topics(const ClientOptions& options, Duration timeout) {
+  detail::ClientContext context;
+  context.logger = Logger("kafka.admin");
+  auto rk = admin_handle(options, context);
+  return read_topics(rk.get(), options, timeout);
+}
+
+std::vector<TopicReport> ensure_topics(const ClientOptions& options, const std::vector<TopicSpec>& topics,
+                                       Duration timeout) {
+  detail::ClientContext context;
+  context.logger = Logger("kafka.admin");
+  auto rk = admin_handle(options, context);
+  const auto before = read_topics(rk.get(), options, timeout);
+
+  std::vector<TopicReport> reports(topics.size());
+  std::vector<rd_kafka_NewTopic_t*> to_create;
+  std::vector<std::size_t> create_index;
+  struct NewTopicsGuard {
+    std::vector<rd_kafka_NewTopic_t*>& list;
+    ~NewTopicsGuard() {
+      for (auto* t : list) rd_kafka_NewTopic_destroy(t);
+    }
+  } guard{to_create};
+
+  for (std::size_t i = 0; i < topics.size(); ++i) {
+    const auto& spec = topics[i];
+    if (spec.name.empty() || spec.partitions < 1) {
+      throw ConfigError(
+          fmt::format("kafka topic spec #{} ('{}', {} partitions) is invalid: give a name and at "
+                      "least 1 partition",
+                      i, spec.name, spec.partitions));
+    }
+    if (auto it = before.find(spec.name); it != before.end()) {
+      reports[i] = existing(spec, it->second);
+      continue;
+    }
+    char errstr[512];
+    auto* nt =
+        rd_kafka_NewTopic_new(spec.name.c_str(), spec.partitions, spec.replication_factor, errstr, sizeof(errstr));
+    if (nt == nullptr) {
+      throw ConfigError(fmt::format("kafka topic {} ({} partitions, replication {}) is invalid: {}", spec.name,
+                                    spec.partitions, spec.replication_factor, errstr));
+    }
+    to_create.push_back(nt);
+    create_index.push_back(i);
+  }
+  if (to_create.empty()) return reports;
+
+  detail::QueuePtr queue(rd_kafka_queue_new(rk.get()));
+  std::unique_ptr<rd_kafka_AdminOptions_t, decltype(&rd_kafka_AdminOptions_destroy)> admin_options(
+      rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS), rd_kafka_AdminOptions_destroy);
+  char errstr[512];
+  rd_kafka_AdminOptions_set_operation_timeout(admin_options.get(), static_cast<int>(timeout.count()), errstr,
+                                              sizeof(errstr));
+  rd_kafka_AdminOptions_set_request_timeout(admin_options.get(), static_cast<int>(timeout.count()), errstr,
+                                            sizeof(errstr));
+  rd_kafka_CreateTopics(rk.get(), to_create.data(), to_create.size(), admin_options.get(), queue.get());
+  detail::EventPtr event(rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 1000));
+  std::string names;
+  for (auto i : create_index) names += (names.empty() ? "" : ", ") + topics[i].name;
+  if (!event) {
+    throw Error(fmt::format("creating kafka topics {} timed out after {} ms: check the brokers at {}", names,
+                            timeout.count(), options.bootstrap_servers));
+  }
+  if (rd_kafka_event_error(event.get()) == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+    // Also what librdkafka's mock cluster (the embedded broker) answers: it has no controller and
+    // does not implement CreateTopics.
+    throw Error(
+        fmt::format("creating kafka topics {} failed: no controller answered within {} ms ({}): create "
+                    "them by hand, or on the embedded broker pass --topic name:partitions, which does not "
+                    "support CreateTopics",
+                    names, timeout.count(), rd_kafka_event_error_string(event.get())));
+  }
+  if (rd_kafka_event_error(event.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw Error(
+        fmt::format("creating kafka topics {} failed: {}: create them by hand (or, on the embedded "
+                    "broker, with --topic name:partitions)",
+                    names, rd_kafka_event_error_string(event.get())));
+  }
+  const auto* result = rd_kafka_event_CreateTopics_result(event.get());
+  size_t count = 0;
+  const auto** results = rd_kafka_CreateTopics_result_topics(result, &count);
+  bool need_recheck = false;
+  for (size_t r = 0; r < count; ++r) {
+    const std::string name = rd_kafka_topic_result_name(results[r]);
+    const auto err = rd_kafka_topic_result_error(results[r]);
+    for (auto i : create_index) {
+      if (topics[i].name != name) continue;
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        reports[i] = TopicReport{name, TopicState::kCreated, topics[i].partitions, ""};
+      } else if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        need_recheck = true;  // created concurrently by someone else
+        reports[i] = TopicReport{name, TopicState::kExisted, -1, ""};
+      } else {
+        const char* why = rd_kafka_topic_result_error_string(results[r]);
+        throw Error(
+            fmt::format("creating kafka topic {} ({} partitions, replication {}) failed: {}: {}: create it "
+                        "by hand or fix the broker's permissions and limits",
+                        name, topics[i].partitions, topics[i].replication_factor, rd_kafka_err2name(err),
+                        why != nullptr ? why : ""));
+      }
+    }
+  }
+  if (need_recheck) {
+    const auto after = read_topics(rk.get(), options, timeout);
+    for (auto i : create_index) {
+      if (reports[i].partitions != -1) continue;
+      auto it = after.find(topics[i].name);
+      reports[i] = existing(topics[i], it == after.end() ? 0 : it->second);
+    }
+  }
+  return reports;
+}
+
+std::map<TopicPartition, std::int64_t> committed_offsets(const ClientOptions& options, const std::string& group_id,
+                                                         const std::vector<TopicPartition>& partitions,
+                                                         Duration timeout) {
+  detail::ClientContext context;
+  context.logger = Logger("kafka.admin");
+  auto conf = detail::make_conf(options, {{"group.id", group_id}, {"enable.auto.commit", "false"}}, context);
+  auto rk = detail::new_handle(RD_KAFKA_CONSUMER, std::move(conf), "offset reader");
+  detail::PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
+  for (const auto& tp : partitions) rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
+  const auto err = rd_kafka_committed(rk.get(), list.get(), static_cast<int>(timeout.count()));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw Error(fmt::format("reading committed offsets of kafka group {} failed: {}: check the brokers at {}", group_id,
+                            rd_kafka_err2str(err), options.bootstrap_servers));
+  }
+  std::map<TopicPartition, std::int64_t> out;
+  for (int i = 0; i < list->cnt; ++i) {
+    const auto& e = list->elems[i];
+    out[TopicPartition{e.topic, e.partition}] = e.offset < 0 ? -1 : e.offset;
+  }
+  // Closing a consumer that never subscribed has nothing to revoke; skip the close handshake.
+  rd_kafka_destroy_flags(rk.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+  return out;
+}
+
+}  // namespace datarefresh::kafka

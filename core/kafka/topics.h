@@ -1,0 +1,49 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/common/duration.h"
+#include "core/kafka/client_options.h"
+#include "core/kafka/message.h"
+
+namespace datarefresh::kafka {
+
+struct TopicSpec {
+  std::string name;
+  int partitions = 1;
+  int replication_factor = -1;  // -1: the broker's default
+};
+
+enum class TopicState {
+  kCreated,            // created by this call
+  kExisted,            // already there with the requested partition count
+  kPartitionMismatch,  // already there with a different partition count (not changed)
+};
+
+struct TopicReport {
+  std::string name;
+  TopicState state = TopicState::kExisted;
+  int partitions = 0;   // the topic's actual partition count
+  std::string message;  // for kPartitionMismatch: what differs and what to do
+};
+
+// Creates the topics that do not exist yet through the Admin API (CreateTopics). Existing topics are
+// fine; a different partition count is reported (kPartitionMismatch), never altered. Throws Error
+// naming the topic if the cluster is unreachable within `timeout` or refuses to create a topic.
+std::vector<TopicReport> ensure_topics(const ClientOptions& options, const std::vector<TopicSpec>& topics,
+                                       Duration timeout);
+
+// Topic name -> partition count, from a metadata request (never auto-creates). Throws Error if the
+// cluster does not answer within `timeout`.
+std::map<std::string, int> list_topics(const ClientOptions& options, Duration timeout);
+
+// The group's committed offset for each partition (-1 where it has committed nothing), read
+// through OffsetFetch without joining the group. For lag metrics and tests.
+std::map<TopicPartition, std::int64_t> committed_offsets(const ClientOptions& options, const std::string& group_id,
+                                                         const std::vector<TopicPartition>& partitions,
+                                                         Duration timeout);
+
+}  // namespace datarefresh::kafka

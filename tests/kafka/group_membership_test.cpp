@@ -1,0 +1,88 @@
+#include <chrono>
+#include <iostream>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/kafka/group_test_support.h"
+
+namespace datarefresh::kafka {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace datarefresh::kafka::kafka_test;
+
+TEST_F(GroupConsumerTest, AMemberThatDiesMidJobHasItsMessageRedeliveredToTheOtherMember) {
+  cluster_.create_topic(topic_, 1);
+  auto options = test_options(cluster_.bootstrap_servers(), group_, topic_);
+  RunningConsumer a(options, [&](const Message& m, const CancelToken& cancel) {
+    journal_.add("a", m);
+    cancel.wait_for(30s);  // a job that never finishes here
+    return JobOutcome::kRetry;
+  });
+  produce(1);
+  ASSERT_TRUE(eventually([&] { return journal_.size() == 1; }, 20s)) << "a never got the message";
+
+  RunningConsumer b(options, [&](const Message& m, const CancelToken&) {
+    journal_.add("b", m);
+    return JobOutcome::kDone;
+  });
+  ASSERT_TRUE(eventually([&] { return b->counters().assigned_events >= 1 || b->counters().jobs_started > 0; }, 20s))
+      << "b never joined the group";
+
+  const auto crash = SteadyClock::now();
+  a->abort_for_tests();  // gone without leaving the group or committing
+  ASSERT_TRUE(eventually([&] { return journal_.size() == 2; }, 25s)) << "the message was not redelivered";
+  const auto redelivered_after = SteadyClock::now() - crash;
+
+  const auto entries = journal_.entries();
+  EXPECT_EQ(entries[1].consumer, "b");
+  EXPECT_EQ(entries[1].message.offset, entries[0].message.offset);
+  EXPECT_EQ(entries[1].message.payload, "job-0");
+  EXPECT_EQ(a->counters().jobs_done, 0);
+  EXPECT_EQ(a->counters().jobs_abandoned, 1);
+  // The coordinator could only notice through the session timeout (3 s).
+  EXPECT_GE(redelivered_after, 2s);
+  ASSERT_TRUE(eventually([&] { return b->counters().jobs_done == 1; }, 10s));
+  b.join();
+  EXPECT_EQ(committed(0), 1);
+  std::cout << "redelivered after crash in "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(redelivered_after).count() << " ms\n";
+}
+
+TEST_F(GroupConsumerTest, AJobLongerThanMaxPollIntervalKeepsTheMembershipAndCommitsOnce) {
+  cluster_.create_topic(topic_, 1);
+  auto options = test_options(cluster_.bootstrap_servers(), group_, topic_);
+  ASSERT_EQ(options.max_poll_interval, 6s);
+  std::atomic<bool> cancelled{false};
+  RunningConsumer a(options, [&](const Message& m, const CancelToken& cancel) {
+    journal_.add("a", m);
+    if (m.offset == KafkaOffset(0) && cancel.wait_for(10s)) {
+      cancelled = true;
+      return JobOutcome::kRetry;
+    }
+    return JobOutcome::kDone;
+  });
+  produce(2);
+  ASSERT_TRUE(eventually([&] { return journal_.size() == 2; }, 30s)) << "processed " << journal_.size();
+  ASSERT_TRUE(eventually([&] { return a->counters().jobs_done == 2; }, 5s));
+  std::this_thread::sleep_for(500ms);
+
+  EXPECT_FALSE(cancelled);
+  const auto entries = journal_.entries();
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].message.offset, KafkaOffset(0));
+  EXPECT_EQ(entries[1].message.offset, KafkaOffset(1));
+  const auto c = a->counters();
+  EXPECT_EQ(c.assigned_events, 1);
+  EXPECT_EQ(c.revoked_events, 0);
+  EXPECT_EQ(c.jobs_abandoned, 0);
+  EXPECT_EQ(c.commit_failures, 0);
+  EXPECT_LT(SteadyClock::now() - a->last_poll(), 2s);
+  EXPECT_EQ(committed(0), 2);
+}
+
+}  // namespace
+}  // namespace datarefresh::kafka
