@@ -1,0 +1,54 @@
+#pragma once
+
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "core/common/duration.h"
+
+namespace datarefresh::devsearch {
+
+// Faults devsearch injects into ordinary (non-admin) requests.
+struct FaultConfig {
+  double bulk_reject_fraction = 0;  // bulk items answered 429 es_rejected_execution_exception
+  double fail_fraction = 0;         // whole requests answered 503
+  double drop_fraction = 0;         // connections closed without an answer
+  Duration latency{0};              // added before every request
+  std::optional<Duration> duration;  // faults expire this long after being set
+
+  // Parses {"bulk_reject_fraction":0.5,"fail_fraction":..,"drop_fraction":..,"latency":"50ms",
+  // "duration":"60s"}; throws ConfigError naming the bad key.
+  static FaultConfig from_json(const nlohmann::json& j);
+  nlohmann::json to_json() const;
+};
+
+// The active faults and the random draws deciding them. Thread-safe. Time is passed in so tests
+// can check expiry without sleeping.
+class FaultInjector {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit FaultInjector(std::uint64_t seed = std::random_device{}());
+
+  void set(const FaultConfig& config, Clock::time_point now = Clock::now());
+  void clear();
+  // The active config (all zero once expired) and the remaining time, for GET /_devsearch/faults.
+  nlohmann::json describe(Clock::time_point now = Clock::now()) const;
+
+  Duration latency(Clock::time_point now = Clock::now()) const;
+  bool drop(Clock::time_point now = Clock::now());
+  bool fail(Clock::time_point now = Clock::now());
+  bool reject_bulk_item(Clock::time_point now = Clock::now());
+
+ private:
+  FaultConfig active_locked(Clock::time_point now) const;
+  bool draw_locked(double fraction);
+  mutable std::mutex mutex_;
+  FaultConfig config_;
+  std::optional<Clock::time_point> expires_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace datarefresh::devsearch

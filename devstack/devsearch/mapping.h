@@ -1,0 +1,65 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <rapidjson/document.h>
+
+namespace datarefresh::devsearch {
+
+// One mapped field: an object (with properties) or a leaf (with optional multi-fields).
+struct FieldMapping {
+  std::string type = "object";
+  std::string analyzer = "standard";  // text fields
+  int ignore_above = -1;              // keyword fields
+  std::map<std::string, FieldMapping> properties;
+  std::map<std::string, FieldMapping> fields;
+  nlohmann::json original;  // as given, returned by GET /<index>
+
+  bool is_object() const { return type == "object" || type == "nested"; }
+};
+
+// An index mapping: `dynamic` ("true", "false", "strict") and the root properties. Not
+// thread-safe; the owning index guards it.
+class Mapping {
+ public:
+  // Validates types and analyzer names; throws ApiError 400 mapper_parsing_exception as
+  // Elasticsearch does ("No handler for type [x] declared on field [y]").
+  static Mapping parse(const nlohmann::json& mappings, const std::vector<std::string>& analyzers);
+  static Mapping dynamic_default();
+
+  // Checks one document source against the mapping. Returns nothing when it indexes, else the
+  // item error ({"type":"mapper_parsing_exception",...}). With dynamic "true", new fields are
+  // added to `additions` (applied by the caller only when the document succeeds).
+  std::optional<nlohmann::ordered_json> check(const rapidjson::Value& source, const std::string& id,
+                                              Mapping& additions) const;
+  void merge(const Mapping& additions);
+  bool empty() const { return root_.properties.empty(); }
+
+  // Resolves "tags.name.raw" to the leaf mapping and the source path ["tags","name"].
+  struct Resolved {
+    const FieldMapping* field = nullptr;
+    std::vector<std::string> source_path;
+  };
+  Resolved resolve(std::string_view path) const;
+
+  nlohmann::json to_json() const;
+  const std::string& dynamic() const { return dynamic_; }
+
+ private:
+  std::optional<nlohmann::ordered_json> check_object(const rapidjson::Value& object, const FieldMapping& mapping,
+                                                     const std::string& prefix, const std::string& id,
+                                                     FieldMapping& additions) const;
+  std::string dynamic_ = "true";
+  FieldMapping root_;
+};
+
+// strict_date_optional_time || epoch_millis, as epoch milliseconds.
+std::optional<std::int64_t> parse_date(std::string_view text);
+
+}  // namespace datarefresh::devsearch

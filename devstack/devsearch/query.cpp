@@ -1,0 +1,244 @@
+#include "devstack/devsearch/query.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "devstack/devsearch/api_error.h"
+
+namespace datarefresh::devsearch {
+namespace {
+
+void collect(const nlohmann::json& node, const std::vector<std::string>& path, std::size_t depth,
+             std::vector<const nlohmann::json*>& out) {
+  if (node.is_array()) {
+    for (const auto& e : node) collect(e, path, depth, out);
+    return;
+  }
+  if (depth == path.size()) {
+    if (!node.is_null()) out.push_back(&node);
+    return;
+  }
+  if (!node.is_object()) return;
+  auto it = node.find(path[depth]);
+  if (it == node.end()) return;
+  collect(*it, path, depth + 1, out);
+}
+
+std::vector<const nlohmann::json*> field_values(const Mapping::Resolved& r, const nlohmann::json& source) {
+  std::vector<const nlohmann::json*> out;
+  if (r.field != nullptr) collect(source, r.source_path, 0, out);
+  return out;
+}
+
+std::string scalar_string(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  return v.dump();
+}
+
+std::optional<double> scalar_number(const nlohmann::json& v) {
+  if (v.is_number()) return v.get<double>();
+  if (v.is_string()) {
+    const auto& s = v.get_ref<const std::string&>();
+    char* end = nullptr;
+    double d = std::strtod(s.c_str(), &end);
+    if (!s.empty() && end == s.c_str() + s.size()) return d;
+  }
+  return std::nullopt;
+}
+
+std::optional<double> indexed_number(const FieldMapping& f, const nlohmann::json& v) {
+  if (f.type == "date") {
+    if (v.is_number()) return v.get<double>();
+    if (v.is_string()) {
+      auto ms = parse_date(v.get<std::string>());
+      if (ms) return static_cast<double>(*ms);
+    }
+    return std::nullopt;
+  }
+  if (f.type == "boolean") {
+    if (v.is_boolean()) return v.get<bool>() ? 1 : 0;
+    if (v.is_string()) return v.get<std::string>() == "true" ? 1 : 0;
+    return std::nullopt;
+  }
+  auto n = scalar_number(v);
+  if (n && (f.type == "long" || f.type == "integer" || f.type == "short" || f.type == "byte")) return std::trunc(*n);
+  return n;
+}
+
+bool term_matches(const FieldMapping& f, const std::map<std::string, Analyzer>& analyzers,
+                  const std::vector<const nlohmann::json*>& values, const nlohmann::json& term) {
+  if (f.type == "text") {
+    std::string wanted = scalar_string(term);
+    auto a = analyzers.find(f.analyzer);
+    const Analyzer& analyzer = a == analyzers.end() ? analyzers.at("standard") : a->second;
+    for (const auto* v : values) {
+      for (const auto& token : analyzer.analyze(scalar_string(*v))) {
+        if (token == wanted) return true;
+      }
+    }
+    return false;
+  }
+  if (f.type == "keyword" || f.type == "ip" || f.type == "wildcard" || f.type == "constant_keyword") {
+    std::string wanted = scalar_string(term);
+    for (const auto* v : values) {
+      std::string s = scalar_string(*v);
+      if (f.ignore_above >= 0 && static_cast<int>(s.size()) > f.ignore_above) continue;
+      if (s == wanted) return true;
+    }
+    return false;
+  }
+  FieldMapping probe = f;
+  auto wanted = indexed_number(probe, term);
+  if (!wanted) return false;
+  for (const auto* v : values) {
+    auto n = indexed_number(f, *v);
+    if (n && *n == *wanted) return true;
+  }
+  return false;
+}
+
+const nlohmann::json& single_entry(const nlohmann::json& body, const std::string& query_name) {
+  if (!body.is_object() || body.empty()) {
+    throw parsing_error("[" + query_name + "] query malformed, no start_object after query name");
+  }
+  return body;
+}
+
+std::vector<nlohmann::json> clauses(const nlohmann::json& v) {
+  if (v.is_array()) return std::vector<nlohmann::json>(v.begin(), v.end());
+  return {v};
+}
+
+}  // namespace
+
+void validate_query(const nlohmann::json& query) {
+  if (!query.is_object() || query.size() != 1) {
+    throw parsing_error("[_na] query malformed, must start with start_object");
+  }
+  auto type_entry = query.begin();
+  const std::string& type = type_entry.key();
+  const auto& body = type_entry.value();
+  if (type == "match_all" || type == "match_none") return;
+  if (type == "term" || type == "terms" || type == "match" || type == "exists" || type == "ids") {
+    single_entry(body, type);
+    if (type == "terms") {
+      for (const auto& [field, values] : body.items()) {
+        if (field == "boost") continue;
+        if (!values.is_array()) throw parsing_error("[terms] query does not support [" + field + "]");
+      }
+    }
+    return;
+  }
+  if (type == "bool") {
+    if (!body.is_object()) throw parsing_error("[bool] query malformed, no start_object after query name");
+    for (const auto& [key, value] : body.items()) {
+      if (key == "must" || key == "filter" || key == "must_not" || key == "should") {
+        for (const auto& c : clauses(value)) validate_query(c);
+      } else if (key != "minimum_should_match" && key != "boost" && key != "_name") {
+        throw parsing_error("[bool] query does not support [" + key + "]");
+      }
+    }
+    return;
+  }
+  throw api_error(400, "parsing_exception", "unknown query [" + type + "]", {{"line", 1}, {"col", 1}},
+                  error_object("named_object_not_found_exception",
+                               "[1:1] unknown field [" + type + "]"));
+}
+
+bool query_matches(const nlohmann::json& query, const Mapping& mapping, const std::map<std::string, Analyzer>& analyzers,
+                   const std::string& id, const nlohmann::json& source) {
+  auto type_entry = query.begin();
+  const std::string& type = type_entry.key();
+  const auto& body = type_entry.value();
+  if (type == "match_all") return true;
+  if (type == "match_none") return false;
+  if (type == "ids") {
+    for (const auto& v : body.value("values", nlohmann::json::array())) {
+      if (scalar_string(v) == id) return true;
+    }
+    return false;
+  }
+  if (type == "exists") {
+    auto r = mapping.resolve(body.value("field", ""));
+    return !field_values(r, source).empty();
+  }
+  if (type == "term" || type == "terms" || type == "match") {
+    for (const auto& [field, spec] : body.items()) {
+      if (field == "boost") continue;
+      auto r = mapping.resolve(field);
+      if (r.field == nullptr) return false;
+      auto values = field_values(r, source);
+      if (type == "term") {
+        const nlohmann::json& term = spec.is_object() ? spec.value("value", nlohmann::json()) : spec;
+        return term_matches(*r.field, analyzers, values, term);
+      }
+      if (type == "terms") {
+        for (const auto& term : spec) {
+          if (term_matches(*r.field, analyzers, values, term)) return true;
+        }
+        return false;
+      }
+      // match: OR over the analysed query tokens
+      const nlohmann::json& text = spec.is_object() ? spec.value("query", nlohmann::json()) : spec;
+      if (r.field->type != "text") return term_matches(*r.field, analyzers, values, text);
+      auto a = analyzers.find(r.field->analyzer);
+      const Analyzer& analyzer = a == analyzers.end() ? analyzers.at("standard") : a->second;
+      for (const auto& token : analyzer.analyze(scalar_string(text))) {
+        if (term_matches(*r.field, analyzers, values, token)) return true;
+      }
+      return false;
+    }
+    return false;
+  }
+  // bool
+  bool has_positive = false;
+  for (const char* key : {"must", "filter"}) {
+    if (!body.contains(key)) continue;
+    for (const auto& c : clauses(body[key])) {
+      has_positive = true;
+      if (!query_matches(c, mapping, analyzers, id, source)) return false;
+    }
+  }
+  if (body.contains("must_not")) {
+    for (const auto& c : clauses(body["must_not"])) {
+      if (query_matches(c, mapping, analyzers, id, source)) return false;
+    }
+  }
+  if (body.contains("should")) {
+    auto should = clauses(body["should"]);
+    int minimum = has_positive ? 0 : 1;
+    if (body.contains("minimum_should_match")) {
+      const auto& m = body["minimum_should_match"];
+      minimum = m.is_number() ? m.get<int>() : std::atoi(m.get<std::string>().c_str());
+    }
+    int matched = 0;
+    for (const auto& c : should) matched += query_matches(c, mapping, analyzers, id, source) ? 1 : 0;
+    if (!should.empty() && matched < minimum) return false;
+  }
+  return true;
+}
+
+nlohmann::json sort_value(const Mapping& mapping, const std::string& field, const nlohmann::json& source, bool descending) {
+  auto r = mapping.resolve(field);
+  if (r.field == nullptr) return nullptr;
+  auto values = field_values(r, source);
+  nlohmann::json best = nullptr;
+  bool numeric = r.field->type != "keyword" && r.field->type != "text";
+  for (const auto* v : values) {
+    nlohmann::json key;
+    if (numeric) {
+      auto n = indexed_number(*r.field, *v);
+      if (!n) continue;
+      bool integral = r.field->type == "long" || r.field->type == "integer" || r.field->type == "short" ||
+                      r.field->type == "byte" || r.field->type == "date" || r.field->type == "boolean";
+      key = integral ? nlohmann::json(static_cast<std::int64_t>(*n)) : nlohmann::json(*n);
+    } else {
+      key = scalar_string(*v);
+    }
+    if (best.is_null() || (descending ? key > best : key < best)) best = key;
+  }
+  return best;
+}
+
+}  // namespace datarefresh::devsearch

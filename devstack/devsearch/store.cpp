@@ -1,0 +1,1541 @@
+#include "devstack/devsearch/store.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <sstream>
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+
+#include "core/common/duration.h"
+#include "devstack/devsearch/api_error.h"
+#include "devstack/devsearch/query.h"
+#include "devstack/devsearch/store_util.h"
+
+namespace datarefresh::devsearch {
+namespace {
+
+constexpr const char* kVersionNumber = "7.10.2";
+constexpr const char* kClusterName = "devsearch";
+
+struct Doc {
+  std::string source;
+  std::int64_t version = 1;
+  std::int64_t seq_no = 0;
+};
+using DocPtr = std::shared_ptr<const Doc>;
+
+Answer json_answer(int status, const nlohmann::ordered_json& body) { return Answer{status, body.dump()}; }
+Answer json_answer(const ApiError& e) { return Answer{e.status, e.body.dump()}; }
+
+nlohmann::json parse_body(const std::string& body) {
+  if (body.empty()) return nlohmann::json::object();
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded()) {
+    throw api_error(400, "json_parse_exception", "Unexpected character in request body: it is not valid JSON");
+  }
+  return j;
+}
+
+std::optional<std::string> param(const Params& params, const std::string& key) {
+  auto it = params.find(key);
+  if (it == params.end()) return std::nullopt;
+  return it->second;
+}
+
+bool param_true(const Params& params, const std::string& key, bool fallback) {
+  auto v = param(params, key);
+  if (!v) return fallback;
+  return v->empty() || *v == "true";
+}
+
+bool known_setting(const std::string& key) {
+  static const char* kPrefixes[] = {
+      "index.number_of_shards", "index.number_of_replicas", "index.refresh_interval", "index.auto_expand_replicas",
+      "index.analysis.",        "index.max_",               "index.routing.",         "index.similarity.",
+      "index.mapping.",         "index.codec",              "index.blocks.",          "index.search.",
+      "index.translog.",        "index.queries.",           "index.hidden",           "index.sort.",
+      "index.merge.",           "index.unassigned.",        "index.lifecycle.",       "index.priority",
+      "index.default_pipeline", "index.final_pipeline",     "index.write.",           "index.shard.",
+      "index.store.",           "index.indexing.",          "index.query_string.",    "index.highlight.",
+      "index.gc_deletes",       "index.format",             "index.load_fixed_bitset_filters_eagerly"};
+  return std::any_of(std::begin(kPrefixes), std::end(kPrefixes),
+                     [&](const char* p) { return key.rfind(p, 0) == 0; });
+}
+
+bool dynamic_setting(const std::string& key) {
+  return key != "index.number_of_shards" && key.rfind("index.analysis.", 0) != 0 && key != "index.codec" &&
+         key.rfind("index.sort.", 0) != 0 && key != "index.shard.check_on_startup";
+}
+
+int int_setting(const FlatSettings& s, const std::string& key, int fallback, int minimum) {
+  auto it = s.find(key);
+  if (it == s.end() || it->second.is_null()) return fallback;
+  std::string v = it->second.is_string() ? it->second.get<std::string>() : it->second.dump();
+  char* end = nullptr;
+  long n = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || end != v.c_str() + v.size()) {
+    throw illegal_argument("Failed to parse value [" + v + "] for setting [" + key + "]");
+  }
+  if (n < minimum) {
+    throw illegal_argument("Failed to parse value [" + v + "] for setting [" + key + "] must be >= " +
+                           std::to_string(minimum));
+  }
+  return static_cast<int>(n);
+}
+
+std::optional<std::chrono::milliseconds> refresh_interval_of(const FlatSettings& s) {
+  auto it = s.find("index.refresh_interval");
+  if (it == s.end() || it->second.is_null()) return std::chrono::seconds(1);
+  std::string v = it->second.get<std::string>();
+  if (v == "-1") return std::nullopt;
+  auto d = parse_duration(v);
+  if (!d || d->count() <= 0) {
+    throw illegal_argument("failed to parse setting [index.refresh_interval] with value [" + v +
+                           "] as a time value: unit is missing or unrecognized");
+  }
+  return *d;
+}
+
+
+}  // namespace
+
+struct Store::Index {
+  std::string name;
+  std::string uuid = random_id(22);
+  std::int64_t creation_ms = now_millis();
+  FlatSettings settings;
+  Mapping mapping;
+  std::map<std::string, Analyzer> analyzers;
+  int shards = 1;
+  int replicas = 1;
+  bool auto_expand = false;
+  std::optional<std::chrono::milliseconds> refresh_interval{std::chrono::seconds(1)};
+  Clock::time_point tick_origin = Clock::now();
+  std::vector<std::int64_t> seq_no;
+
+  std::unordered_map<std::string, DocPtr> latest;
+  std::map<std::string, DocPtr> visible;
+  struct Pending {
+    Clock::time_point at;
+    std::string id;
+    DocPtr doc;  // null: delete
+  };
+  std::deque<Pending> pending;
+
+  bool sink = false;
+  std::unordered_set<std::string> ids;
+  std::deque<std::pair<Clock::time_point, std::int64_t>> sink_pending;
+  std::int64_t sink_visible = 0;
+
+  void derive(int nodes) {
+    shards = int_setting(settings, "index.number_of_shards", 1, 1);
+    replicas = int_setting(settings, "index.number_of_replicas", 1, 0);
+    auto ae = settings.find("index.auto_expand_replicas");
+    auto_expand = ae != settings.end() && ae->second.is_string() && ae->second.get<std::string>() != "false";
+    if (auto_expand) replicas = std::min(1, nodes - 1);
+    refresh_interval = refresh_interval_of(settings);
+    tick_origin = Clock::now();
+    seq_no.resize(static_cast<std::size_t>(shards), 0);
+  }
+
+  int shard_of(const std::string& id) const {
+    return static_cast<int>(std::hash<std::string>{}(id) % static_cast<std::size_t>(shards));
+  }
+
+  void refresh_until(Clock::time_point until) {
+    while (!pending.empty() && pending.front().at <= until) {
+      auto& p = pending.front();
+      if (p.doc) {
+        visible[p.id] = p.doc;
+      } else {
+        visible.erase(p.id);
+      }
+      pending.pop_front();
+    }
+    while (!sink_pending.empty() && sink_pending.front().first <= until) {
+      sink_visible += sink_pending.front().second;
+      sink_pending.pop_front();
+    }
+  }
+  void refresh_now() { refresh_until(Clock::time_point::max()); }
+  // The periodic refresh Elasticsearch runs every refresh_interval, evaluated lazily.
+  void scheduled_refresh() {
+    if (!refresh_interval) return;
+    auto now = Clock::now();
+    auto interval = std::chrono::duration_cast<Clock::duration>(*refresh_interval);
+    auto ticks = (now - tick_origin) / interval;
+    refresh_until(tick_origin + ticks * interval);
+  }
+  std::int64_t visible_count() const {
+    return sink ? sink_visible : static_cast<std::int64_t>(visible.size());
+  }
+  bool contains(const std::string& id) const { return sink ? ids.count(id) > 0 : latest.count(id) > 0; }
+};
+
+struct Store::Task {
+  std::int64_t id = 0;
+  std::string node;
+  std::string description;
+  std::int64_t start_ms = now_millis();
+  Clock::time_point start = Clock::now();
+  std::vector<std::string> sources;
+  std::string dest;
+  nlohmann::json query;
+  int slices = 1;
+  bool sliced = false;
+  double rps = -1;  // -1: unthrottled
+  bool refresh = false;
+  int batch_size = 1000;
+  bool store_result = false;
+  struct Slice {
+    std::int64_t total = 0, created = 0, updated = 0, deleted = 0, batches = 0;
+    double throttled_ms = 0;
+  };
+  std::vector<Slice> slice_status;
+  bool completed = false;
+  Clock::time_point end;
+  nlohmann::ordered_json failures = nlohmann::ordered_json::array();
+
+  nlohmann::ordered_json status_json(const Slice& s, double rps_value, bool human) const {
+    nlohmann::ordered_json j;
+    j["total"] = s.total;
+    j["updated"] = s.updated;
+    j["created"] = s.created;
+    j["deleted"] = s.deleted;
+    j["batches"] = s.batches;
+    j["version_conflicts"] = 0;
+    j["noops"] = 0;
+    j["retries"] = {{"bulk", 0}, {"search", 0}};
+    if (human) j["throttled"] = std::to_string(static_cast<std::int64_t>(s.throttled_ms)) + "ms";
+    j["throttled_millis"] = static_cast<std::int64_t>(s.throttled_ms);
+    j["requests_per_second"] = rps_value;
+    if (human) j["throttled_until"] = "0s";
+    j["throttled_until_millis"] = 0;
+    return j;
+  }
+  Slice totals() const {
+    Slice t;
+    for (const auto& s : slice_status) {
+      t.total += s.total;
+      t.created += s.created;
+      t.updated += s.updated;
+      t.deleted += s.deleted;
+      t.batches += s.batches;
+      t.throttled_ms += s.throttled_ms;
+    }
+    return t;
+  }
+  nlohmann::ordered_json status(bool human) const {
+    double r = rps < 0 ? -1.0 : rps;
+    auto j = status_json(totals(), r, human);
+    if (sliced) {
+      auto list = nlohmann::ordered_json::array();
+      for (std::size_t i = 0; i < slice_status.size(); ++i) {
+        nlohmann::ordered_json s;
+        s["slice_id"] = i;
+        auto fields = status_json(slice_status[i], rps < 0 ? -1.0 : rps / slices, human);
+        for (auto& [k, v] : fields.items()) s[k] = v;
+        list.push_back(s);
+      }
+      j["slices"] = list;
+    }
+    return j;
+  }
+  nlohmann::ordered_json response(bool human) const {
+    nlohmann::ordered_json j;
+    j["took"] = std::chrono::duration_cast<std::chrono::milliseconds>(end - start).count();
+    j["timed_out"] = false;
+    auto fields = status(human);
+    for (auto& [k, v] : fields.items()) j[k] = v;
+    j["failures"] = failures;
+    return j;
+  }
+  nlohmann::ordered_json task_json() const {
+    nlohmann::ordered_json t;
+    t["node"] = node;
+    t["id"] = id;
+    t["type"] = "transport";
+    t["action"] = "indices:data/write/reindex";
+    t["status"] = status(false);
+    t["description"] = description;
+    t["start_time_in_millis"] = start_ms;
+    auto running = (completed ? end : Clock::now()) - start;
+    t["running_time_in_nanos"] = std::chrono::duration_cast<std::chrono::nanoseconds>(running).count();
+    t["cancellable"] = true;
+    t["headers"] = nlohmann::ordered_json::object();
+    nlohmann::ordered_json out;
+    out["completed"] = completed;
+    out["task"] = t;
+    if (completed) out["response"] = response(true);
+    return out;
+  }
+};
+
+Store::Store(StoreOptions options)
+    : options_(options), node_id_(random_id(22)), cluster_uuid_(random_id(22)) {}
+
+Store::~Store() { stop(); }
+
+void Store::stop() {
+  stopping_ = true;
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard lock(mutex_);
+    threads.swap(task_threads_);
+  }
+  for (auto& t : threads) {
+    if (t.joinable()) t.join();
+  }
+}
+
+Answer Store::info() const {
+  nlohmann::ordered_json j;
+  j["name"] = "devsearch-node-1";
+  j["cluster_name"] = kClusterName;
+  j["cluster_uuid"] = cluster_uuid_;
+  j["version"] = {{"number", kVersionNumber},
+                  {"build_flavor", "default"},
+                  {"build_type", "tar"},
+                  {"build_hash", "devsearch"},
+                  {"build_date", "2021-01-13T00:42:12.435326Z"},
+                  {"build_snapshot", false},
+                  {"lucene_version", "8.7.0"},
+                  {"minimum_wire_compatibility_version", "6.8.0"},
+                  {"minimum_index_compatibility_version", "6.0.0-beta1"}};
+  j["tagline"] = "You Know, for Search";
+  return json_answer(200, j);
+}
+
+Store::Index* Store::find_locked(const std::string& name) {
+  auto it = indices_.find(name);
+  return it == indices_.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::string> Store::resolve_locked(const std::string& expr, bool allow_missing_wildcards) {
+  std::vector<std::string> out;
+  std::stringstream ss(expr);
+  std::string part;
+  while (std::getline(ss, part, ',')) {
+    if (part.empty()) continue;
+    if (part == "_all" || part.find('*') != std::string::npos) {
+      std::string pattern = part == "_all" ? "*" : part;
+      bool any = false;
+      for (const auto& [name, idx] : indices_) {
+        if (wildcard_match(pattern, name) && (name[0] != '.' || pattern[0] == '.')) {
+          out.push_back(name);
+          any = true;
+        }
+      }
+      if (!any && !allow_missing_wildcards) throw index_not_found(part);
+      continue;
+    }
+    if (indices_.count(part) > 0) {
+      out.push_back(part);
+    } else if (auto a = aliases_.find(part); a != aliases_.end()) {
+      out.insert(out.end(), a->second.begin(), a->second.end());
+    } else {
+      throw index_not_found(part);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+Store::Index& Store::create_locked(const std::string& name, const nlohmann::json& body, bool auto_created) {
+  if (auto reason = invalid_index_name_reason(name)) {
+    throw api_error(400, "invalid_index_name_exception", "Invalid index name [" + name + "], " + *reason,
+                    {{"index_uuid", "_na_"}, {"index", name}});
+  }
+  if (auto* existing = find_locked(name)) {
+    throw api_error(400, "resource_already_exists_exception",
+                    "index [" + name + "/" + existing->uuid + "] already exists",
+                    {{"index_uuid", existing->uuid}, {"index", name}});
+  }
+  if (aliases_.count(name) > 0) {
+    throw api_error(400, "invalid_index_name_exception", "Invalid index name [" + name + "], already exists as alias",
+                    {{"index_uuid", "_na_"}, {"index", name}});
+  }
+  for (const auto& [key, value] : body.items()) {
+    if (key != "settings" && key != "mappings" && key != "aliases") {
+      throw api_error(400, "parse_exception", "unknown key [" + key + "] for create index");
+    }
+  }
+  auto index = std::make_unique<Index>();
+  index->name = name;
+  index->sink = options_.sink;
+  index->settings = flatten_settings(body.value("settings", nlohmann::json::object()));
+  for (const auto& [key, value] : index->settings) {
+    if (!known_setting(key)) {
+      throw illegal_argument("unknown setting [" + key +
+                             "] please check that any required plugins are installed, or check the breaking changes "
+                             "documentation for removed settings");
+    }
+  }
+  if (auto_created) {
+    index->settings["index.number_of_shards"] = "1";
+    index->settings["index.number_of_replicas"] = "1";
+  }
+  index->derive(options_.nodes);
+  auto nested = unflatten_settings(index->settings);
+  nlohmann::json analysis = nlohmann::json::object();
+  if (nested.contains("index") && nested["index"].contains("analysis")) {
+    analysis = nlohmann::json::parse(nested["index"]["analysis"].dump());
+  }
+  index->analyzers = build_analyzers(analysis);
+  std::vector<std::string> analyzer_names;
+  for (const auto& [n, a] : index->analyzers) analyzer_names.push_back(n);
+  index->mapping = Mapping::parse(body.value("mappings", nlohmann::json()), analyzer_names);
+  std::set<std::string> new_aliases;
+  if (body.contains("aliases")) {
+    for (const auto& [alias, ignored] : body["aliases"].items()) {
+      if (indices_.count(alias) > 0) {
+        throw api_error(400, "invalid_alias_name_exception",
+                        "Invalid alias name [" + alias + "], an index exists with the same name as the alias",
+                        {{"index_uuid", indices_[alias]->uuid}, {"index", alias}});
+      }
+      new_aliases.insert(alias);
+    }
+  }
+  for (const auto& alias : new_aliases) aliases_[alias].insert(name);
+  auto& ref = *index;
+  indices_[name] = std::move(index);
+  return ref;
+}
+
+Answer Store::create_index(const std::string& name, const std::string& body) {
+  try {
+    auto j = parse_body(body);
+    std::lock_guard lock(mutex_);
+    create_locked(name, j, false);
+    nlohmann::ordered_json out;
+    out["acknowledged"] = true;
+    out["shards_acknowledged"] = true;
+    out["index"] = name;
+    return json_answer(200, out);
+  } catch (const ApiError& e) {
+    return json_answer(e);
+  }
+}
+
+Answer Store::index_exists(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  try {
+    bool found = !resolve_locked(name, false).empty();
+    return Answer{found ? 200 : 404, ""};
+  } catch (const ApiError&) {
+    return Answer{404, ""};
+  }
+}
+
+namespace {
+nlohmann::ordered_json get_settings_locked_body(const Store::Index& idx);
+}  // namespace
+
+Answer Store::get_index(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  try {
+    nlohmann::ordered_json out = nlohmann::ordered_json::object();
+    for (const auto& n : resolve_locked(name, false)) {
+      const auto& idx = *indices_.at(n);
+      nlohmann::ordered_json aliases = nlohmann::ordered_json::object();
+      for (const auto& [alias, members] : aliases_) {
+        if (members.count(n) > 0) aliases[alias] = nlohmann::ordered_json::object();
+      }
+      out[n]["aliases"] = aliases;
+      out[n]["mappings"] = nlohmann::ordered_json::parse(idx.mapping.to_json().dump());
+      out[n]["settings"] = nlohmann::ordered_json::parse(get_settings_locked_body(idx).dump());
+    }
+    return json_answer(200, out);
+  } catch (const ApiError& e) {
+    return json_answer(e);
+  }
+}
+
+namespace {
+
+nlohmann::ordered_json get_settings_locked_body(const Store::Index& idx) {
+  FlatSettings flat = idx.settings;
+  flat["index.routing.allocation.include._tier_preference"] = "data_content";
+  flat.emplace("index.number_of_shards", std::to_string(idx.shards));
+  flat.emplace("index.number_of_replicas", "1");
+  flat["index.provided_name"] = idx.name;
+  flat["index.creation_date"] = std::to_string(idx.creation_ms);
+  flat["index.uuid"] = idx.uuid;
+  flat["index.version.created"] = "7100299";
+  return unflatten_settings(flat);
+}
+
+}  // namespace
+
+Answer Store::delete_index(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  try {
+    std::vector<std::string> names;
+    std::stringstream ss(name);
+    std::string part;
+    while (std::getline(ss, part, ',')) {
+      if (aliases_.count(part) > 0 && indices_.count(part) == 0) {
+        throw illegal_argument("The provided expression [" + part +
+                               "] matches an alias, specify the corresponding concrete indices instead.");
+      }
+    }
+    names = resolve_locked(name, true);
+    for (const auto& n : names) {
+      indices_.erase(n);
+      for (auto it = aliases_.begin(); it != aliases_.end();) {
+        it->second.erase(n);
+        it = it->second.empty() ? aliases_.erase(it) : std::next(it);
+      }
+    }
+    return json_answer(200, {{"acknowledged", true}});
+  } catch (const ApiError& e) {
+    return json_answer(e);
+  }
+}
+
+Answer Store::get_settings(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  try {
+    nlohmann::ordered_json out = nlohmann::ordered_json::object();
+    for (const auto& n : resolve_locked(name, true)) {
+      out[n]["settings"] = get_settings_locked_body(*indices_.at(n));
+    }
+    return json_answer(200, out);
+  } catch (const ApiError& e) {
+    return json_answer(e);
+  }
+}
+
+Answer Store::put_settings(const std::string& name, const std::string& body) {
+  try {
+    auto j = parse_body(body);
+    if (j.contains("settings") && j.size() == 1) j = j["settings"];
+    FlatSettings changes = flatten_settings(j);
+    if (changes.empty()) {
+      throw api_error(400, "action_request_validation_exception", "Validation Failed: 1: no settings to update;");
+    }
+    std::lock_guard lock(mutex_);
+    auto names = resolve_locked(name, true);
+    for (const auto& [key, value] : changes) {
+      if (!known_setting(key)) {
+        throw illegal_argument("unknown setting [" + key +
+                               "] please check that any required plugins are installed, or check the breaking "
+                               "changes documentation for removed settings");
+      }
+      if (!dynamic_setting(key)) {
+        std::string list;
+        for (const auto& n : names) list += (list.empty() ? "" : ", ") + n + "/" + indices_.at(n)->uuid;
+        throw illegal_argument("Can't update non dynamic settings [[" + key + "]] for open indices [[" + list + "]]");
+      }
+    }
+    // Validate on copies first so that a bad value changes nothing.
+    std::vector<std::pair<Index*, FlatSettings>> updated;
+    for (const auto& n : names) {
+      Index* idx = indices_.at(n).get();
+      FlatSettings s = idx->settings;
+      for (const auto& [key, value] : changes) {
+        if (value.is_null()) {
+          s.erase(key);
+        } else {
+          s[key] = value;
+        }
+      }
+      Index probe;
+      probe.settings = s;
+      probe.derive(options_.nodes);
+      updated.emplace_back(idx, std::move(s));
+    }
+    for (auto& [idx, s] : updated) {
+      idx->scheduled_refresh();
+      idx->settings = std::move(s);
+      idx->derive(options_.nodes);
+    }
+    return json_answer(200, {{"acknowledged", true}});
+  } catch (const ApiError& e) {
+    return json_answer(e);
+  }
+}
+
+namespace {
+// Sink mode keeps one visibility entry per bulk request, not per document.
+void add_sink_delta(Store::Index& idx, std::chrono::steady_clock::time_point now, std::int64_t delta);
+}  // namespace
+
+Answer Store::bulk(std::string_view body, const std::string& default_index, const std::function<bool()>& reject_item,
+                   BulkCounters& counters) {
+  auto start = Clock::now();
+  struct Item {
+    std::string action;
+    std::string index;
+    std::string id;
+    std::string_view source;
+    bool has_id = false;
+  };
+  std::vector<Item> items;
+  // Pass 1: parse every action line; a malformed action fails the whole request as in Elasticsearch.
+  std::size_t pos = 0;
+  std::size_t line_no = 0;
+  auto next_line = [&](std::string_view& line) {
+    while (pos < body.size()) {
+      std::size_t nl = body.find('\n', pos);
+      std::size_t end = nl == std::string_view::npos ? body.size() : nl;
+      line = body.substr(pos, end - pos);
+      pos = nl == std::string_view::npos ? body.size() : nl + 1;
+      ++line_no;
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (!line.empty()) return true;
+    }
+    return false;
+  };
+  try {
+    std::string_view line;
+    rapidjson::Document action_doc;
+    while (next_line(line)) {
+      action_doc.Parse(line.data(), line.size());
+      if (action_doc.HasParseError() || !action_doc.IsObject() || action_doc.MemberCount() != 1) {
+        throw illegal_argument("Malformed action/metadata line [" + std::to_string(line_no) +
+                               "], expected START_OBJECT or END_OBJECT but found [VALUE_STRING]");
+      }
+      auto& m = *action_doc.MemberBegin();
+      Item item;
+      item.action.assign(m.name.GetString(), m.name.GetStringLength());
+      if (item.action != "index" && item.action != "create" && item.action != "delete" && item.action != "update") {
+        throw illegal_argument("Malformed action/metadata line [" + std::to_string(line_no) +
+                               "], expected field [create], [delete], [index] or [update] but found [" + item.action +
+                               "]");
+      }
+      if (item.action == "update") {
+        throw illegal_argument("devsearch does not implement bulk [update] actions (line " + std::to_string(line_no) +
+                               "): use [index]");
+      }
+      if (!m.value.IsObject()) {
+        throw illegal_argument("Malformed action/metadata line [" + std::to_string(line_no) +
+                               "], expected START_OBJECT but found [" + std::string("VALUE") + "]");
+      }
+      item.index = default_index;
+      for (auto f = m.value.MemberBegin(); f != m.value.MemberEnd(); ++f) {
+        std::string key(f->name.GetString(), f->name.GetStringLength());
+        if (key == "_index" && f->value.IsString()) item.index.assign(f->value.GetString(), f->value.GetStringLength());
+        if (key == "_id") {
+          item.has_id = true;
+          if (f->value.IsString()) {
+            item.id.assign(f->value.GetString(), f->value.GetStringLength());
+          } else if (f->value.IsNumber()) {
+            item.id = std::to_string(f->value.GetInt64());
+          }
+        }
+      }
+      if (item.index.empty()) {
+        throw api_error(400, "action_request_validation_exception", "Validation Failed: 1: index is missing;");
+      }
+      if (item.action == "delete" && item.id.empty()) {
+        throw api_error(400, "action_request_validation_exception", "Validation Failed: 1: id is missing;");
+      }
+      if (item.action != "delete") {
+        std::string_view src;
+        if (!next_line(src)) {
+          throw illegal_argument("The bulk request must be terminated by a newline [\\n]");
+        }
+        item.source = src;
+        if (item.id.empty()) item.id = random_id(20);
+      }
+      items.push_back(std::move(item));
+    }
+    if (items.empty()) {
+      throw api_error(400, "action_request_validation_exception", "Validation Failed: 1: no requests added;");
+    }
+  } catch (const ApiError& e) {
+    return json_answer(e);
+  }
+
+  // Pass 2: execute the items in order.
+  std::string out;
+  out.reserve(items.size() * 200 + 64);
+  out += "{\"took\":";
+  std::size_t took_pos = out.size();
+  out += "          ,\"errors\":false,\"items\":[";
+  std::size_t errors_pos = out.find("false");
+  bool errors = false;
+  std::lock_guard lock(mutex_);
+  auto now = Clock::now();
+  rapidjson::Document source_doc;
+  bool first = true;
+  for (auto& item : items) {
+    if (!first) out.push_back(',');
+    first = false;
+    out += "{\"";
+    out += item.action;
+    out += "\":{\"_index\":";
+    append_json_string(out, item.index);
+    out += ",\"_type\":\"_doc\",\"_id\":";
+    append_json_string(out, item.id);
+    auto fail = [&](int status, const nlohmann::ordered_json& error) {
+      out += ",\"status\":" + std::to_string(status) + ",\"error\":" + error.dump() + "}}";
+      errors = true;
+      if (status == 429) {
+        ++counters.rejected;
+      } else {
+        ++counters.failed;
+      }
+    };
+    Index* idx = find_locked(item.index);
+    if (idx == nullptr) {
+      if (auto a = aliases_.find(item.index); a != aliases_.end()) {
+        if (a->second.size() != 1) {
+          fail(400, error_object("illegal_argument_exception",
+                                 "no write index is defined for alias [" + item.index +
+                                     "]. The write index may be explicitly disabled using is_write_index=false or the "
+                                     "alias points to multiple indices without one being designated as a write index"));
+          continue;
+        }
+        idx = find_locked(*a->second.begin());
+      }
+    }
+    if (idx == nullptr && item.action == "delete") {
+      auto e = index_not_found(item.index).body["error"];
+      e.erase("root_cause");
+      fail(404, e);
+      continue;
+    }
+    if (idx == nullptr) {
+      try {
+        idx = &create_locked(item.index, nlohmann::json::object(), true);
+      } catch (const ApiError& e) {
+        auto err = e.body["error"];
+        err.erase("root_cause");
+        fail(e.status, err);
+        continue;
+      }
+    }
+    if (reject_item && reject_item()) {
+      fail(429, error_object("es_rejected_execution_exception",
+                             "rejected execution of coordinating operation [coordinating_and_primary_bytes=0, "
+                             "replica_bytes=0, all_bytes=0, coordinating_operation_bytes=" +
+                                 std::to_string(item.source.size()) + ", max_coordinating_and_primary_bytes=0] "
+                                 "(devsearch fault injection)"));
+      continue;
+    }
+    int shard = idx->shard_of(item.id);
+    bool exists = idx->contains(item.id);
+    auto shards_json = [&] {
+      int assigned = std::min(idx->replicas, options_.nodes - 1);
+      return ",\"_shards\":{\"total\":" + std::to_string(1 + idx->replicas) +
+             ",\"successful\":" + std::to_string(1 + assigned) + ",\"failed\":0}";
+    };
+    if (item.action == "delete") {
+      std::int64_t version = 1;
+      if (exists) {
+        if (!idx->sink) version = idx->latest[item.id]->version + 1;
+        if (idx->sink) {
+          idx->ids.erase(item.id);
+          add_sink_delta(*idx, now, -1);
+        } else {
+          idx->latest.erase(item.id);
+          idx->pending.push_back({now, item.id, nullptr});
+        }
+        ++counters.deleted;
+      } else {
+        ++counters.not_found;
+      }
+      std::int64_t seq = idx->seq_no[static_cast<std::size_t>(shard)]++;
+      out += ",\"_version\":" + std::to_string(version) + ",\"result\":\"" + (exists ? "deleted" : "not_found") + "\"" +
+             shards_json() + ",\"_seq_no\":" + std::to_string(seq) + ",\"_primary_term\":1,\"status\":" +
+             (exists ? "200" : "404") + "}}";
+      continue;
+    }
+    if (item.action == "create" && exists) {
+      fail(409, nlohmann::ordered_json{{"type", "version_conflict_engine_exception"},
+                                       {"reason", "[" + item.id + "]: version conflict, document already exists (current version [1])"},
+                                       {"index_uuid", idx->uuid},
+                                       {"shard", std::to_string(shard)},
+                                       {"index", idx->name}});
+      continue;
+    }
+    source_doc.Parse(item.source.data(), item.source.size());
+    if (source_doc.HasParseError()) {
+      std::string reason = std::string(rapidjson::GetParseError_En(source_doc.GetParseError())) + " at offset " +
+                           std::to_string(source_doc.GetErrorOffset()) + " of [" +
+                           std::string(item.source.substr(0, 100)) + "]";
+      fail(400, error_object("mapper_parsing_exception", "failed to parse", error_object("json_parse_exception", reason)));
+      continue;
+    }
+    Mapping additions;
+    if (auto err = idx->mapping.check(source_doc, item.id, additions)) {
+      fail(400, *err);
+      continue;
+    }
+    idx->mapping.merge(additions);
+    std::int64_t version = 1;
+    std::int64_t seq = idx->seq_no[static_cast<std::size_t>(shard)]++;
+    if (idx->sink) {
+      if (!exists) {
+        idx->ids.insert(item.id);
+        add_sink_delta(*idx, now, 1);
+      } else {
+        version = 2;
+      }
+    } else {
+      if (exists) version = idx->latest[item.id]->version + 1;
+      auto doc = std::make_shared<Doc>(Doc{std::string(item.source), version, seq});
+      idx->latest[item.id] = doc;
+      idx->pending.push_back({now, item.id, doc});
+    }
+    (exists ? counters.updated : counters.created)++;
+    out += ",\"_version\":" + std::to_string(version) + ",\"result\":\"" + (exists ? "updated" : "created") + "\"" +
+           shards_json() + ",\"_seq_no\":" + std::to_string(seq) + ",\"_primary_term\":1,\"status\":" +
+           (exists ? "200" : "201") + "}}";
+  }
+  out += "]}";
+  if (errors) out.replace(errors_pos, 5, "true ");
+  auto took = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+  out.replace(took_pos, took.size(), took);
+  return Answer{200, std::move(out)};
+}
+
+namespace {
+void add_sink_delta(Store::Index& idx, std::chrono::steady_clock::time_point now, std::int64_t delta) {
+  if (!idx.sink_pending.empty() && idx.sink_pending.back().first == now) {
+    idx.sink_pending.back().second += delta;
+  } else {
+    idx.sink_pending.emplace_back(now, delta);
+  }
+}
+}  // namespace
+
+Answer Store::get_doc(const std::string& index, const std::string& id) {
+  std::lock_guard lock(mutex_);
+  try {
+    auto names = resolve_locked(index, false);
+    if (names.size() != 1) throw illegal_argument("alias [" + index + "] has more than one index associated with it");
+    const Index& idx = *indices_.at(names[0]);
+    nlohmann::ordered_json out;
+    out["_index"] = idx.name;
+    out["_type"] = "_doc";
+    out["_id"] = id;
+    auto it = idx.latest.find(id);
+    if (idx.sink && idx.ids.count(id) > 0) {
+      throw illegal_argument("devsearch runs in --sink mode and keeps no sources: GET [" + index + "/_doc/" + id +
+                             "] cannot be answered");
+    }
+    if (it == idx.latest.end()) {
+      out["found"] = false;
+      return json_answer(404, out);
+    }
+    out["_version"] = it->second->version;
+    out["_seq_no"] = it->second->seq_no;
+    out["_primary_term"] = 1;
+    out["found"] = true;
+    out["_source"] = nlohmann::ordered_json::parse(it->second->source);
+    return json_answer(200, out);
+  } catch (const ApiError& e) {
+    return json_answer(e);
+  }
+}
+
+Answer Store::refresh(const std::string& index_expr) {
+  std::lock_guard lock(mutex_);
+  try {
+    int shards = 0;
+    for (const auto& n : resolve_locked(index_expr.empty() ? "_all" : index_expr, true)) {
+      auto& idx = *indices_.at(n);
+      idx.refresh_now();
+      shards += idx.shards * (1 + std::min(idx.replicas, options_.nodes - 1));
+    }
+    nlohmann::ordered_json out;
+    out["_shards"] = {{"total", shards}, {"successful", shards}, {"failed", 0}};
+    return json_answer(200, out);
+  } catch (const ApiError& e) {
+    return json_answer(e);
+  }
+}
+
+namespace {
+
+struct Hit {
+  const Store::Index* index;
+  std::string id;
+  std::shared_ptr<const Doc> doc;
+  std::vector<nlohmann::json> sort;
+};
+
+}  // namespace
+
+Answer Store::count(const std::string& index_expr, const std::string& body) {
+  try {
+    auto j = parse_body(body);
+    nlohmann::json query = j.value("query", nlohmann::json{{"match_all", nlohmann::json::object()}});
+    validate_query(query);
+    bool match_all = query.contains("match_all");
+    std::lock_guard lock(mutex_);
+    std::int64_t count = 0;
+    int shards = 0;
+    for (const auto& n : resolve_locked(index_expr, true)) {
+      auto& idx = *indices_.at(n);
+      idx.scheduled_refresh();
+      shards += idx.shards;
+      if (match_all) {
+        count += idx.visible_count();
+        continue;
+      }
+      if (idx.sink) {
+        throw illegal_argument("devsearch runs in --sink mode and keeps no sources: only match_all can be counted");
+      }
+      for (const auto& [id, doc] : idx.visible) {
+        auto source = nlohmann::json::parse(doc->source);
+        if (query_matches(query, idx.mapping, idx.analyzers, id, source)) ++count;
+      }
+    }
+    nlohmann::ordered_json out;
+    out["count"] = count;
+    out["_shards"] = {{"total", shards}, {"successful", shards}, {"skipped", 0}, {"failed", 0}};
+    return json_answer(200, out);
+  } catch (const ApiError& e) {
+    return json_answer(e);
+  }
+}
+
+Answer Store::search(const std::string& index_expr, const std::string& body, const Params& params) {
+  auto start = Clock::now();
+  try {
+    auto j = parse_body(body);
+    nlohmann::json query = j.value("query", nlohmann::json{{"match_all", nlohmann::json::object()}});
+    validate_query(query);
+    std::int64_t size = j.value("size", std::int64_t{10});
+    std::int64_t from = j.value("from", std::int64_t{0});
+    if (auto s = param(params, "size")) size = std::stoll(*s);
+    if (auto f = param(params, "from")) from = std::stoll(*f);
+    if (from + size > 10000) {
+      throw illegal_argument("Result window is too large, from + size must be less than or equal to: [10000] but was [" +
+                             std::to_string(from + size) +
+                             "]. See the scroll api for a more efficient way to request large data sets.");
+    }
+    bool with_source = !(j.contains("_source") && j["_source"].is_boolean() && !j["_source"].get<bool>());
+    struct SortKey {
+      std::string field;
+      bool desc = false;
+    };
+    std::vector<SortKey> sort;
+    if (j.contains("sort")) {
+      for (const auto& s : (j["sort"].is_array() ? j["sort"] : nlohmann::json::array({j["sort"]}))) {
+        if (s.is_string()) {
+          sort.push_back({s.get<std::string>(), s.get<std::string>() == "_score"});
+        } else if (s.is_object() && s.size() == 1) {
+          auto field_entry = s.begin();
+          const std::string& field = field_entry.key();
+          const auto& spec = field_entry.value();
+          std::string order = spec.is_string() ? spec.get<std::string>() : spec.value("order", "asc");
+          if (order != "asc" && order != "desc") throw parsing_error("[sort] unknown order [" + order + "]");
+          sort.push_back({field, order == "desc"});
+        } else {
+          throw parsing_error("[sort] malformed sort element");
+        }
+      }
+    }
+    bool scored = sort.empty() || std::any_of(sort.begin(), sort.end(), [](const SortKey& k) { return k.field == "_score"; });
+    std::lock_guard lock(mutex_);
+    std::vector<Hit> hits;
+    int shards = 0;
+    for (const auto& n : resolve_locked(index_expr, true)) {
+      auto& idx = *indices_.at(n);
+      idx.scheduled_refresh();
+      shards += idx.shards;
+      if (idx.sink) {
+        throw illegal_argument("devsearch runs in --sink mode and keeps no sources: _search is not available");
+      }
+      for (const auto& [id, doc] : idx.visible) {
+        auto source = nlohmann::json::parse(doc->source);
+        if (!query_matches(query, idx.mapping, idx.analyzers, id, source)) continue;
+        Hit h{&idx, id, doc, {}};
+        for (const auto& k : sort) {
+          if (k.field == "_score") {
+            h.sort.emplace_back(1.0);
+          } else if (k.field == "_doc") {
+            h.sort.emplace_back(doc->seq_no);
+          } else {
+            h.sort.push_back(sort_value(idx.mapping, k.field, source, k.desc));
+          }
+        }
+        hits.push_back(std::move(h));
+      }
+    }
+    if (!sort.empty()) {
+      std::stable_sort(hits.begin(), hits.end(), [&](const Hit& a, const Hit& b) {
+        for (std::size_t i = 0; i < sort.size(); ++i) {
+          const auto& x = a.sort[i];
+          const auto& y = b.sort[i];
+          if (x == y) continue;
+          if (x.is_null()) return false;  // missing values sort last
+          if (y.is_null()) return true;
+          return sort[i].desc ? y < x : x < y;
+        }
+        return false;
+      });
+    }
+    auto total = static_cast<std::int64_t>(hits.size());
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (std::int64_t i = from; i < std::min<std::int64_t>(total, from + size); ++i) {
+      const auto& h = hits[static_cast<std::size_t>(i)];
+      nlohmann::ordered_json hit;
+      hit["_index"] = h.index->name;
+      hit["_type"] = "_doc";
+      hit["_id"] = h.id;
+      hit["_score"] = scored ? nlohmann::ordered_json(1.0) : nlohmann::ordered_json(nullptr);
+      if (with_source) hit["_source"] = nlohmann::ordered_json::parse(h.doc->source);
+      if (!sort.empty()) {
+        nlohmann::ordered_json values = nlohmann::ordered_json::array();
+        for (std::size_t k = 0; k < sort.size(); ++k) {
+          const auto& v = h.sort[k];
+          if (v.is_null()) {
+            values.push_back(sort[k].desc ? std::numeric_limits<std::int64_t>::min()
+                                          : std::numeric_limits<std::int64_t>::max());
+          } else {
+            values.push_back(nlohmann::ordered_json::parse(v.dump()));
+          }
+        }
+        hit["sort"] = values;
+      }
+      list.push_back(std::move(hit));
+    }
+    nlohmann::ordered_json out;
+    out["took"] = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+    out["timed_out"] = false;
+    out["_shards"] = {{"total", shards}, {"successful", shards}, {"skipped", 0}, {"failed", 0}};
+    out["hits"]["total"] = {{"value", std::min<std::int64_t>(total, 10000)}, {"relation", total > 10000 ? "gte" : "eq"}};
+    out["hits"]["max_score"] = (scored && total > 0) ? nlohmann::ordered_json(1.0) : nlohmann::ordered_json(nullptr);
+    out["hits"]["hits"] = list;
+    return json_answer(200, out);
+  } catch (const ApiError& e) {
+    return json_answer(e);
+  }
+}
+
+Answer Store::update_aliases(const std::string& body) {
+  try {
+    auto j = parse_body(body);
+    if (!j.contains("actions") || !j["actions"].is_array() || j["actions"].empty()) {
+      throw api_error(400, "action_request_validation_exception",
+                      "Validation Failed: 1: Must specify at least one alias action;");
+    }
+    std::lock_guard lock(mutex_);
+    // Validate everything against a copy; commit only if every action applies (atomic).
+    auto aliases = aliases_;
+    std::set<std::string> removed_indices;
+    auto names_of = [](const nlohmann::json& spec, const char* one, const char* many) {
+      std::vector<std::string> out;
+      if (spec.contains(one)) out.push_back(spec[one].get<std::string>());
+      if (spec.contains(many)) {
+        for (const auto& v : spec[many]) out.push_back(v.get<std::string>());
+      }
+      return out;
+    };
+    for (const auto& action : j["actions"]) {
+      if (!action.is_object() || action.size() != 1) throw parsing_error("[aliases] malformed action");
+      auto type_entry = action.begin();
+      const std::string& type = type_entry.key();
+      const auto& spec = type_entry.value();
+      if (type != "remove_index") continue;
+      for (const auto& n : names_of(spec, "index", "indices")) {
+        if (indices_.count(n) == 0 && aliases_.count(n) > 0) {
+          throw illegal_argument("The provided expression [" + n +
+                                 "] matches an alias, specify the corresponding concrete indices instead.");
+        }
+        for (const auto& r : resolve_locked(n, false)) removed_indices.insert(r);
+      }
+    }
+    for (auto& [alias, members] : aliases) {
+      for (const auto& r : removed_indices) members.erase(r);
+    }
+    for (const auto& action : j["actions"]) {
+      auto type_entry = action.begin();
+      const std::string& type = type_entry.key();
+      const auto& spec = type_entry.value();
+      if (type == "remove_index") continue;
+      if (type != "add" && type != "remove") {
+        throw api_error(400, "x_content_parse_exception", "[1:1] [alias_action] unknown field [" + type + "]");
+      }
+      auto indices = names_of(spec, "index", "indices");
+      auto alias_names = names_of(spec, "alias", "aliases");
+      if (indices.empty()) {
+        throw api_error(400, "action_request_validation_exception", "Validation Failed: 1: One of [index] or [indices] is required;");
+      }
+      if (alias_names.empty()) {
+        throw api_error(400, "action_request_validation_exception", "Validation Failed: 1: One of [alias] or [aliases] is required;");
+      }
+      std::vector<std::string> concrete;
+      for (const auto& n : indices) {
+        for (const auto& r : resolve_locked(n, false)) {
+          if (removed_indices.count(r) == 0) concrete.push_back(r);
+        }
+      }
+      for (const auto& alias : alias_names) {
+        if (type == "add") {
+          if (auto it = indices_.find(alias); it != indices_.end() && removed_indices.count(alias) == 0) {
+            throw api_error(400, "invalid_alias_name_exception",
+                            "Invalid alias name [" + alias + "], an index exists with the same name as the alias",
+                            {{"index_uuid", it->second->uuid}, {"index", alias}});
+          }
+          if (auto reason = invalid_index_name_reason(alias)) {
+            throw api_error(400, "invalid_alias_name_exception", "Invalid alias name [" + alias + "], " + *reason);
+          }
+          for (const auto& c : concrete) aliases[alias].insert(c);
+        } else {
+          bool any = false;
+          for (const auto& c : concrete) {
+            auto it = aliases.find(alias);
+            if (it != aliases.end() && it->second.erase(c) > 0) any = true;
+          }
+          if (!any) {
+            throw api_error(404, "aliases_not_found_exception", "aliases [" + alias + "] missing",
+                            {{"resource.type", "aliases"}, {"resource.id", alias}});
+          }
+        }
+      }
+    }
+    for (const auto& r : removed_indices) indices_.erase(r);
+    for (auto it = aliases.begin(); it != aliases.end();) it = it->second.empty() ? aliases.erase(it) : std::next(it);
+    aliases_ = std::move(aliases);
+    return json_answer(200, {{"acknowledged", true}});
+  } catch (const ApiError& e) {
+    return json_answer(e);
+  }
+}
+
+Answer Store::get_alias(const std::string& alias) {
+  std::lock_guard lock(mutex_);
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  std::stringstream ss(alias);
+  std::string part;
+  std::vector<std::string> wanted;
+  while (std::getline(ss, part, ',')) wanted.push_back(part);
+  for (const auto& [name, members] : aliases_) {
+    bool match = std::any_of(wanted.begin(), wanted.end(), [&](const std::string& w) {
+      return w == "_all" || wildcard_match(w, name);
+    });
+    if (!match) continue;
+    for (const auto& index : members) out[index]["aliases"][name] = nlohmann::ordered_json::object();
+  }
+  if (out.empty()) {
+    nlohmann::ordered_json e;
+    e["error"] = "alias [" + alias + "] missing";
+    e["status"] = 404;
+    return json_answer(404, e);
+  }
+  return json_answer(200, out);
+}
+
+Answer Store::index_aliases(const std::string& index) {
+  std::lock_guard lock(mutex_);
+  try {
+    nlohmann::ordered_json out = nlohmann::ordered_json::object();
+    for (const auto& n : resolve_locked(index, true)) {
+      out[n]["aliases"] = nlohmann::ordered_json::object();
+      for (const auto& [alias, members] : aliases_) {
+        if (members.count(n) > 0) out[n]["aliases"][alias] = nlohmann::ordered_json::object();
+      }
+    }
+    return json_answer(200, out);
+  } catch (const ApiError& e) {
+    return json_answer(e);
+  }
+}
+
+std::string Store::health_status_locked(const Index& idx) const {
+  return idx.replicas > options_.nodes - 1 ? "yellow" : "green";
+}
+
+nlohmann::ordered_json Store::health_body_locked(const std::vector<std::string>& indices, bool missing,
+                                                 bool timed_out) const {
+  std::int64_t primaries = 0, active = 0, unassigned = 0;
+  std::string status = "green";
+  for (const auto& n : indices) {
+    const Index& idx = *indices_.at(n);
+    int assigned = std::min(idx.replicas, options_.nodes - 1);
+    primaries += idx.shards;
+    active += static_cast<std::int64_t>(idx.shards) * (1 + assigned);
+    unassigned += static_cast<std::int64_t>(idx.shards) * (idx.replicas - assigned);
+    if (health_status_locked(idx) == "yellow") status = "yellow";
+  }
+  if (missing) status = "red";
+  nlohmann::ordered_json j;
+  j["cluster_name"] = kClusterName;
+  j["status"] = status;
+  j["timed_out"] = timed_out;
+  j["number_of_nodes"] = options_.nodes;
+  j["number_of_data_nodes"] = options_.nodes;
+  j["active_primary_shards"] = primaries;
+  j["active_shards"] = active;
+  j["relocating_shards"] = 0;
+  j["initializing_shards"] = 0;
+  j["unassigned_shards"] = unassigned;
+  j["delayed_unassigned_shards"] = 0;
+  j["number_of_pending_tasks"] = 0;
+  j["number_of_in_flight_fetch"] = 0;
+  j["task_max_waiting_in_queue_millis"] = 0;
+  j["active_shards_percent_as_number"] =
+      active + unassigned == 0 ? 100.0 : 100.0 * static_cast<double>(active) / static_cast<double>(active + unassigned);
+  return j;
+}
+
+Answer Store::health(const std::string& index_expr, const Params& params) {
+  auto rank = [](const std::string& s) { return s == "green" ? 2 : s == "yellow" ? 1 : 0; };
+  std::optional<std::string> wait = param(params, "wait_for_status");
+  if (wait && *wait != "green" && *wait != "yellow" && *wait != "red") {
+    return json_answer(illegal_argument("unknown cluster health status [" + *wait + "]"));
+  }
+  std::chrono::milliseconds timeout{30000};
+  if (auto t = param(params, "timeout")) {
+    auto d = parse_duration(*t);
+    if (!d) {
+      return json_answer(api_error(400, "parse_exception",
+                                   "failed to parse setting [timeout] with value [" + *t +
+                                       "] as a time value: unit is missing or unrecognized"));
+    }
+    timeout = *d;
+  }
+  auto deadline = Clock::now() + timeout;
+  while (true) {
+    {
+      std::lock_guard lock(mutex_);
+      std::vector<std::string> names;
+      bool missing = false;
+      if (index_expr.empty()) {
+        for (const auto& [n, idx] : indices_) names.push_back(n);
+      } else {
+        try {
+          names = resolve_locked(index_expr, false);
+        } catch (const ApiError&) {
+          missing = true;  // Elasticsearch waits for the index to appear, then answers red
+        }
+      }
+      auto body = health_body_locked(names, missing, false);
+      bool satisfied = !missing && (!wait || rank(body["status"].get<std::string>()) >= rank(*wait));
+      if (satisfied) return json_answer(200, body);
+      if (Clock::now() >= deadline || stopping_) {
+        body["timed_out"] = true;
+        return json_answer(408, body);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+Answer Store::cat_indices(const std::string& index_expr, const Params& params) {
+  std::lock_guard lock(mutex_);
+  try {
+    std::vector<std::string> names;
+    if (index_expr.empty()) {
+      for (const auto& [n, idx] : indices_) names.push_back(n);
+    } else {
+      names = resolve_locked(index_expr, true);
+    }
+    std::vector<std::string> columns = {"health", "status", "index", "uuid", "pri", "rep", "docs.count",
+                                        "docs.deleted", "store.size", "pri.store.size"};
+    if (auto h = param(params, "h")) {
+      columns.clear();
+      std::stringstream ss(*h);
+      std::string c;
+      while (std::getline(ss, c, ',')) columns.push_back(c);
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& n : names) {
+      auto& idx = *indices_.at(n);
+      idx.scheduled_refresh();
+      std::vector<std::string> row;
+      for (const auto& c : columns) {
+        if (c == "health" || c == "h") {
+          row.push_back(health_status_locked(idx));
+        } else if (c == "status" || c == "s") {
+          row.push_back("open");
+        } else if (c == "index" || c == "i" || c == "idx") {
+          row.push_back(idx.name);
+        } else if (c == "uuid" || c == "id") {
+          row.push_back(idx.uuid);
+        } else if (c == "pri" || c == "p") {
+          row.push_back(std::to_string(idx.shards));
+        } else if (c == "rep" || c == "r") {
+          row.push_back(std::to_string(idx.replicas));
+        } else if (c == "docs.count" || c == "dc") {
+          row.push_back(std::to_string(idx.visible_count()));
+        } else if (c == "docs.deleted" || c == "dd") {
+          row.push_back("0");
+        } else if (c == "store.size" || c == "pri.store.size") {
+          std::size_t bytes = 0;
+          for (const auto& [id, doc] : idx.visible) bytes += doc->source.size() + id.size();
+          row.push_back(std::to_string(bytes) + "b");
+        } else {
+          throw illegal_argument("header [" + c + "] is not recognized");
+        }
+      }
+      rows.push_back(std::move(row));
+    }
+    auto fmt = param(params, "format");
+    if (fmt && *fmt == "json") {
+      nlohmann::ordered_json out = nlohmann::ordered_json::array();
+      for (const auto& row : rows) {
+        nlohmann::ordered_json o;
+        for (std::size_t i = 0; i < columns.size(); ++i) o[columns[i]] = row[i];
+        out.push_back(o);
+      }
+      return json_answer(200, out);
+    }
+    std::string text;
+    bool header = param(params, "v").has_value();
+    if (header) rows.insert(rows.begin(), columns);
+    std::vector<std::size_t> widths(columns.size(), 0);
+    for (const auto& row : rows) {
+      for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+    }
+    for (const auto& row : rows) {
+      for (std::size_t i = 0; i < row.size(); ++i) {
+        text += row[i];
+        if (i + 1 < row.size()) text += std::string(widths[i] - row[i].size() + 1, ' ');
+      }
+      text += "\n";
+    }
+    return Answer{200, text, "text/plain; charset=UTF-8"};
+  } catch (const ApiError& e) {
+    return json_answer(e);
+  }
+}
+
+Answer Store::get_task(const std::string& id) {
+  auto colon = id.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == id.size()) {
+    return json_answer(illegal_argument("malformed task id " + id));
+  }
+  std::lock_guard lock(mutex_);
+  std::string node = id.substr(0, colon);
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) {
+    if (node != node_id_) {
+      return json_answer(api_error(404, "resource_not_found_exception",
+                                   "task [" + id + "] belongs to the node [" + node + "] which isn't part of the cluster and there is no record of the task"));
+    }
+    return json_answer(api_error(404, "resource_not_found_exception",
+                                 "task [" + id + "] isn't running and hasn't stored its results"));
+  }
+  return json_answer(200, it->second->task_json());
+}
+
+Answer Store::reindex(const std::string& body, const Params& params) {
+  auto task = std::make_shared<Task>();
+  bool wait = param_true(params, "wait_for_completion", true);
+  try {
+    auto j = parse_body(body);
+    if (!j.contains("source") || !j["source"].contains("index")) {
+      throw api_error(400, "action_request_validation_exception", "Validation Failed: 1: use _all if you really want to copy from all existing indexes;");
+    }
+    if (!j.contains("dest") || !j["dest"].contains("index")) {
+      throw api_error(400, "action_request_validation_exception", "Validation Failed: 1: index must be specified;");
+    }
+    const auto& src = j["source"];
+    std::string source_expr;
+    if (src["index"].is_array()) {
+      for (const auto& s : src["index"]) source_expr += (source_expr.empty() ? "" : ",") + s.get<std::string>();
+    } else {
+      source_expr = src["index"].get<std::string>();
+    }
+    task->dest = j["dest"]["index"].get<std::string>();
+    task->query = src.value("query", nlohmann::json{{"match_all", nlohmann::json::object()}});
+    validate_query(task->query);
+    task->batch_size = src.value("size", 1000);
+    task->refresh = param_true(params, "refresh", false);
+    task->store_result = !wait;
+    if (auto r = param(params, "requests_per_second")) {
+      char* end = nullptr;
+      double v = std::strtod(r->c_str(), &end);
+      if (end != r->c_str() + r->size() || (v <= 0 && v != -1)) {
+        throw api_error(400, "action_request_validation_exception",
+                        "Validation Failed: 1: [requests_per_second] must be a float greater than 0. Use -1 to disable throttling.;");
+      }
+      task->rps = v;
+    }
+    std::lock_guard lock(mutex_);
+    task->sources = resolve_locked(source_expr, true);
+    if (task->sources.empty()) throw index_not_found(source_expr);
+    std::string dest_concrete = task->dest;
+    if (auto a = aliases_.find(task->dest); a != aliases_.end() && a->second.size() == 1) dest_concrete = *a->second.begin();
+    if (std::find(task->sources.begin(), task->sources.end(), dest_concrete) != task->sources.end()) {
+      throw api_error(400, "action_request_validation_exception",
+                      "Validation Failed: 1: reindex cannot write into an index its reading from [" + dest_concrete + "];");
+    }
+    task->dest = dest_concrete;
+    if (options_.sink && !task->query.contains("match_all")) {
+      throw illegal_argument("devsearch runs in --sink mode and keeps no sources: _reindex can copy only with match_all");
+    }
+    std::string slices = param(params, "slices").value_or("1");
+    if (slices == "auto") {
+      int min_shards = 1 << 30;
+      for (const auto& s : task->sources) min_shards = std::min(min_shards, indices_.at(s)->shards);
+      task->slices = min_shards;
+      task->sliced = true;
+    } else {
+      char* end = nullptr;
+      long n = std::strtol(slices.c_str(), &end, 10);
+      if (end != slices.c_str() + slices.size() || n < 1) {
+        throw illegal_argument("Failed to parse int parameter [slices] with value [" + slices + "]");
+      }
+      task->slices = static_cast<int>(n);
+      task->sliced = n > 1;
+    }
+    task->slice_status.resize(static_cast<std::size_t>(task->slices));
+    task->id = next_task_++;
+    task->node = node_id_;
+    std::string from;
+    for (const auto& s : task->sources) from += (from.empty() ? "" : ", ") + s;
+    task->description = "reindex from [" + from + "] to [" + task->dest + "][_doc]";
+    tasks_[node_id_ + ":" + std::to_string(task->id)] = task;
+    if (!wait) {
+      task_threads_.emplace_back([this, task] { run_reindex(task); });
+      return json_answer(200, {{"task", node_id_ + ":" + std::to_string(task->id)}});
+    }
+  } catch (const ApiError& e) {
+    return json_answer(e);
+  }
+  run_reindex(task);
+  std::lock_guard lock(mutex_);
+  tasks_.erase(node_id_ + ":" + std::to_string(task->id));  // synchronous runs leave no task record
+  return json_answer(200, task->response(false));
+}
+
+void Store::run_reindex(std::shared_ptr<Task> task) {
+  // Snapshot what the source shows to searches (refreshed documents only), split into slices.
+  std::vector<std::vector<std::pair<std::string, DocPtr>>> slices(static_cast<std::size_t>(task->slices));
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& s : task->sources) {
+      auto it = indices_.find(s);
+      if (it == indices_.end()) continue;
+      Index& idx = *it->second;
+      idx.scheduled_refresh();
+      auto slice_of = [&](const std::string& id) {
+        return static_cast<std::size_t>(std::hash<std::string>{}(id) % static_cast<std::size_t>(task->slices));
+      };
+      if (idx.sink) {
+        for (const auto& id : idx.ids) slices[slice_of(id)].emplace_back(id, nullptr);
+      } else {
+        for (const auto& [id, doc] : idx.visible) {
+          auto source = nlohmann::json::parse(doc->source);
+          if (query_matches(task->query, idx.mapping, idx.analyzers, id, source)) {
+            slices[slice_of(id)].emplace_back(id, doc);
+          }
+        }
+      }
+    }
+    for (std::size_t i = 0; i < slices.size(); ++i) {
+      task->slice_status[i].total = static_cast<std::int64_t>(slices[i].size());
+    }
+    if (find_locked(task->dest) == nullptr) {
+      try {
+        create_locked(task->dest, nlohmann::json::object(), true);
+      } catch (const ApiError& e) {
+        task->failures.push_back(e.body["error"]);
+      }
+    }
+  }
+  auto run_slice = [&](std::size_t s) {
+    auto& status = task->slice_status[s];
+    const auto& docs = slices[s];
+    double rate = task->rps < 0 ? -1 : task->rps / task->slices;
+    auto slice_start = Clock::now();
+    std::size_t done = 0;
+    rapidjson::Document parsed;
+    while (done < docs.size() && !stopping_) {
+      std::size_t end = std::min(docs.size(), done + static_cast<std::size_t>(task->batch_size));
+      {
+        std::lock_guard lock(mutex_);
+        if (!task->failures.empty()) return;
+        Index* dest = find_locked(task->dest);
+        if (dest == nullptr) {
+          task->failures.push_back(index_not_found(task->dest).body["error"]);
+          return;
+        }
+        auto now = Clock::now();
+        for (std::size_t i = done; i < end; ++i) {
+          const auto& [id, doc] = docs[i];
+          bool exists = dest->contains(id);
+          if (dest->sink || !doc) {
+            if (!exists) {
+              dest->ids.insert(id);
+              add_sink_delta(*dest, now, 1);
+            }
+          } else {
+            parsed.Parse(doc->source.data(), doc->source.size());
+            Mapping additions;
+            if (auto err = dest->mapping.check(parsed, id, additions)) {
+              nlohmann::ordered_json f;
+              f["index"] = dest->name;
+              f["type"] = "_doc";
+              f["id"] = id;
+              f["cause"] = *err;
+              f["status"] = 400;
+              task->failures.push_back(f);
+              return;
+            }
+            dest->mapping.merge(additions);
+            std::int64_t version = exists ? dest->latest[id]->version + 1 : 1;
+            std::int64_t seq = dest->seq_no[static_cast<std::size_t>(dest->shard_of(id))]++;
+            auto copy = std::make_shared<Doc>(Doc{doc->source, version, seq});
+            dest->latest[id] = copy;
+            dest->pending.push_back({now, id, copy});
+          }
+          (exists ? status.updated : status.created)++;
+        }
+        ++status.batches;
+      }
+      done = end;
+      if (rate > 0) {
+        // Elasticsearch throttles by delaying the next batch: batch size / rate seconds per batch.
+        auto target = slice_start + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(static_cast<double>(done) / rate));
+        auto now = Clock::now();
+        if (target > now && done < docs.size()) {
+          status.throttled_ms += std::chrono::duration<double, std::milli>(target - now).count();
+          while (Clock::now() < target && !stopping_) {
+            std::this_thread::sleep_for(std::min<Clock::duration>(target - Clock::now(), std::chrono::milliseconds(50)));
+          }
+        }
+      }
+    }
+  };
+  if (task->slices == 1) {
+    run_slice(0);
+  } else {
+    std::vector<std::thread> workers;
+    for (std::size_t s = 0; s < slices.size(); ++s) workers.emplace_back(run_slice, s);
+    for (auto& w : workers) w.join();
+  }
+  std::lock_guard lock(mutex_);
+  if (task->refresh) {
+    if (Index* dest = find_locked(task->dest)) dest->refresh_now();
+  }
+  task->end = Clock::now();
+  task->completed = true;
+  if (task->store_result) {
+    // Elasticsearch stores the result of a task run with wait_for_completion=false in `.tasks`.
+    Index* tasks_index = find_locked(".tasks");
+    if (tasks_index == nullptr) {
+      nlohmann::json settings = {{"settings", {{"index", {{"number_of_shards", 1}, {"auto_expand_replicas", "0-1"}}}}},
+                                 {"mappings", {{"dynamic", "false"}}}};
+      tasks_index = &create_locked(".tasks", settings, false);
+    }
+    std::string id = node_id_ + ":" + std::to_string(task->id);
+    auto record = task->task_json().dump();
+    bool exists = tasks_index->contains(id);
+    if (tasks_index->sink) {
+      if (!exists) {
+        tasks_index->ids.insert(id);
+        add_sink_delta(*tasks_index, task->end, 1);
+      }
+    } else {
+      auto doc = std::make_shared<Doc>(Doc{record, 1, tasks_index->seq_no[0]++});
+      tasks_index->latest[id] = doc;
+      tasks_index->pending.push_back({task->end, id, doc});
+    }
+  }
+}
+
+}  // namespace datarefresh::devsearch

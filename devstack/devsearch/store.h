@@ -1,0 +1,108 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "devstack/devsearch/analysis.h"
+#include "devstack/devsearch/mapping.h"
+
+namespace datarefresh::devsearch {
+
+// What an endpoint answers: HTTP status and body (JSON text unless the endpoint says otherwise).
+struct Answer {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json; charset=UTF-8";
+};
+
+using Params = std::multimap<std::string, std::string>;
+
+// Per-item outcome counters of `_bulk`, read by GET /_devsearch/stats.
+struct BulkCounters {
+  std::atomic<std::int64_t> created{0}, updated{0}, deleted{0}, not_found{0}, rejected{0}, failed{0};
+};
+
+struct StoreOptions {
+  int nodes = 1;      // simulated data nodes: replicas beyond nodes-1 stay unassigned (yellow)
+  bool sink = false;  // keep ids only, no sources
+};
+
+// The in-memory cluster behind devsearch: indices (settings, mapping, documents with refresh
+// visibility), aliases, and reindex tasks. Each public method is one REST endpoint; it returns
+// the answer Elasticsearch 7.10 would give, errors included. Thread-safe (one mutex; reindex
+// tasks run on their own threads and take it per batch). stop() joins the task threads.
+class Store {
+ public:
+  explicit Store(StoreOptions options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  void stop();
+
+  Answer info() const;
+  Answer health(const std::string& index_expr, const Params& params);
+  Answer create_index(const std::string& name, const std::string& body);
+  Answer index_exists(const std::string& name);
+  Answer get_index(const std::string& name);
+  Answer delete_index(const std::string& name);
+  Answer get_settings(const std::string& name);
+  Answer put_settings(const std::string& name, const std::string& body);
+  // reject_item(): whether the fault injector rejects the next item with 429.
+  Answer bulk(std::string_view body, const std::string& default_index, const std::function<bool()>& reject_item,
+              BulkCounters& counters);
+  Answer get_doc(const std::string& index, const std::string& id);
+  Answer refresh(const std::string& index_expr);
+  Answer count(const std::string& index_expr, const std::string& body);
+  Answer search(const std::string& index_expr, const std::string& body, const Params& params);
+  Answer update_aliases(const std::string& body);
+  Answer get_alias(const std::string& alias);
+  Answer index_aliases(const std::string& index);
+  Answer reindex(const std::string& body, const Params& params);
+  Answer get_task(const std::string& id);
+  Answer cat_indices(const std::string& index_expr, const Params& params);
+
+  const std::string& node_id() const { return node_id_; }
+
+  struct Index;
+  struct Task;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  std::vector<std::string> resolve_locked(const std::string& expr, bool allow_missing_wildcards = true);
+  Index* find_locked(const std::string& name);
+  Index& create_locked(const std::string& name, const nlohmann::json& body, bool auto_created);
+  std::string health_status_locked(const Index& index) const;
+  nlohmann::ordered_json health_body_locked(const std::vector<std::string>& indices, bool missing,
+                                            bool timed_out) const;
+  void run_reindex(std::shared_ptr<Task> task);
+
+  StoreOptions options_;
+  std::string node_id_;
+  std::string cluster_uuid_;
+  mutable std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<Index>> indices_;
+  std::map<std::string, std::set<std::string>> aliases_;  // alias -> indices
+  std::map<std::string, std::shared_ptr<Task>> tasks_;
+  std::int64_t next_task_ = 100;
+  std::vector<std::thread> task_threads_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace datarefresh::devsearch
