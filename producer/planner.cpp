@@ -87,7 +87,7 @@ struct Planner::Impl {
     nlohmann::json fields = {{"new_index", names.new_index}, {"filtered_index", names.filtered_index},
                              {"alias", media.alias}, {"filtered_alias", media.filtered_alias}};
     for (const auto& [alias, key] : {std::pair{media.alias, "old_index"}, std::pair{media.filtered_alias, "old_filtered_index"}}) {
-      const auto& targets = refresh::check(search.get_alias(alias), "reading alias " + alias);
+      auto targets = refresh::check(search.get_alias(alias), "reading alias " + alias);
       if (targets.empty()) {
         bool exists = refresh::check(search.index_exists(alias), "checking whether " + alias + " exists");
         if (exists) {

@@ -266,7 +266,7 @@ struct Coordinator::Impl {
 
   void check_alias_names(const ledger::Run& run) {
     for (const auto& alias : {*run.alias, *run.filtered_alias}) {
-      const auto& targets = refresh::check(search.get_alias(alias), "reading alias " + alias);
+      auto targets = refresh::check(search.get_alias(alias), "reading alias " + alias);
       if (targets.empty() && refresh::check(search.index_exists(alias), "checking " + alias)) {
         throw StepError("alias name " + alias + " is now an existing index: the aliases cannot be moved; delete or "
                         "rename that index, then request the refresh again",
@@ -458,7 +458,7 @@ struct Coordinator::Impl {
     std::vector<std::pair<std::string, std::string>> pairs{{*run.alias, *run.new_index}};
     if (config.refresh.filtered_index.enabled) pairs.emplace_back(*run.filtered_alias, *run.filtered_index);
     for (const auto& [alias, index] : pairs) {
-      const auto& current = refresh::check(search.get_alias(alias), "reading alias " + alias);
+      auto current = refresh::check(search.get_alias(alias), "reading alias " + alias);
       for (const auto& [old_index, _] : current) {
         if (old_index != index) actions.push_back(search::AliasAction::remove(old_index, alias));
       }
@@ -479,12 +479,12 @@ struct Coordinator::Impl {
       if (other.filtered_index) keep.insert(*other.filtered_index);
     }
     std::vector<std::string> deleted;
-    const auto& indices = refresh::check(search.cat_indices(), "listing indices");
+    auto indices = refresh::check(search.cat_indices(), "listing indices");
     for (const auto& row : indices) {
       bool ours = row.index == run.old_index.value_or("") || row.index == run.old_filtered_index.value_or("") ||
                   refresh::is_refresh_index(media.name, row.index);
       if (!ours || keep.count(row.index)) continue;
-      const auto& aliases = refresh::check(search.get_index_aliases(row.index), "reading aliases of " + row.index);
+      auto aliases = refresh::check(search.get_index_aliases(row.index), "reading aliases of " + row.index);
       if (!aliases.empty()) continue;  // something still serves from it: never delete
       auto d = search.delete_index(row.index);
       if (!d.ok() && d.error().http_status != 404) refresh::check(d, "deleting " + row.index);

@@ -21,10 +21,11 @@ class StepError : public Error {
 
 // Throws StepError for a failed search call, naming `what` was attempted.
 void check(const search::Status& status, const std::string& what);
+// Returns the value by value: callers usually pass a temporary Result.
 template <typename T>
-const T& check(const search::Result<T>& result, const std::string& what) {
+T check(search::Result<T> result, const std::string& what) {
   if (!result.ok()) throw StepError(what + ": " + result.error().describe(), result.error().retryable);
-  return result.value();
+  return std::move(result).value();
 }
 
 // Whether an exception thrown by a step is worth retrying: StepError says so itself; lost

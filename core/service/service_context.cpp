@@ -68,6 +68,7 @@ pg::ConnectionOptions db_options(const config::Config& c, const config::Secret& 
   o.statement_timeout = c.postgres.statement_timeout;
   o.lock_timeout = c.postgres.lock_timeout;
   o.application_name = app;
+  o.search_path = {"public"};
   return o;
 }
 }  // namespace

@@ -1,0 +1,198 @@
+#include "devstack/demo/dev_stack.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "core/common/error.h"
+#include "core/config/config.h"
+#include "core/kafka/producer.h"
+#include "core/messages/codec.h"
+#include "core/pg/database.h"
+#include "core/refresh/naming.h"
+#include "core/service/service_context.h"
+
+namespace datarefresh::demo {
+
+std::filesystem::path DevStack::find_source_dir() {
+  auto holds = [](const std::filesystem::path& p) { return std::filesystem::exists(p / "schemas" / "image.index.json"); };
+  if (const char* env = std::getenv("DATAREFRESH_SOURCE_DIR"); env && holds(env)) return env;
+  for (auto start : {std::filesystem::current_path(), devprocess::self_executable().parent_path()}) {
+    for (auto p = start; !p.empty(); p = p.parent_path()) {
+      if (holds(p)) return p;
+      if (p == p.root_path()) break;
+    }
+  }
+  throw ConfigError("cannot find the datarefresh source tree (schemas/image.index.json): run from the repository "
+                    "or set DATAREFRESH_SOURCE_DIR");
+}
+
+DevStack::DevStack(DevStackOptions options) : options_(std::move(options)) {
+  if (options_.source_dir.empty()) options_.source_dir = find_source_dir();
+  options_.source_dir = std::filesystem::absolute(options_.source_dir);
+  if (options_.config_file.empty()) options_.config_file = options_.source_dir / "config" / "local.yaml";
+  if (options_.run_dir.empty()) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "datarefresh-run-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) throw Error("cannot create a run directory under " + tmpl);
+    options_.run_dir = tmpl;
+    owns_run_dir_ = true;
+  }
+  std::filesystem::create_directories(options_.run_dir);
+}
+
+DevStack::~DevStack() { stop(); }
+
+devprocess::ChildProcess DevStack::spawn(const std::vector<std::string>& args, const std::string& log_name) {
+  devprocess::ChildOptions o;
+  o.argv.push_back(devprocess::self_executable().string());
+  o.argv.insert(o.argv.end(), args.begin(), args.end());
+  o.env = env_;
+  o.log_file = options_.run_dir / (log_name + ".log");
+  return devprocess::ChildProcess(std::move(o));
+}
+
+datagen::GenerateCounts DevStack::start_infrastructure() {
+  postgres_ = devpg::LocalPostgres::start();
+  const auto& ep = postgres_->endpoint();
+  datagen::GenerateOptions gen;
+  gen.seed = options_.seed;
+  gen.image_rows = options_.image_rows;
+  gen.audio_rows = options_.audio_rows;
+  gen.sensitive_terms_path = options_.source_dir / "devstack" / "datagen" / "sensitive_terms.txt";
+  auto counts = datagen::generate_catalog(postgres_->catalog_dsn(), postgres_->api_dsn(), gen);
+
+  env_ = {
+      {"API_DATABASE_URL", postgres_->api_dsn()},
+      {"UPSTREAM_DATABASE_URL", postgres_->catalog_dsn()},
+      {"DATAREFRESH_POSTGRES_FDW_HOST", ep.host},
+      {"DATAREFRESH_POSTGRES_FDW_PORT", std::to_string(ep.port)},
+      {"DATAREFRESH_POSTGRES_FDW_DBNAME", ep.catalog_dbname},
+      {"DATAREFRESH_POSTGRES_FDW_USER", ep.user},
+      {"DATAREFRESH_POSTGRES_FDW_PASSWORD", ep.password},
+      {"DATAREFRESH_REFRESH_SENSITIVE_TERMS_FILE", gen.sensitive_terms_path.string()},
+      {"DATAREFRESH_REFRESH_INDEX_SETTINGS_DIR", (options_.source_dir / "schemas").string()},
+      {"DATAREFRESH_SOURCE_DIR", options_.source_dir.string()},
+  };
+  auto broker_file = options_.run_dir / "broker.bootstrap";
+  broker_.emplace(spawn({"broker", "--bootstrap-file", broker_file.string()}, "broker"));
+  bootstrap_ = devprocess::wait_for_file_line(broker_file, std::chrono::seconds(30), &*broker_, "the broker");
+  auto search_file = options_.run_dir / "devsearch.port";
+  std::vector<std::string> search_args{"devsearch", "--port", "0", "--port-file", search_file.string(), "--nodes",
+                                       std::to_string(options_.search_nodes)};
+  if (options_.search_sink) search_args.push_back("--sink");
+  search_args.insert(search_args.end(), options_.devsearch_args.begin(), options_.devsearch_args.end());
+  devsearch_.emplace(spawn(search_args, "devsearch"));
+  auto port = devprocess::wait_for_file_line(search_file, std::chrono::seconds(30), &*devsearch_, "devsearch");
+  search_url_ = "http://127.0.0.1:" + port;
+  env_["DATAREFRESH_KAFKA_BOOTSTRAP_SERVERS"] = bootstrap_;
+  env_["DATAREFRESH_SEARCH_URL"] = search_url_;
+  for (const auto& [k, v] : options_.env) env_[k] = v;
+  return counts;
+}
+
+void DevStack::start_planner() {
+  planner_.emplace(spawn({"planner", "--config", options_.config_file.string()}, "planner"));
+}
+
+void DevStack::start_coordinator() {
+  coordinator_.emplace(spawn({"coordinator", "--config", options_.config_file.string()}, "coordinator"));
+}
+
+devprocess::ChildProcess& DevStack::start_indexer() {
+  int n = static_cast<int>(indexers_.size()) + 1;
+  indexers_.push_back(spawn({"indexer", "--config", options_.config_file.string(), "--worker-id",
+                             fmt::format("indexer-{}", n)},
+                            fmt::format("indexer-{}", n)));
+  return indexers_.back();
+}
+
+void DevStack::start_services(int indexers) {
+  start_planner();
+  start_coordinator();
+  for (int i = 0; i < indexers; ++i) start_indexer();
+}
+
+std::string DevStack::trigger(const std::string& media_type, std::optional<std::int64_t> row_limit) {
+  kafka::ProducerOptions o;
+  o.client.bootstrap_servers = bootstrap_;
+  o.client.client_id = "datarefresh-demo";
+  kafka::Producer producer(o);
+  messages::RefreshRequested request;
+  request.request_id = refresh::new_uuid();
+  request.media_type = media_type;
+  request.options.row_limit = row_limit;
+  request.options.requested_by = "demo";
+  request.requested_at = messages::now_timestamp();
+  std::string prefix = "datarefresh.";
+  if (auto it = env_.find("DATAREFRESH_KAFKA_TOPIC_PREFIX"); it != env_.end()) prefix = it->second;
+  auto r = producer.produce_sync(prefix + "requests", media_type, messages::encode(request), std::chrono::seconds(30));
+  if (!r.ok()) throw Error("refresh request for " + media_type + " not acknowledged: " + r.error->message);
+  return request.request_id;
+}
+
+RefreshProgress DevStack::progress(const std::string& refresh_id) {
+  pg::ConnectionOptions o;
+  o.dsn = postgres_->api_dsn();
+  o.connect_attempts = 3;
+  auto db = pg::Database::connect(o);
+  RefreshProgress p;
+  auto has_ledger = db.query_value("SELECT to_regclass('datarefresh.runs')::text");
+  if (!has_ledger) {
+    p.run.refresh_id = refresh_id;
+    p.run.phase = "requested";
+    return p;
+  }
+  ledger::Ledger ledger(db);
+  auto run = ledger.run(refresh_id);
+  if (!run) {
+    p.run.refresh_id = refresh_id;
+    p.run.phase = "requested";
+    return p;
+  }
+  p.run = *run;
+  p.rows_expected = run->expected_rows.value_or(0);
+  for (const auto& s : ledger.shards(refresh_id)) {
+    ++p.shards_total;
+    if (s.status == ledger::ShardStatus::kCompleted) ++p.shards_done;
+    p.rows_read += s.counts.rows_read;
+    p.indexed += s.counts.indexed;
+  }
+  return p;
+}
+
+RefreshProgress DevStack::wait(const std::string& refresh_id, std::chrono::milliseconds timeout,
+                               const std::function<void(const RefreshProgress&)>& on_tick) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    auto p = progress(refresh_id);
+    if (on_tick) on_tick(p);
+    if (p.finished()) return p;
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw Error(fmt::format("refresh {} still {} after {} s: see the logs in {}", refresh_id, p.run.phase,
+                              std::chrono::duration_cast<std::chrono::seconds>(timeout).count(),
+                              options_.run_dir.string()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+}
+
+void DevStack::stop() {
+  // Services first (they hand back work), then the infrastructure.
+  for (auto& i : indexers_) i.stop(std::chrono::seconds(30));
+  if (coordinator_) coordinator_->stop(std::chrono::seconds(15));
+  if (planner_) planner_->stop(std::chrono::seconds(15));
+  if (devsearch_) devsearch_->stop(std::chrono::seconds(10));
+  if (broker_) broker_->stop(std::chrono::seconds(10));
+  indexers_.clear();
+  coordinator_.reset();
+  planner_.reset();
+  devsearch_.reset();
+  broker_.reset();
+  if (postgres_) postgres_->stop();
+  postgres_.reset();
+}
+
+}  // namespace datarefresh::demo

@@ -1,0 +1,99 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/ledger/ledger.h"
+#include "devstack/datagen/catalog_generator.h"
+#include "devstack/postgres/local_postgres.h"
+#include "devstack/process/child_process.h"
+
+namespace datarefresh::demo {
+
+struct DevStackOptions {
+  std::filesystem::path source_dir;   // the repository (schemas/, config/); found when empty
+  std::filesystem::path config_file;  // default: <source_dir>/config/local.yaml
+  std::filesystem::path run_dir;      // logs and port files; a fresh temp dir when empty
+  std::uint64_t image_rows = 100'000;
+  std::uint64_t audio_rows = 20'000;
+  std::uint64_t seed = 42;
+  int search_nodes = 2;               // devsearch --nodes: replicas after load can be allocated
+  bool search_sink = false;
+  std::vector<std::string> devsearch_args;      // more devsearch flags (faults)
+  std::map<std::string, std::string> env;       // more DATAREFRESH_* overrides for the services
+};
+
+// Progress of one refresh as the ledger shows it.
+struct RefreshProgress {
+  ledger::Run run;
+  std::int32_t shards_total = 0;
+  std::int32_t shards_done = 0;
+  std::int64_t rows_expected = 0;
+  std::int64_t rows_read = 0;
+  std::int64_t indexed = 0;
+  bool finished() const { return run.status != ledger::RunStatus::kRunning; }
+};
+
+// The whole embedded stack as separate processes, for the demo and the end-to-end tests: a
+// throwaway PostgreSQL with generated catalog data, the Kafka-protocol broker and devsearch as
+// `datarefresh broker|devsearch` children, then the planner, indexers and coordinator as
+// `datarefresh planner|indexer|coordinator` children configured through the environment
+// (config/local.yaml + DATAREFRESH_* overrides). Everything it starts is stopped by stop() or the
+// destructor, and children die with this process (PR_SET_PDEATHSIG). One thread.
+class DevStack {
+ public:
+  explicit DevStack(DevStackOptions options);
+  ~DevStack();
+
+  // PostgreSQL + data, broker, devsearch. Returns the generator's counts.
+  datagen::GenerateCounts start_infrastructure();
+  // Planner, `indexers` indexers and the coordinator.
+  void start_services(int indexers);
+  devprocess::ChildProcess& start_indexer();
+  void start_coordinator();
+  void start_planner();
+
+  // Produces a refresh request; returns the refresh id (= request id).
+  std::string trigger(const std::string& media_type, std::optional<std::int64_t> row_limit = std::nullopt);
+  RefreshProgress progress(const std::string& refresh_id);
+  // Polls until the refresh is no longer running (or timeout); calls on_tick every poll.
+  RefreshProgress wait(const std::string& refresh_id, std::chrono::milliseconds timeout,
+                       const std::function<void(const RefreshProgress&)>& on_tick = {});
+
+  void stop();
+
+  const std::filesystem::path& source_dir() const { return options_.source_dir; }
+  const std::filesystem::path& run_dir() const { return options_.run_dir; }
+  const std::filesystem::path& config_file() const { return options_.config_file; }
+  const std::map<std::string, std::string>& env() const { return env_; }
+  const devpg::LocalPostgres& postgres() const { return *postgres_; }
+  const std::string& search_url() const { return search_url_; }
+  const std::string& bootstrap_servers() const { return bootstrap_; }
+  std::vector<devprocess::ChildProcess>& indexers() { return indexers_; }
+  devprocess::ChildProcess* coordinator() { return coordinator_ ? &*coordinator_ : nullptr; }
+  devprocess::ChildProcess* planner() { return planner_ ? &*planner_ : nullptr; }
+  // A `datarefresh` child with the stack's environment, logging to run_dir/<log_name>.log.
+  devprocess::ChildProcess spawn(const std::vector<std::string>& args, const std::string& log_name);
+
+  // Finds the repository root (holding schemas/image.index.json) upwards from the working
+  // directory and from the executable.
+  static std::filesystem::path find_source_dir();
+
+ private:
+  DevStackOptions options_;
+  std::unique_ptr<devpg::LocalPostgres> postgres_;
+  std::optional<devprocess::ChildProcess> broker_, devsearch_, planner_, coordinator_;
+  std::vector<devprocess::ChildProcess> indexers_;
+  std::map<std::string, std::string> env_;
+  std::string search_url_;
+  std::string bootstrap_;
+  bool owns_run_dir_ = false;
+};
+
+}  // namespace datarefresh::demo
