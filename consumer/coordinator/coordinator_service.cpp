@@ -49,7 +49,7 @@ std::vector<std::string> read_terms(const std::filesystem::path& path) {
   while (std::getline(in, line)) {
     auto b = line.find_first_not_of(" \t\r\n");
     auto e = line.find_last_not_of(" \t\r\n");
-    if (b == std::string::npos) continue;
+    if (b == std::string::npos || line[b] == '#') continue;  // blank lines and comments
     std::string term = line.substr(b, e - b + 1);
     // The .raw sub-fields hold lower-cased tokens, so only lower-case terms can match them.
     std::transform(term.begin(), term.end(), term.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });

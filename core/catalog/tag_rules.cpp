@@ -4,11 +4,12 @@ namespace datarefresh::catalog {
 
 std::string tag_filter_sql(const std::string& qualified_table) {
   // `dropped` mirrors TagRules; the numeric regex keeps a non-numeric accuracy string from
-  // aborting the statement with a cast error (it is treated as malformed instead).
+  // aborting the statement with a cast error (it is treated as malformed instead). Every test
+  // must be null-safe: a NULL here would silently drop the tag from the kept list.
   return R"SQL(
 WITH expanded AS (
   SELECT r.id, e.tag, e.ord,
-    (jsonb_typeof(e.tag) IS DISTINCT FROM 'object'
+    COALESCE(jsonb_typeof(e.tag) IS DISTINCT FROM 'object'
      OR jsonb_typeof(e.tag -> 'name') IS DISTINCT FROM 'string'
      OR (e.tag ? 'accuracy' AND jsonb_typeof(e.tag -> 'accuracy') <> 'null' AND (
            CASE
@@ -18,9 +19,9 @@ WITH expanded AS (
                THEN btrim(e.tag ->> 'accuracy')::float8 < $3
              ELSE true
            END))
-     OR (jsonb_typeof(e.tag -> 'provider') = 'string' AND (e.tag ->> 'provider') = ANY($4::text[]))
+     OR (jsonb_typeof(e.tag -> 'provider') IS NOT DISTINCT FROM 'string' AND (e.tag ->> 'provider') = ANY($4::text[]))
      OR lower(e.tag ->> 'name') = ANY($5::text[])
-     OR lower(e.tag ->> 'name') LIKE ANY($6::text[])) AS dropped
+     OR lower(e.tag ->> 'name') LIKE ANY($6::text[]), false) AS dropped
   FROM )SQL" + qualified_table + R"SQL( AS r
   CROSS JOIN LATERAL jsonb_array_elements(r.tags) WITH ORDINALITY AS e(tag, ord)
   WHERE r.id >= $1 AND r.id < $2 AND jsonb_typeof(r.tags) = 'array'

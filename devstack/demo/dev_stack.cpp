@@ -34,6 +34,10 @@ DevStack::DevStack(DevStackOptions options) : options_(std::move(options)) {
   if (options_.source_dir.empty()) options_.source_dir = find_source_dir();
   options_.source_dir = std::filesystem::absolute(options_.source_dir);
   if (options_.config_file.empty()) options_.config_file = options_.source_dir / "config" / "local.yaml";
+  if (options_.executable.empty()) {
+    const char* env = std::getenv("DATAREFRESH_BINARY");
+    options_.executable = env && *env ? std::filesystem::path(env) : devprocess::self_executable();
+  }
   if (options_.run_dir.empty()) {
     std::string tmpl = (std::filesystem::temp_directory_path() / "datarefresh-run-XXXXXX").string();
     if (!::mkdtemp(tmpl.data())) throw Error("cannot create a run directory under " + tmpl);
@@ -47,7 +51,7 @@ DevStack::~DevStack() { stop(); }
 
 devprocess::ChildProcess DevStack::spawn(const std::vector<std::string>& args, const std::string& log_name) {
   devprocess::ChildOptions o;
-  o.argv.push_back(devprocess::self_executable().string());
+  o.argv.push_back(options_.executable.string());
   o.argv.insert(o.argv.end(), args.begin(), args.end());
   o.env = env_;
   o.log_file = options_.run_dir / (log_name + ".log");

@@ -20,6 +20,8 @@ struct DevStackOptions {
   std::filesystem::path source_dir;   // the repository (schemas/, config/); found when empty
   std::filesystem::path config_file;  // default: <source_dir>/config/local.yaml
   std::filesystem::path run_dir;      // logs and port files; a fresh temp dir when empty
+  // The `datarefresh` binary to run the parts with: $DATAREFRESH_BINARY, else this executable.
+  std::filesystem::path executable;
   std::uint64_t image_rows = 100'000;
   std::uint64_t audio_rows = 20'000;
   std::uint64_t seed = 42;

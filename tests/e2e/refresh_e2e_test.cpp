@@ -1,0 +1,299 @@
+// The whole refresh over real processes: a throwaway PostgreSQL with generated catalog data, the
+// embedded Kafka-protocol broker, devsearch, and `datarefresh planner|indexer|coordinator` as
+// separate processes (two indexers). Every check compares against an independent computation
+// from the generated rows (tests/e2e/expected_documents.cpp).
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/ledger/ledger.h"
+#include "core/pg/database.h"
+#include "core/search/client.h"
+#include "devstack/demo/dev_stack.h"
+#include "tests/e2e/expected_documents.h"
+
+namespace datarefresh::e2e {
+namespace {
+
+using nlohmann::json;
+using std::chrono::seconds;
+
+constexpr std::uint64_t kImageRows = 3000;
+constexpr std::uint64_t kAudioRows = 600;
+
+struct Catalog {
+  std::vector<CatalogRow> rows;
+  std::set<std::string> deleted;
+  std::set<std::string> sensitive;
+};
+
+class RefreshEndToEnd : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    demo::DevStackOptions o;
+    o.image_rows = kImageRows;
+    o.audio_rows = kAudioRows;
+    o.seed = 20261121;
+    o.env = {{"DATAREFRESH_REFRESH_ROWS_PER_SHARD", "500"},
+             {"DATAREFRESH_LOGGING_FORMAT", "text"},
+             {"DATAREFRESH_SEARCH_BULK_MAX_DOCS", "400"}};
+    stack_ = new demo::DevStack(o);
+    stack_->start_infrastructure();
+    stack_->start_services(2);
+  }
+  static void TearDownTestSuite() {
+    delete stack_;
+    stack_ = nullptr;
+  }
+
+  static pg::Database api() {
+    pg::ConnectionOptions o;
+    o.dsn = stack_->postgres().api_dsn();
+    o.search_path = {"public"};
+    return pg::Database::connect(o);
+  }
+  static pg::Database catalog_db() {
+    pg::ConnectionOptions o;
+    o.dsn = stack_->postgres().catalog_dsn();
+    return pg::Database::connect(o);
+  }
+  static search::Client search_client() {
+    search::ClientOptions o;
+    o.url = stack_->search_url();
+    return search::Client(o);
+  }
+
+  static Catalog read_catalog(const std::string& media) {
+    Catalog c;
+    auto db = catalog_db();
+    std::string extra = media == "image" ? ", width::text, height::text" : ", duration::text, filetype, alt_files::text";
+    auto rs = db.exec("SELECT identifier::text, (created_on AT TIME ZONE 'UTC')::text AS created_on, license, provider, "
+                      "source, category, title, meta_data::text, creator, standardized_popularity::text, tags::text, "
+                      "url, CASE WHEN removed_from_source THEN 't' ELSE 'f' END AS removed_from_source" +
+                      extra + " FROM " + media);
+    for (const auto& r : rs.rows) {
+      CatalogRow row;
+      for (std::size_t i = 0; i < rs.columns.size(); ++i) row.columns[rs.columns[i]] = r[i];
+      c.rows.push_back(std::move(row));
+    }
+    auto a = api();
+    for (const auto& r : a.exec("SELECT identifier::text FROM api_deleted" + media).rows) c.deleted.insert(*r[0]);
+    for (const auto& r : a.exec("SELECT identifier::text FROM api_mature" + media).rows) c.sensitive.insert(*r[0]);
+    return c;
+  }
+
+  static std::map<std::string, json> documents(const std::string& index_or_alias) {
+    auto client = search_client();
+    client.refresh(index_or_alias);
+    json query = {{"query", {{"match_all", json::object()}}}, {"size", 10000}, {"sort", {{{"id", "asc"}}}}};
+    auto r = client.perform("POST", "/" + index_or_alias + "/_search", query.dump());
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().describe());
+    std::map<std::string, json> out;
+    if (!r.ok()) return out;
+    auto body = json::parse(r.value().body);
+    for (const auto& hit : body["hits"]["hits"]) {
+      json src = hit["_source"];
+      EXPECT_EQ(hit["_id"].get<std::string>(), std::to_string(src["id"].get<std::int64_t>()));
+      out[src["identifier"].get<std::string>()] = src;
+    }
+    return out;
+  }
+
+  static std::set<std::string> schema_names(pg::Database& db, const std::string& table) {
+    std::set<std::string> names;
+    for (const auto& r : db.exec("SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND tablename = '" + table + "'").rows) {
+      names.insert("index " + *r[0]);
+    }
+    for (const auto& r : db.exec("SELECT conname FROM pg_constraint WHERE conrelid = 'public." + table + "'::regclass").rows) {
+      names.insert("constraint " + *r[0]);
+    }
+    return names;
+  }
+
+  static std::set<std::string> sensitive_terms() {
+    std::ifstream in(stack_->source_dir() / "devstack" / "datagen" / "sensitive_terms.txt");
+    std::set<std::string> terms;
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      for (auto& ch : line) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      terms.insert(line);
+    }
+    return terms;
+  }
+
+  // Checks every document of the media type against the independent expectation.
+  static void expect_documents_match(const std::string& media, const ledger::Run& run) {
+    auto catalog = read_catalog(media);
+    auto docs = documents(media);  // through the alias
+    std::map<std::string, json> expected;
+    for (const auto& row : catalog.rows) {
+      const std::string id = *row.at("identifier");
+      if (auto doc = expected_document(media, row, catalog.deleted.count(id) > 0, catalog.sensitive.count(id) > 0)) {
+        expected[id] = *doc;
+      }
+    }
+    ASSERT_GT(expected.size(), 0u);
+    EXPECT_EQ(docs.size(), expected.size()) << "documents in alias " << media;
+    int mismatches = 0;
+    for (const auto& [id, want] : expected) {
+      auto it = docs.find(id);
+      if (it == docs.end()) {
+        ADD_FAILURE() << "missing document " << id;
+        if (++mismatches > 5) break;
+        continue;
+      }
+      auto d = diff_documents(want, it->second);
+      if (!d.empty()) {
+        ADD_FAILURE() << "document " << id << ": " << fmt::format("{}", fmt::join(d, "; "));
+        if (++mismatches > 5) break;
+      }
+    }
+    for (const auto& [id, _] : docs) {
+      if (!expected.count(id)) ADD_FAILURE() << "unexpected document " << id << " (deleted or removed from source?)";
+    }
+    // The filtered alias holds exactly the documents without sensitive terms.
+    auto terms = sensitive_terms();
+    std::set<std::string> want_filtered;
+    for (const auto& [id, doc] : expected) {
+      if (passes_sensitive_filter(doc, terms)) want_filtered.insert(id);
+    }
+    std::set<std::string> got_filtered;
+    for (const auto& [id, _] : documents(media + "-filtered")) got_filtered.insert(id);
+    EXPECT_LT(want_filtered.size(), expected.size()) << "the data must exercise the filter";
+    EXPECT_EQ(got_filtered, want_filtered);
+    EXPECT_EQ(run.report["filtered_out"].get<std::int64_t>(),
+              static_cast<std::int64_t>(expected.size() - want_filtered.size()));
+    // The promoted API table holds every copied row (deleted ones were never copied).
+    auto db = api();
+    std::int64_t copied = 0;
+    for (const auto& row : catalog.rows) copied += catalog.deleted.count(*row.at("identifier")) ? 0 : 1;
+    EXPECT_EQ(std::stoll(*db.query_value("SELECT count(*) FROM " + media)), copied);
+  }
+
+  static void expect_ledger_adds_up(const std::string& refresh_id, std::int64_t documents) {
+    auto db = api();
+    ledger::Ledger ledger(db);
+    auto run = ledger.run(refresh_id);
+    ASSERT_TRUE(run);
+    EXPECT_EQ(run->status, ledger::RunStatus::kCompleted);
+    std::int64_t rows = 0, indexed = 0, skipped = 0;
+    std::set<std::int64_t> starts;
+    std::int64_t covered = 0;
+    for (const auto& s : ledger.shards(refresh_id)) {
+      EXPECT_EQ(s.status, ledger::ShardStatus::kCompleted);
+      rows += s.counts.rows_read;
+      indexed += s.counts.indexed;
+      skipped += s.counts.skipped_deleted + s.counts.skipped_removed + s.counts.dead_lettered;
+      covered += s.id_end - s.id_start;
+    }
+    EXPECT_EQ(rows, run->expected_rows.value_or(-1));
+    EXPECT_EQ(rows, indexed + skipped);
+    EXPECT_EQ(indexed, documents);
+    EXPECT_EQ(covered, run->id_max.value_or(0) - run->id_min.value_or(0) + 1) << "shards cover every id once";
+    EXPECT_EQ(run->report["documents_indexed"].get<std::int64_t>(), documents);
+    EXPECT_EQ(run->report["rows_after"].get<std::int64_t>(), run->rows_copied.value_or(-1));
+  }
+
+  static demo::DevStack* stack_;
+  static std::string first_image_;
+  static std::string first_image_index_;
+  static std::set<std::string> image_schema_before_;
+};
+
+demo::DevStack* RefreshEndToEnd::stack_ = nullptr;
+std::string RefreshEndToEnd::first_image_;
+std::string RefreshEndToEnd::first_image_index_;
+std::set<std::string> RefreshEndToEnd::image_schema_before_;
+
+TEST_F(RefreshEndToEnd, AnImageRefreshCompletes) {
+  auto db = api();
+  image_schema_before_ = schema_names(db, "image");
+  first_image_ = stack_->trigger("image");
+  stack_->wait(first_image_, seconds(120), {});
+  auto first = stack_->progress(first_image_);
+  ASSERT_EQ(first.run.status, ledger::RunStatus::kCompleted) << first.run.error.value_or("");
+  first_image_index_ = *first.run.new_index;
+}
+
+TEST_F(RefreshEndToEnd, ASecondRequestWhileOneRunsIsRefusedWithItsReason) {
+  auto running = stack_->trigger("audio");
+  auto refused = stack_->trigger("image");
+  auto r = stack_->wait(refused, seconds(60));
+  auto a = stack_->wait(running, seconds(180));
+  ASSERT_EQ(a.run.status, ledger::RunStatus::kCompleted) << a.run.error.value_or("");
+  EXPECT_EQ(r.run.status, ledger::RunStatus::kRefused);
+  ASSERT_TRUE(r.run.error);
+  EXPECT_NE(r.run.error->find(running), std::string::npos) << *r.run.error;
+  EXPECT_NE(r.run.error->find("only one refresh"), std::string::npos) << *r.run.error;
+  EXPECT_FALSE(r.run.new_index) << "a refused request leaves no trace";
+  auto client = search_client();
+  auto leftover = client.index_exists("image-" + std::string(refused.begin(), refused.end()));
+  EXPECT_TRUE(leftover.ok() && !leftover.value());
+  expect_documents_match("audio", a.run);
+  expect_ledger_adds_up(running, static_cast<std::int64_t>(documents("audio").size()));
+}
+
+TEST_F(RefreshEndToEnd, EveryImageDocumentEqualsTheIndependentExpectation) {
+  auto p = stack_->progress(first_image_);
+  expect_documents_match("image", p.run);
+  expect_ledger_adds_up(first_image_, static_cast<std::int64_t>(documents("image").size()));
+}
+
+TEST_F(RefreshEndToEnd, PromotedTableKeepsTheLiveIndexesAndConstraintsUnderTheirNames) {
+  auto db = api();
+  EXPECT_EQ(schema_names(db, "image"), image_schema_before_);
+  EXPECT_FALSE(db.query_value("SELECT to_regclass('public.temp_import_image')::text")) << "temp table left behind";
+  EXPECT_FALSE(db.query_value("SELECT 1 FROM pg_foreign_server WHERE srvname LIKE 'datarefresh_fdw_%'")) << "FDW left behind";
+  auto audio = schema_names(db, "audio");
+  EXPECT_TRUE(audio.count("constraint audio_identifier_key")) << "audio keeps its UNIQUE constraint names";
+}
+
+TEST_F(RefreshEndToEnd, ASecondRefreshReplacesTheFirstAndRepointsForeignKeys) {
+  auto db = api();
+  // Reports on two live images; one of them is then deleted on request, so the next refresh does
+  // not copy it and its report must go with it when the foreign key is re-pointed.
+  auto ids = db.exec("SELECT identifier::text FROM image ORDER BY id LIMIT 2");
+  ASSERT_EQ(ids.size(), 2u);
+  std::string keep = *ids.rows[0][0], gone = *ids.rows[1][0];
+  db.exec_params("INSERT INTO api_imagereport (reason, media_obj_id) VALUES ('mature', $1::uuid), ('dmca', $2::uuid)",
+                 {keep, gone});
+  db.exec_params("INSERT INTO api_deletedimage (created_on, updated_on, identifier) VALUES (now(), now(), $1::uuid)", {gone});
+
+  auto second = stack_->trigger("image");
+  auto p = stack_->wait(second, seconds(180));
+  ASSERT_EQ(p.run.status, ledger::RunStatus::kCompleted) << p.run.error.value_or("");
+  auto client = search_client();
+  auto alias = client.get_alias("image");
+  ASSERT_TRUE(alias.ok());
+  EXPECT_EQ(alias.value().size(), 1u);
+  EXPECT_EQ(alias.value().count(*p.run.new_index), 1u);
+  auto filtered = client.get_alias("image-filtered");
+  ASSERT_TRUE(filtered.ok());
+  EXPECT_EQ(filtered.value().count(*p.run.filtered_index), 1u);
+  auto old_exists = client.index_exists(first_image_index_);
+  EXPECT_TRUE(old_exists.ok() && !old_exists.value()) << "old index deleted";
+  auto old_filtered = client.index_exists(first_image_index_ + "-filtered");
+  EXPECT_TRUE(old_filtered.ok() && !old_filtered.value()) << "old filtered index deleted";
+
+  auto reports = db.exec("SELECT media_obj_id::text FROM api_imagereport");
+  std::set<std::string> left;
+  for (const auto& r : reports.rows) left.insert(*r[0]);
+  EXPECT_EQ(left, std::set<std::string>{keep});
+  EXPECT_TRUE(db.query_value(
+      "SELECT 1 FROM pg_constraint WHERE conname = 'api_imagereport_media_obj_id_fk_image_identifier' "
+      "AND confrelid = 'public.image'::regclass"))
+      << "the foreign key points at the promoted table";
+  EXPECT_EQ(schema_names(db, "image"), image_schema_before_);
+  expect_documents_match("image", p.run);
+  auto docs = documents("image");
+  EXPECT_EQ(docs.count(gone), 0u);
+}
+
+}  // namespace
+}  // namespace datarefresh::e2e
