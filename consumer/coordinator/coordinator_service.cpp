@@ -1,6 +1,7 @@
 #include "consumer/coordinator/coordinator_service.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -293,7 +294,24 @@ struct Coordinator::Impl {
                                   documents, t.indexed),
                       false);
     }
+    // The temp table's eligible rows, counted independently of the indexers. Media deleted on
+    // request while the refresh ran may be indexed yet no longer eligible: that much slack only.
+    auto temp = refresh::temp_table(pg::Identifier(media.table, "table name"));
+    auto deleted_table = pg::Identifier(media.table, "table name").with_prefix("api_deleted");
+    std::int64_t eligible_now = std::stoll(db.query_value(
+        "SELECT count(*) FROM " + temp.quoted() + " AS t WHERE NOT t.removed_from_source AND NOT EXISTS (SELECT 1 FROM " +
+        deleted_table.quoted() + " AS d WHERE d.identifier = t.identifier)").value_or("0"));
+    std::int64_t deleted_meanwhile = std::stoll(
+        db.query_value("SELECT count(*) FROM " + deleted_table.quoted() + " WHERE created_on >= $1::timestamptz",
+                       {run.created_at})
+            .value_or("0"));
     std::int64_t eligible = t.indexed + t.dead_lettered;
+    if (std::llabs(eligible_now - eligible) > deleted_meanwhile) {
+      throw StepError(fmt::format("the temp table has {} eligible rows but {} were indexed or dead-lettered ({} media "
+                                  "deleted on request meanwhile)",
+                                  eligible_now, eligible, deleted_meanwhile),
+                      false);
+    }
     if (t.dead_lettered > 0 &&
         static_cast<double>(t.dead_lettered) > config.refresh.dead_letter_budget * static_cast<double>(eligible)) {
       throw StepError(fmt::format("{} of {} documents were dead-lettered, over the budget of {} "
@@ -518,13 +536,14 @@ struct Coordinator::Impl {
     r.documents_indexed = verify.value("indexed", std::int64_t{0});
     r.dead_lettered = verify.value("dead_lettered", std::int64_t{0});
     r.filtered_out = filtered.value("filtered_out", std::int64_t{0});
-    std::map<std::string, double> phases;
+    // In the order the steps finished; a table's copy steps add up to one "copy" phase.
     for (const auto& [step, secs] : ledger.step_seconds(run.refresh_id)) {
       std::string phase = step.substr(0, step.find(':'));
       if (step.find(':') != std::string::npos && phase != "copy") continue;  // per-batch rows are inside their step
-      phases[phase] += secs;
+      auto it = std::find_if(r.phases.begin(), r.phases.end(), [&](const auto& p) { return p.name == phase; });
+      if (it == r.phases.end()) r.phases.push_back({phase, secs});
+      else it->seconds += secs;
     }
-    for (const auto& [name, secs] : phases) r.phases.push_back({name, secs});
     auto encoded = nlohmann::json::parse(messages::encode(done));
     ledger.finish_run(run.refresh_id, ledger::RunStatus::kCompleted, std::nullopt, encoded["report"]);
     publisher.publish(done);
