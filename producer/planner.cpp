@@ -13,6 +13,7 @@
 #include "core/messages/codec.h"
 #include "core/refresh/naming.h"
 #include "core/refresh/rollback.h"
+#include "core/refresh/run_control.h"
 #include "core/refresh/step_error.h"
 #include "producer/copy_sql.h"
 
@@ -71,13 +72,8 @@ struct Planner::Impl {
     requests.Add({{"media_type", media}, {"outcome", outcome}}).Increment();
   }
 
-  // Moves the run to `phase` in the ledger and tells everyone.
   void enter_phase(ledger::Ledger& ledger, ledger::Run& run, const std::string& phase) {
-    if (run.phase == phase) return;
-    std::optional<std::string> previous = run.phase;
-    ledger.set_phase(run.refresh_id, phase);
-    publisher.phase_changed(run.refresh_id, run.media_type, phase, previous);
-    run.phase = phase;
+    refresh::enter_phase(ledger, publisher, run, phase);
   }
 
   void preflight(ledger::Ledger& ledger, ledger::Run& run, const config::MediaTypeConfig& media) {
@@ -332,26 +328,6 @@ struct Planner::Impl {
         {refresh_id});
   }
 
-  void fail(ledger::Ledger& ledger, pg::Database& db, const ledger::Run& run, const config::MediaTypeConfig& media,
-            const std::string& error) {
-    auto problems = refresh::roll_back(db, search, media, run.refresh_id);
-    std::string message = error;
-    if (!problems.empty()) message += fmt::format(" (rollback incomplete: {})", fmt::join(problems, "; "));
-    ledger.finish_run(run.refresh_id, ledger::RunStatus::kFailed, message, nullptr);
-    messages::RefreshFailed f;
-    f.refresh_id = RefreshId(run.refresh_id);
-    f.media_type = media.name;
-    f.phase = run.phase;
-    f.error = message;
-    f.rolled_back = problems.empty();
-    f.at = messages::now_timestamp();
-    try {
-      publisher.publish(f);
-    } catch (const std::exception& e) {
-      log.error("refresh.failed event not published", {{"refresh_id", run.refresh_id}, {"error", e.what()}});
-    }
-    log.error("refresh failed", {{"refresh_id", run.refresh_id}, {"phase", run.phase}, {"error", message}});
-  }
 };
 
 Planner::Planner(service::ServiceContext& context, kafka::Producer& producer)
@@ -439,7 +415,7 @@ PlanOutcome Planner::plan(const messages::RefreshRequested& request, const kafka
     try {
       pg::Database fresh = m.connect_api();
       ledger::Ledger fresh_ledger(fresh);
-      m.fail(fresh_ledger, fresh, run, media, e.what());
+      refresh::fail_refresh(fresh_ledger, fresh, m.search, m.publisher, run, media, e.what());
     } catch (const std::exception& inner) {
       m.log.error("could not roll back", {{"refresh_id", run.refresh_id}, {"error", inner.what()}});
       return PlanOutcome::kRetryLater;
@@ -452,23 +428,16 @@ PlanOutcome Planner::plan(const messages::RefreshRequested& request, const kafka
 kafka::JobOutcome Planner::handle(const kafka::Message& message, const kafka::CancelToken& cancel) {
   auto& m = *impl_;
   auto decoded = messages::decode<messages::RefreshRequested>(message.payload);
-  if (!decoded.ok()) {
-    messages::DeadLetter letter;
-    letter.reason = decoded.error().message;
-    letter.source_topic = message.topic;
-    letter.source_partition = message.partition;
-    letter.source_offset = message.offset;
-    messages::set_payload(letter, message.payload);
-    letter.at = messages::now_timestamp();
-    m.log.warn("request dead-lettered", {{"reason", letter.reason}, {"offset", message.offset.value()}});
-    return m.publisher.dead_letter(letter) ? kafka::JobOutcome::kDone : kafka::JobOutcome::kRetry;
-  }
   try {
+    if (!decoded.ok()) {
+      m.publisher.dead_letter(message, decoded.error().message, std::nullopt);
+      return kafka::JobOutcome::kDone;
+    }
     auto outcome = plan(decoded.value(), &cancel);
     return outcome == PlanOutcome::kRetryLater ? kafka::JobOutcome::kRetry : kafka::JobOutcome::kDone;
   } catch (const std::exception& e) {
     // Could not even reach the ledger or the broker: try the same request again later.
-    m.log.error("request not handled, will retry", {{"request_id", decoded.value().request_id}, {"error", e.what()}});
+    m.log.error("request not handled, will retry", {{"offset", message.offset.value()}, {"error", e.what()}});
     return kafka::JobOutcome::kRetry;
   }
 }

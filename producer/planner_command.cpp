@@ -67,7 +67,7 @@ int run_planner(const std::string& config_file) {
   const auto& cfg = context.config();
   Logger log("planner");
   context.start_ops_server();
-  kafka::ensure_topics(service::kafka_client_options(cfg), service::topic_specs(cfg), std::chrono::seconds(30));
+  context.ensure_topics();
   kafka::Producer producer(service::kafka_producer_options(cfg));
   Planner planner(context, producer);
   auto options = service::kafka_consumer_options(cfg, "datarefresh-planner", {cfg.kafka.topic_name(config::Topic::kRequests)});
@@ -76,21 +76,8 @@ int run_planner(const std::string& config_file) {
   kafka::GroupConsumer consumer(options, [&](const kafka::Message& m, const kafka::CancelToken& t) {
     return planner.handle(m, t);
   });
-  context.health().add_readiness_check("kafka", [&] {
-    auto age = std::chrono::steady_clock::now() - consumer.last_poll();
-    return age < std::chrono::seconds(30) ? std::string() : std::string("consumer poll loop silent");
-  });
-  std::atomic<bool> done{false};
-  std::thread heartbeat([&] {
-    while (!done) {
-      if (std::chrono::steady_clock::now() - consumer.last_poll() < std::chrono::seconds(60)) context.health().heartbeat();
-      std::this_thread::sleep_for(std::chrono::seconds(1));
-    }
-  });
   log.info("planner started", {{"metrics_port", context.ops_port()}});
-  consumer.run();
-  done = true;
-  heartbeat.join();
+  context.run_consumer(consumer, true);
   producer.flush(std::chrono::seconds(10));
   log.info("planner stopped");
   return 0;

@@ -20,6 +20,7 @@
 #include "core/refresh/event_publisher.h"
 #include "core/refresh/naming.h"
 #include "core/refresh/rollback.h"
+#include "core/refresh/run_control.h"
 #include "core/refresh/step_error.h"
 
 namespace datarefresh::coordinator {
@@ -118,16 +119,7 @@ struct Coordinator::Impl {
   // ---------------------------------------------------------------- event folding
 
   void dead_letter(const kafka::Message& m, const std::string& reason, const std::optional<std::string>& refresh_id) {
-    messages::DeadLetter letter;
-    letter.reason = reason;
-    letter.source_topic = m.topic;
-    letter.source_partition = m.partition;
-    letter.source_offset = m.offset;
-    if (refresh_id) letter.refresh_id = RefreshId(*refresh_id);
-    messages::set_payload(letter, m.payload);
-    letter.at = messages::now_timestamp();
-    log.warn("message dead-lettered", {{"topic", m.topic}, {"offset", m.offset.value()}, {"reason", reason}});
-    if (!publisher.dead_letter(letter)) throw Error("dead-letter topic did not acknowledge: " + reason);
+    publisher.dead_letter(m, reason, refresh_id);
   }
 
   kafka::JobOutcome fold(const kafka::Message& m) {
@@ -184,12 +176,9 @@ struct Coordinator::Impl {
 
   void enter_phase(ledger::Ledger& ledger, ledger::Run& run, const std::string& phase) {
     if (run.phase == phase) return;
-    std::optional<std::string> previous = run.phase;
-    ledger.set_phase(run.refresh_id, phase);
-    publisher.phase_changed(run.refresh_id, run.media_type, phase, previous);
-    phase_gauge.Add({{"media_type", run.media_type}, {"phase", previous.value_or("")}}).Set(0);
+    phase_gauge.Add({{"media_type", run.media_type}, {"phase", run.phase}}).Set(0);
+    refresh::enter_phase(ledger, publisher, run, phase);
     phase_gauge.Add({{"media_type", run.media_type}, {"phase", phase}}).Set(1);
-    run.phase = phase;
   }
 
   messages::ShardJob shard_job(const ledger::Run& run, const config::MediaTypeConfig& media, const ledger::ShardRecord& s) {
@@ -563,21 +552,9 @@ struct Coordinator::Impl {
       log.error("step failed after table promotion; will retry", {{"refresh_id", run.refresh_id}, {"error", error}});
       return;
     }
-    auto problems = refresh::roll_back(db, search, media, run.refresh_id);
-    std::string message = error;
-    if (!problems.empty()) message += fmt::format(" (rollback incomplete: {})", fmt::join(problems, "; "));
-    ledger.finish_run(run.refresh_id, ledger::RunStatus::kFailed, message, nullptr);
-    messages::RefreshFailed f;
-    f.refresh_id = RefreshId(run.refresh_id);
-    f.media_type = media.name;
-    f.phase = run.phase;
-    f.error = message;
-    f.rolled_back = problems.empty();
-    f.at = messages::now_timestamp();
-    publisher.publish(f);
+    refresh::fail_refresh(ledger, db, search, publisher, run, media, error);
     refreshes.Add({{"media_type", media.name}, {"outcome", "failed"}}).Increment();
     phase_gauge.Add({{"media_type", media.name}, {"phase", run.phase}}).Set(0);
-    log.error("refresh failed", {{"refresh_id", run.refresh_id}, {"phase", run.phase}, {"error", message}});
   }
 
   void advance(ledger::Ledger& ledger, pg::Database& db, ledger::Run run) {
@@ -658,7 +635,7 @@ int run_coordinator(const std::string& config_file) {
   const auto& cfg = context.config();
   Logger log("coordinator");
   context.start_ops_server();
-  kafka::ensure_topics(service::kafka_client_options(cfg), service::topic_specs(cfg), std::chrono::seconds(30));
+  context.ensure_topics();
   kafka::Producer producer(service::kafka_producer_options(cfg));
   Coordinator coordinator(context, producer);
   auto options = service::kafka_consumer_options(
@@ -675,12 +652,8 @@ int run_coordinator(const std::string& config_file) {
       wait_for_shutdown(std::chrono::seconds(1));
     }
   });
-  context.health().add_readiness_check("kafka", [&] {
-    auto age = std::chrono::steady_clock::now() - consumer.last_poll();
-    return age < std::chrono::seconds(30) ? std::string() : std::string("consumer poll loop silent");
-  });
   log.info("coordinator started", {{"metrics_port", context.ops_port()}});
-  consumer.run();
+  context.run_consumer(consumer, false);  // the driver loop beats
   request_shutdown();
   driver.join();
   producer.flush(std::chrono::seconds(10));

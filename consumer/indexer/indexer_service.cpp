@@ -151,16 +151,7 @@ struct IndexerService::Impl {
   Logger log{"indexer"};
 
   void dead_letter_message(const kafka::Message& m, const std::string& reason, std::optional<std::string> refresh_id) {
-    messages::DeadLetter letter;
-    letter.reason = reason;
-    letter.source_topic = m.topic;
-    letter.source_partition = m.partition;
-    letter.source_offset = m.offset;
-    if (refresh_id) letter.refresh_id = RefreshId(*refresh_id);
-    messages::set_payload(letter, m.payload);
-    letter.at = messages::now_timestamp();
-    log.warn("shard job dead-lettered", {{"reason", reason}, {"offset", m.offset.value()}});
-    if (!publisher.dead_letter(letter)) throw Error("dead-letter topic did not acknowledge: " + reason);
+    publisher.dead_letter(m, reason, refresh_id);
   }
 
   kafka::JobOutcome handle(const kafka::Message& message, const kafka::CancelToken& cancel) {
@@ -338,7 +329,7 @@ int run_indexer(const std::string& config_file, const std::string& worker_id_opt
   }
   Logger log("indexer");
   context.start_ops_server();
-  kafka::ensure_topics(service::kafka_client_options(cfg), service::topic_specs(cfg), std::chrono::seconds(30));
+  context.ensure_topics();
   kafka::Producer producer(service::kafka_producer_options(cfg));
   IndexerService indexer(context, producer, worker_id);
   auto options = service::kafka_consumer_options(cfg, "datarefresh-indexers", {cfg.kafka.topic_name(config::Topic::kShardJobs)});
@@ -347,21 +338,8 @@ int run_indexer(const std::string& config_file, const std::string& worker_id_opt
   kafka::GroupConsumer consumer(options, [&](const kafka::Message& m, const kafka::CancelToken& t) {
     return indexer.handle(m, t);
   });
-  context.health().add_readiness_check("kafka", [&] {
-    auto age = std::chrono::steady_clock::now() - consumer.last_poll();
-    return age < std::chrono::seconds(30) ? std::string() : std::string("consumer poll loop silent");
-  });
-  std::atomic<bool> done{false};
-  std::thread heartbeat([&] {
-    while (!done) {
-      if (std::chrono::steady_clock::now() - consumer.last_poll() < std::chrono::seconds(60)) context.health().heartbeat();
-      std::this_thread::sleep_for(std::chrono::seconds(1));
-    }
-  });
   log.info("indexer started", {{"worker", worker_id}, {"metrics_port", context.ops_port()}});
-  consumer.run();
-  done = true;
-  heartbeat.join();
+  context.run_consumer(consumer, true);
   producer.flush(std::chrono::seconds(10));
   log.info("indexer stopped", {{"worker", worker_id}});
   return 0;

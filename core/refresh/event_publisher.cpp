@@ -86,3 +86,21 @@ bool EventPublisher::dead_letter(const messages::DeadLetter& letter) {
 }
 
 }  // namespace datarefresh::refresh
+
+namespace datarefresh::refresh {
+
+void EventPublisher::dead_letter(const kafka::Message& source, const std::string& reason,
+                                 const std::optional<std::string>& refresh_id) {
+  messages::DeadLetter letter;
+  letter.reason = reason;
+  letter.source_topic = source.topic;
+  letter.source_partition = source.partition;
+  letter.source_offset = source.offset;
+  if (refresh_id) letter.refresh_id = RefreshId(*refresh_id);
+  messages::set_payload(letter, source.payload);
+  letter.at = messages::now_timestamp();
+  log_.warn("message dead-lettered", {{"topic", source.topic}, {"offset", source.offset.value()}, {"reason", reason}});
+  if (!dead_letter(letter)) throw Error("the dead-letter topic did not acknowledge a message rejected for: " + reason);
+}
+
+}  // namespace datarefresh::refresh

@@ -5,6 +5,7 @@
 
 #include "core/common/log.h"
 #include "core/config/config.h"
+#include "core/kafka/message.h"
 #include "core/kafka/producer.h"
 #include "core/messages/messages.h"
 
@@ -26,6 +27,9 @@ class EventPublisher {
   void shard_jobs(const std::vector<messages::ShardJob>& jobs);
   // Best effort for a message that cannot be processed; returns false if the broker did not take it.
   bool dead_letter(const messages::DeadLetter& letter);
+  // Dead-letters a consumed message with the reason; throws Error if the broker did not take it
+  // (the caller must then not commit the message).
+  void dead_letter(const kafka::Message& source, const std::string& reason, const std::optional<std::string>& refresh_id);
 
   const std::string& topic(config::Topic t) const;
 

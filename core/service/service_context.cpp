@@ -1,5 +1,8 @@
 #include "core/service/service_context.h"
 
+#include <atomic>
+#include <thread>
+
 #include <fmt/format.h>
 
 #include "core/common/error.h"
@@ -138,6 +141,33 @@ void ServiceContext::start_ops_server() {
 }
 
 std::uint16_t ServiceContext::ops_port() const { return ops_ ? ops_->port() : 0; }
+
+void ServiceContext::ensure_topics() const {
+  Logger log("service");
+  for (const auto& report : kafka::ensure_topics(kafka_client_options(config_), topic_specs(config_), std::chrono::seconds(30))) {
+    if (report.state == kafka::TopicState::kPartitionMismatch) log.warn(report.message, {{"topic", report.name}});
+  }
+}
+
+void ServiceContext::run_consumer(kafka::GroupConsumer& consumer, bool heartbeat_from_polls) {
+  health_.add_readiness_check("kafka", [&consumer] {
+    auto age = std::chrono::steady_clock::now() - consumer.last_poll();
+    return age < std::chrono::seconds(30) ? std::string() : std::string("consumer poll loop silent for over 30 s");
+  });
+  std::atomic<bool> done{false};
+  std::thread heartbeat;
+  if (heartbeat_from_polls) {
+    heartbeat = std::thread([&] {
+      while (!done) {
+        if (std::chrono::steady_clock::now() - consumer.last_poll() < std::chrono::seconds(60)) health_.heartbeat();
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+      }
+    });
+  }
+  consumer.run();
+  done = true;
+  if (heartbeat.joinable()) heartbeat.join();
+}
 
 config::Config ServiceContext::load(const std::filesystem::path& config_file) {
   config::Warnings warnings;

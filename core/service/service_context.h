@@ -58,6 +58,14 @@ class ServiceContext {
   // Loads the configuration file (with DATAREFRESH_* overrides) and configures logging from it.
   static config::Config load(const std::filesystem::path& config_file);
 
+  // Creates the topics of the Kafka contract if missing (a partition-count mismatch is logged).
+  void ensure_topics() const;
+
+  // Runs `consumer` until shutdown with the process health wired to it: /readyz fails while the
+  // poll loop is silent for 30 s; with `heartbeat_from_polls` the liveness heartbeat beats while
+  // it polls (otherwise the caller's own loop beats). Returns once the consumer stopped.
+  void run_consumer(kafka::GroupConsumer& consumer, bool heartbeat_from_polls);
+
  private:
   std::filesystem::path config_file_;
   config::Config config_;

@@ -1,0 +1,43 @@
+#include "core/refresh/run_control.h"
+
+#include <fmt/format.h>
+
+#include "core/common/log.h"
+#include "core/messages/timestamp.h"
+#include "core/refresh/rollback.h"
+
+namespace datarefresh::refresh {
+
+void enter_phase(ledger::Ledger& ledger, EventPublisher& publisher, ledger::Run& run, const std::string& phase) {
+  if (run.phase == phase) return;
+  std::optional<std::string> previous = run.phase;
+  ledger.set_phase(run.refresh_id, phase);
+  publisher.phase_changed(run.refresh_id, run.media_type, phase, previous);
+  run.phase = phase;
+}
+
+std::string fail_refresh(ledger::Ledger& ledger, pg::Database& api, search::Client& search, EventPublisher& publisher,
+                         const ledger::Run& run, const config::MediaTypeConfig& media, const std::string& error) {
+  Logger log("refresh");
+  auto problems = roll_back(api, search, media, run.refresh_id);
+  std::string message = error;
+  if (!problems.empty()) message += fmt::format(" (rollback incomplete: {})", fmt::join(problems, "; "));
+  ledger.finish_run(run.refresh_id, ledger::RunStatus::kFailed, message, nullptr);
+  messages::RefreshFailed f;
+  f.refresh_id = RefreshId(run.refresh_id);
+  f.media_type = media.name;
+  f.phase = run.phase;
+  f.error = message;
+  f.rolled_back = problems.empty();
+  f.at = messages::now_timestamp();
+  try {
+    publisher.publish(f);
+  } catch (const std::exception& e) {
+    // The ledger already says failed; the event is the notification of it.
+    log.error("refresh.failed event not published", {{"refresh_id", run.refresh_id}, {"error", e.what()}});
+  }
+  log.error("refresh failed", {{"refresh_id", run.refresh_id}, {"phase", run.phase}, {"error", message}});
+  return message;
+}
+
+}  // namespace datarefresh::refresh
