@@ -162,9 +162,7 @@ class DemoCommand final : public Command {
       ok = ok && good;
     };
     try {
-      pg::ConnectionOptions o;
-      o.dsn = stack.postgres().api_dsn();
-      auto db = pg::Database::connect(o);
+      auto db = pg::Database::connect(stack.api_db_options());
       report("postgresql", db.query_value("SHOW server_version").value_or("?") + " at " + db.target(), true);
     } catch (const std::exception& e) {
       report("postgresql", e.what(), false);
@@ -177,9 +175,7 @@ class DemoCommand final : public Command {
     } catch (const std::exception& e) {
       report("kafka", e.what(), false);
     }
-    search::ClientOptions so;
-    so.url = stack.search_url();
-    search::Client client(so);
+    search::Client client(stack.search_options());
     auto info = client.info();
     report("devsearch", info.ok() ? "version " + info.value().version + " at " + stack.search_url() : info.error().describe(),
            info.ok());
@@ -225,9 +221,7 @@ class DemoCommand final : public Command {
     const auto& p = results.at("image");
     print_summary(p);
     if (p.run.status != ledger::RunStatus::kCompleted) return false;
-    search::ClientOptions so;
-    so.url = stack.search_url();
-    search::Client client(so);
+    search::Client client(stack.search_options());
     auto alias = client.get_alias("image");
     auto old_exists = client.index_exists(*first.run.new_index);
     bool moved = alias.ok() && alias.value().count(*p.run.new_index) == 1 && alias.value().size() == 1;

@@ -137,11 +137,29 @@ std::string DevStack::trigger(const std::string& media_type, std::optional<std::
   return request.request_id;
 }
 
-RefreshProgress DevStack::progress(const std::string& refresh_id) {
+pg::ConnectionOptions DevStack::api_db_options() const {
   pg::ConnectionOptions o;
   o.dsn = postgres_->api_dsn();
   o.connect_attempts = 3;
-  auto db = pg::Database::connect(o);
+  o.search_path = {"public"};
+  return o;
+}
+
+pg::ConnectionOptions DevStack::catalog_db_options() const {
+  pg::ConnectionOptions o;
+  o.dsn = postgres_->catalog_dsn();
+  o.connect_attempts = 3;
+  return o;
+}
+
+search::ClientOptions DevStack::search_options() const {
+  search::ClientOptions o;
+  o.url = search_url_;
+  return o;
+}
+
+RefreshProgress DevStack::progress(const std::string& refresh_id) {
+  auto db = pg::Database::connect(api_db_options());
   RefreshProgress p;
   auto has_ledger = db.query_value("SELECT to_regclass('datarefresh.runs')::text");
   if (!has_ledger) {

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "core/ledger/ledger.h"
+#include "core/pg/connection.h"
+#include "core/search/client.h"
 #include "devstack/datagen/catalog_generator.h"
 #include "devstack/postgres/local_postgres.h"
 #include "devstack/process/child_process.h"
@@ -76,6 +78,10 @@ class DevStack {
   const std::map<std::string, std::string>& env() const { return env_; }
   const devpg::LocalPostgres& postgres() const { return *postgres_; }
   const std::string& search_url() const { return search_url_; }
+  // How to reach the stack's parts from this process (tests, the demo's own checks).
+  pg::ConnectionOptions api_db_options() const;
+  pg::ConnectionOptions catalog_db_options() const;
+  search::ClientOptions search_options() const;
   const std::string& bootstrap_servers() const { return bootstrap_; }
   std::vector<devprocess::ChildProcess>& indexers() { return indexers_; }
   devprocess::ChildProcess* coordinator() { return coordinator_ ? &*coordinator_ : nullptr; }

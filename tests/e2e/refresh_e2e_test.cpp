@@ -51,22 +51,9 @@ class RefreshEndToEnd : public ::testing::Test {
     stack_ = nullptr;
   }
 
-  static pg::Database api() {
-    pg::ConnectionOptions o;
-    o.dsn = stack_->postgres().api_dsn();
-    o.search_path = {"public"};
-    return pg::Database::connect(o);
-  }
-  static pg::Database catalog_db() {
-    pg::ConnectionOptions o;
-    o.dsn = stack_->postgres().catalog_dsn();
-    return pg::Database::connect(o);
-  }
-  static search::Client search_client() {
-    search::ClientOptions o;
-    o.url = stack_->search_url();
-    return search::Client(o);
-  }
+  static pg::Database api() { return pg::Database::connect(stack_->api_db_options()); }
+  static pg::Database catalog_db() { return pg::Database::connect(stack_->catalog_db_options()); }
+  static search::Client search_client() { return search::Client(stack_->search_options()); }
 
   static Catalog read_catalog(const std::string& media) {
     Catalog c;
