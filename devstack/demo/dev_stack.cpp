@@ -215,6 +215,11 @@ void DevStack::stop() {
   broker_.reset();
   if (postgres_) postgres_->stop();
   postgres_.reset();
+  if (owns_run_dir_ && options_.remove_run_dir) {
+    std::error_code ignored;  // best effort: a leftover log directory harms nothing
+    std::filesystem::remove_all(options_.run_dir, ignored);
+    owns_run_dir_ = false;
+  }
 }
 
 }  // namespace datarefresh::demo

@@ -31,6 +31,9 @@ struct DevStackOptions {
   bool search_sink = false;
   std::vector<std::string> devsearch_args;      // more devsearch flags (faults)
   std::map<std::string, std::string> env;       // more DATAREFRESH_* overrides for the services
+  // Remove run_dir (logs) when the stack stops, if this stack created it. Tests set it when they
+  // passed; the demo keeps the logs.
+  bool remove_run_dir = false;
 };
 
 // Progress of one refresh as the ledger shows it.
@@ -71,6 +74,7 @@ class DevStack {
                        const std::function<void(const RefreshProgress&)>& on_tick = {});
 
   void stop();
+  void set_remove_run_dir(bool remove) { options_.remove_run_dir = remove; }
 
   const std::filesystem::path& source_dir() const { return options_.source_dir; }
   const std::filesystem::path& run_dir() const { return options_.run_dir; }

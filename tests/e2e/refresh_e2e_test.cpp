@@ -3,6 +3,7 @@
 // separate processes (two indexers). Every check compares against an independent computation
 // from the generated rows (tests/e2e/expected_documents.cpp).
 #include <chrono>
+#include <iostream>
 #include <fstream>
 #include <map>
 #include <set>
@@ -43,10 +44,13 @@ class RefreshEndToEnd : public ::testing::Test {
              {"DATAREFRESH_LOGGING_FORMAT", "text"},
              {"DATAREFRESH_SEARCH_BULK_MAX_DOCS", "400"}};
     stack_ = new demo::DevStack(o);
+    std::cout << "service logs: " << stack_->run_dir().string() << " (kept if a test fails)\n";
     stack_->start_infrastructure();
     stack_->start_services(2);
   }
   static void TearDownTestSuite() {
+    // Keep the services' logs (the path is in the failure messages) only when something failed.
+    stack_->set_remove_run_dir(::testing::UnitTest::GetInstance()->Passed());
     delete stack_;
     stack_ = nullptr;
   }

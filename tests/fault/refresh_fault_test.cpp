@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <iostream>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -38,10 +39,13 @@ class RefreshFaults : public ::testing::Test {
              {"DATAREFRESH_SEARCH_BULK_CONCURRENCY", "1"},
              {"DATAREFRESH_LOGGING_FORMAT", "text"}};
     stack_ = new demo::DevStack(o);
+    std::cout << "service logs: " << stack_->run_dir().string() << " (kept if a test fails)\n";
     stack_->start_infrastructure();
     stack_->start_services(2);
   }
   static void TearDownTestSuite() {
+    // Keep the services' logs (the path is in the failure messages) only when something failed.
+    stack_->set_remove_run_dir(::testing::UnitTest::GetInstance()->Passed());
     delete stack_;
     stack_ = nullptr;
   }
