@@ -80,6 +80,13 @@ std::vector<Run> read_runs(const pg::ResultSet& rs) {
 
 SqlParam num(std::int64_t v) { return std::to_string(v); }
 
+// $1..$8 of the statements that record a shard's counts.
+std::vector<SqlParam> counts_params(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt,
+                                    const ShardCounts& c) {
+  return {refresh_id,          num(shard),        num(attempt), num(c.rows_read), num(c.indexed), num(c.skipped_deleted),
+          num(c.skipped_removed), num(c.dead_lettered)};
+}
+
 }  // namespace
 
 std::string_view to_string(RunStatus s) {
@@ -318,8 +325,7 @@ bool Ledger::shard_progress(const std::string& refresh_id, std::int32_t shard, s
       "UPDATE datarefresh.shards SET rows_read = $4::bigint, indexed = $5::bigint, skipped_deleted = $6::bigint, "
       "skipped_removed = $7::bigint, dead_lettered = $8::bigint, last_progress_at = now() "
       "WHERE refresh_id = $1::uuid AND shard = $2::int AND attempt = $3::int AND status = 'running' RETURNING shard",
-      {refresh_id, num(shard), num(attempt), num(c.rows_read), num(c.indexed), num(c.skipped_deleted),
-       num(c.skipped_removed), num(c.dead_lettered)});
+      counts_params(refresh_id, shard, attempt, c));
   return !rs.empty();
 }
 
@@ -332,8 +338,7 @@ bool Ledger::shard_completed(const std::string& refresh_id, std::int32_t shard, 
       "rows_read = $4::bigint, indexed = $5::bigint, skipped_deleted = $6::bigint, skipped_removed = $7::bigint, "
       "dead_lettered = $8::bigint, error = NULL, completed_at = now(), last_progress_at = now() "
       "WHERE refresh_id = $1::uuid AND shard = $2::int AND status <> 'completed' RETURNING shard",
-      {refresh_id, num(shard), num(attempt), num(c.rows_read), num(c.indexed), num(c.skipped_deleted),
-       num(c.skipped_removed), num(c.dead_lettered)});
+      counts_params(refresh_id, shard, attempt, c));
   return !rs.empty();
 }
 
