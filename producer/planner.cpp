@@ -9,6 +9,7 @@
 
 #include "core/catalog/shard_plan.h"
 #include "core/catalog/tag_rules.h"
+#include "core/common/crash_point.h"
 #include "core/common/log.h"
 #include "core/messages/codec.h"
 #include "core/refresh/naming.h"
@@ -151,6 +152,7 @@ struct Planner::Impl {
               auto rs = tx.exec(statements[i]);
               if (statements[i].rfind("INSERT INTO", 0) == 0) rows = rs.affected_rows;
             }
+            crash_point("planner.copy_uncommitted");
             ledger::Ledger(tx).mark_step(run.refresh_id, step, seconds_since(started),
                                          {{"rows", rows}, {"upstream", job.upstream}});
           },
@@ -210,6 +212,7 @@ struct Planner::Impl {
               changed += c;
               removed += r;
             });
+            if (i == batches.size() / 2) crash_point("planner.tags_half_filtered");
           }
         } catch (const std::exception& e) {
           std::lock_guard lock(error_mu);
@@ -314,7 +317,13 @@ struct Planner::Impl {
       job.published_at = messages::now_timestamp();
       jobs.push_back(job);
     }
-    publisher.shard_jobs(jobs);
+    // In two halves, so that the crash tests can stop the planner between them. A restart
+    // publishes every job again (the ledger marks them published only after both halves); the
+    // indexers skip a job whose shard is already complete and index a repeated one idempotently.
+    auto half = jobs.begin() + static_cast<std::ptrdiff_t>(jobs.size() / 2);
+    publisher.shard_jobs({jobs.begin(), half});
+    crash_point("planner.shard_jobs_half_published");
+    publisher.shard_jobs({half, jobs.end()});
     db_mark_published(ledger, run.refresh_id);
     enter_phase(ledger, run, "indexing");
     ledger.mark_step(run.refresh_id, "publish", seconds_since(started), {{"shard_jobs", jobs.size()}});

@@ -13,6 +13,7 @@
 #include <prometheus/gauge.h>
 
 #include "consumer/coordinator/table_schema.h"
+#include "core/common/crash_point.h"
 #include "core/common/log.h"
 #include "core/common/shutdown.h"
 #include "core/ledger/ledger.h"
@@ -351,6 +352,7 @@ struct Coordinator::Impl {
                             "starting the filtered reindex into " + *run.filtered_index);
       ledger.mark_step(run.refresh_id, "filtered_index:task", 0, {{"task", task}, {"terms", terms.size()}});
       log.info("filtered reindex started", {{"refresh_id", run.refresh_id}, {"task", task}, {"terms", terms.size()}});
+      crash_point("coordinator.filtered_index_running");
     }
     while (true) {
       auto status = search.get_task(task);
@@ -447,6 +449,7 @@ struct Coordinator::Impl {
       tables.push_back(p);
     }
     auto statements = promotion_statements(tables);
+    crash_point("coordinator.before_promote_table");
     db.transact(
         [&](pg::Database& tx) {
           for (const auto& s : statements) tx.exec(s);
@@ -455,6 +458,7 @@ struct Coordinator::Impl {
         },
         pg::TransactionOptions{config.postgres.lock_timeout, 10});
     log.info("tables promoted", {{"refresh_id", run.refresh_id}, {"tables", tables.size()}});
+    crash_point("coordinator.after_promote_table");
   }
 
   void promote_aliases(ledger::Ledger& ledger, ledger::Run& run) {
@@ -471,7 +475,9 @@ struct Coordinator::Impl {
       }
       if (!current.count(index)) actions.push_back(search::AliasAction::add(index, alias));
     }
+    crash_point("coordinator.before_promote_aliases");
     if (!actions.empty()) refresh::check(search.update_aliases(actions), "moving the aliases");
+    crash_point("coordinator.after_promote_aliases");
     ledger.mark_step(run.refresh_id, "promote_aliases", seconds_since(started), {{"actions", actions.size()}});
     log.info("aliases moved", {{"refresh_id", run.refresh_id}, {"actions", actions.size()}});
   }
@@ -493,6 +499,7 @@ struct Coordinator::Impl {
       if (!ours || keep.count(row.index)) continue;
       auto aliases = refresh::check(search.get_index_aliases(row.index), "reading aliases of " + row.index);
       if (!aliases.empty()) continue;  // something still serves from it: never delete
+      crash_point("coordinator.before_delete_old_index");
       auto d = search.delete_index(row.index);
       if (!d.ok() && d.error().http_status != 404) refresh::check(d, "deleting " + row.index);
       deleted.push_back(row.index);
@@ -534,8 +541,11 @@ struct Coordinator::Impl {
       else it->seconds += secs;
     }
     auto encoded = nlohmann::json::parse(messages::encode(done));
-    ledger.finish_run(run.refresh_id, ledger::RunStatus::kCompleted, std::nullopt, encoded["report"]);
+    // The event first, then the ledger: a crash in between repeats the event on restart (consumers
+    // see it at least once) instead of losing it behind a run already marked completed.
     publisher.publish(done);
+    crash_point("coordinator.before_finish_run");
+    ledger.finish_run(run.refresh_id, ledger::RunStatus::kCompleted, std::nullopt, encoded["report"]);
     refreshes.Add({{"media_type", media.name}, {"outcome", "completed"}}).Increment();
     last_success.Add({{"media_type", media.name}})
         .Set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "core/common/crash_point.h"
 #include "core/common/error.h"
 #include "core/pg/identifier.h"
 
@@ -135,6 +136,7 @@ std::vector<Reapplied> reapply_schema(pg::Database& db, const TableSchema& live,
     std::string temp_name = fmt::format("{}_i{}", name_prefix, n++);
     db.exec(reapply_index_sql(index, temp_table, temp_name));
     renames.push_back({"index", temp_name, index.name});
+    if (renames.size() == 1) crash_point("coordinator.constraints_half_applied");
   }
   const std::string rel = pg::quote_literal(q(temp_table));
   for (const auto& c : live.constraints) {

@@ -1,8 +1,10 @@
 #include "core/kafka/group_consumer.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
@@ -131,6 +133,11 @@ struct GroupConsumer::Impl {
   std::vector<std::unique_ptr<Job>> abandoned;          // cancelled, still running, never committed
   std::set<TopicPartition> paused;
   std::map<TopicPartition, SteadyClock::time_point> retry_until;
+  // Messages fetched for a partition that could not start at once (a job runs on it, a retry is
+  // pending, no free slot), kept in offset order and started as soon as it can: no seek back and
+  // re-fetch per job. Dropped (never committed past) when the partition goes or a job on it is
+  // retried, which seeks back to the retried message.
+  std::map<TopicPartition, std::deque<Message>> held;
   bool stopping = false;
   bool closed = false;
 
@@ -195,7 +202,9 @@ struct GroupConsumer::Impl {
     const bool saturated = in_flight() >= options.max_in_flight;
     std::set<TopicPartition> want;
     for (const auto& tp : assigned_copy()) {
-      if (stopping || saturated || jobs.count(tp) != 0 || retry_until.count(tp) != 0) want.insert(tp);
+      if (stopping || saturated || jobs.count(tp) != 0 || retry_until.count(tp) != 0 || held.count(tp) != 0) {
+        want.insert(tp);
+      }
     }
     std::set<TopicPartition> to_pause, to_resume;
     for (const auto& tp : want) {
@@ -268,6 +277,7 @@ struct GroupConsumer::Impl {
         commit(tp, job.message.offset);
       } else {
         count([](auto& c) { ++c.jobs_retried; });
+        held.erase(tp);  // after the retried message: fetched again after the seek
         seek(tp, job.message.offset);
         retry_until[tp] = SteadyClock::now() + options.retry_delay;
       }
@@ -353,6 +363,7 @@ struct GroupConsumer::Impl {
     wait_abandoned(SteadyClock::now() + options.revoke_wait);
     for (const auto& tp : tps) {
       retry_until.erase(tp);
+      held.erase(tp);
       paused.erase(tp);  // unassigning clears librdkafka's pause state too
     }
     if (cooperative) {
@@ -393,17 +404,31 @@ struct GroupConsumer::Impl {
     Message message = to_value(m);
     const auto tp = message.topic_partition();
     if (assigned_copy().count(tp) == 0) return;  // a leftover from a revoked partition
-    if (stopping || jobs.count(tp) != 0 || retry_until.count(tp) != 0 || in_flight() >= options.max_in_flight) {
-      // Fetched before the pause took effect: hand it back so it is delivered again on resume.
+    if (stopping) return;  // never started, never committed: delivered again after a restart
+    if (jobs.count(tp) != 0 || retry_until.count(tp) != 0 || held.count(tp) != 0 ||
+        in_flight() >= options.max_in_flight) {
+      // Fetched before the pause took effect: keep it, in order, for when the partition is free.
+      held[tp].push_back(std::move(message));
       refresh_pauses();
-      if (paused.count(tp) == 0) {
-        set_paused({tp}, true);
-        paused.insert(tp);
-      }
-      seek(tp, message.offset);
       return;
     }
     start_job(std::move(message));
+  }
+
+  // Starts held messages on partitions that are free again, while slots are free.
+  void start_held() {
+    if (stopping) return;
+    for (auto it = held.begin(); it != held.end() && in_flight() < options.max_in_flight;) {
+      const auto tp = it->first;
+      if (jobs.count(tp) != 0 || retry_until.count(tp) != 0) {
+        ++it;
+        continue;
+      }
+      Message next = std::move(it->second.front());
+      it->second.pop_front();
+      it = it->second.empty() ? held.erase(it) : std::next(it);
+      start_job(std::move(next));
+    }
   }
 
   void close(bool leave_group) {
@@ -503,13 +528,17 @@ void GroupConsumer::run() {
       }
       if (cancelled_all && now >= cancel_deadline) break;
     }
-    rd_kafka_message_t* m = rd_kafka_consumer_poll(s.rk.get(), static_cast<int>(s.options.poll_timeout.count()));
+    // With a backlog of held messages, come back quickly to start the next one when a job ends.
+    auto poll_ms = s.options.poll_timeout.count();
+    if (!s.held.empty()) poll_ms = std::min<decltype(poll_ms)>(poll_ms, 2);
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(s.rk.get(), static_cast<int>(poll_ms));
     s.last_poll.store(SteadyClock::now().time_since_epoch().count());
     if (m != nullptr) {
       s.handle(m);
       rd_kafka_message_destroy(m);
     }
     s.reap();
+    s.start_held();
     s.refresh_pauses();
   }
 

@@ -187,4 +187,67 @@ std::map<TopicPartition, std::int64_t> committed_offsets(const ClientOptions& op
   return out;
 }
 
+std::vector<Message> read_topic(const ClientOptions& options, const std::string& topic, Duration timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto topics = list_topics(options, timeout);
+  auto it = topics.find(topic);
+  if (it == topics.end()) {
+    throw Error(fmt::format("kafka topic {} does not exist at {}", topic, options.bootstrap_servers));
+  }
+  detail::ClientContext context;
+  context.logger = Logger("kafka.reader");
+  // A group id is required by the consumer handle but never joined: partitions are assigned.
+  auto conf = detail::make_conf(options,
+                                {{"group.id", "datarefresh-topic-reader"},
+                                 {"enable.auto.commit", "false"},
+                                 {"enable.auto.offset.store", "false"},
+                                 {"enable.partition.eof", "true"}},
+                                context);
+  auto rk = detail::new_handle(RD_KAFKA_CONSUMER, std::move(conf), "topic reader");
+  rd_kafka_poll_set_consumer(rk.get());
+  detail::PartitionListPtr list(rd_kafka_topic_partition_list_new(it->second));
+  std::map<std::int32_t, std::int64_t> end;  // partition -> high watermark, for partitions with data
+  for (std::int32_t p = 0; p < it->second; ++p) {
+    std::int64_t low = 0, high = 0;
+    const auto err = rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &low, &high,
+                                                      static_cast<int>(timeout.count()));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      throw Error(fmt::format("reading the offsets of {}[{}] failed: {}", topic, p, rd_kafka_err2str(err)));
+    }
+    if (high > low) {
+      end[p] = high;
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = low;
+    }
+  }
+  std::vector<Message> out;
+  if (end.empty()) return out;
+  if (const auto err = rd_kafka_assign(rk.get(), list.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw Error(fmt::format("assigning {} failed: {}", topic, rd_kafka_err2str(err)));
+  }
+  while (!end.empty()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw Error(fmt::format("reading kafka topic {} did not reach its end within {} ms", topic, timeout.count()));
+    }
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk.get(), 100);
+    if (m == nullptr) continue;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      const std::int32_t p = m->partition;
+      const std::int64_t next = m->offset + (m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? 1 : 0);
+      if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        Message msg;
+        msg.topic = topic;
+        msg.partition = p;
+        msg.offset = KafkaOffset(m->offset);
+        if (m->key != nullptr) msg.key.assign(static_cast<const char*>(m->key), m->key_len);
+        if (m->payload != nullptr) msg.payload.assign(static_cast<const char*>(m->payload), m->len);
+        out.push_back(std::move(msg));
+      }
+      if (auto e = end.find(p); e != end.end() && next >= e->second) end.erase(e);
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_destroy_flags(rk.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+  return out;
+}
+
 }  // namespace datarefresh::kafka

@@ -46,4 +46,10 @@ std::map<TopicPartition, std::int64_t> committed_offsets(const ClientOptions& op
                                                          const std::vector<TopicPartition>& partitions,
                                                          Duration timeout);
 
+// Every message on `topic` up to its current end (the high watermarks read at the start), all
+// partitions from their first retained offset, without joining a group or committing. For tools
+// and tests that inspect a topic. Throws Error naming the topic if it does not exist or the end
+// is not reached within `timeout`.
+std::vector<Message> read_topic(const ClientOptions& options, const std::string& topic, Duration timeout);
+
 }  // namespace datarefresh::kafka

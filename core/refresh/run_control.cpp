@@ -11,8 +11,9 @@ namespace datarefresh::refresh {
 void enter_phase(ledger::Ledger& ledger, EventPublisher& publisher, ledger::Run& run, const std::string& phase) {
   if (run.phase == phase) return;
   std::optional<std::string> previous = run.phase;
-  ledger.set_phase(run.refresh_id, phase);
+  // The event before the ledger: a crash in between repeats it rather than losing it.
   publisher.phase_changed(run.refresh_id, run.media_type, phase, previous);
+  ledger.set_phase(run.refresh_id, phase);
   run.phase = phase;
 }
 
@@ -22,7 +23,6 @@ std::string fail_refresh(ledger::Ledger& ledger, pg::Database& api, search::Clie
   auto problems = roll_back(api, search, media, run.refresh_id);
   std::string message = error;
   if (!problems.empty()) message += fmt::format(" (rollback incomplete: {})", fmt::join(problems, "; "));
-  ledger.finish_run(run.refresh_id, ledger::RunStatus::kFailed, message, nullptr);
   messages::RefreshFailed f;
   f.refresh_id = RefreshId(run.refresh_id);
   f.media_type = media.name;
@@ -33,9 +33,12 @@ std::string fail_refresh(ledger::Ledger& ledger, pg::Database& api, search::Clie
   try {
     publisher.publish(f);
   } catch (const std::exception& e) {
-    // The ledger already says failed; the event is the notification of it.
+    // The ledger is the truth and a dead broker must not keep a failed refresh running; the
+    // event is the notification of it, published before the ledger changes so that a crash in
+    // between repeats it on restart instead of losing it.
     log.error("refresh.failed event not published", {{"refresh_id", run.refresh_id}, {"error", e.what()}});
   }
+  ledger.finish_run(run.refresh_id, ledger::RunStatus::kFailed, message, nullptr);
   log.error("refresh failed", {{"refresh_id", run.refresh_id}, {"phase", run.phase}, {"error", message}});
   return message;
 }

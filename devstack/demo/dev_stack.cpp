@@ -49,11 +49,13 @@ DevStack::DevStack(DevStackOptions options) : options_(std::move(options)) {
 
 DevStack::~DevStack() { stop(); }
 
-devprocess::ChildProcess DevStack::spawn(const std::vector<std::string>& args, const std::string& log_name) {
+devprocess::ChildProcess DevStack::spawn(const std::vector<std::string>& args, const std::string& log_name,
+                                        const std::map<std::string, std::string>& extra_env) {
   devprocess::ChildOptions o;
   o.argv.push_back(options_.executable.string());
   o.argv.insert(o.argv.end(), args.begin(), args.end());
   o.env = env_;
+  for (const auto& [k, v] : extra_env) o.env[k] = v;
   o.log_file = options_.run_dir / (log_name + ".log");
   return devprocess::ChildProcess(std::move(o));
 }
@@ -97,20 +99,44 @@ datagen::GenerateCounts DevStack::start_infrastructure() {
   return counts;
 }
 
-void DevStack::start_planner() {
-  planner_.emplace(spawn({"planner", "--config", options_.config_file.string()}, "planner"));
+devprocess::ChildProcess& DevStack::start_planner(const std::map<std::string, std::string>& extra_env) {
+  if (planner_) planner_->stop(std::chrono::seconds(15));
+  planner_.emplace(spawn({"planner", "--config", options_.config_file.string()}, "planner", extra_env));
+  return *planner_;
 }
 
-void DevStack::start_coordinator() {
-  coordinator_.emplace(spawn({"coordinator", "--config", options_.config_file.string()}, "coordinator"));
+devprocess::ChildProcess& DevStack::start_coordinator(const std::map<std::string, std::string>& extra_env) {
+  if (coordinator_) coordinator_->stop(std::chrono::seconds(15));
+  coordinator_.emplace(spawn({"coordinator", "--config", options_.config_file.string()}, "coordinator", extra_env));
+  return *coordinator_;
 }
 
-devprocess::ChildProcess& DevStack::start_indexer() {
-  int n = static_cast<int>(indexers_.size()) + 1;
-  indexers_.push_back(spawn({"indexer", "--config", options_.config_file.string(), "--worker-id",
-                             fmt::format("indexer-{}", n)},
-                            fmt::format("indexer-{}", n)));
+devprocess::ChildProcess& DevStack::start_indexer(const std::map<std::string, std::string>& extra_env) {
+  std::string id = fmt::format("indexer-{}", next_indexer_++);
+  indexers_.push_back(spawn({"indexer", "--config", options_.config_file.string(), "--worker-id", id}, id, extra_env));
+  indexer_ids_.push_back(id);
   return indexers_.back();
+}
+
+devprocess::ChildProcess* DevStack::indexer(const std::string& worker_id) {
+  for (std::size_t i = 0; i < indexers_.size(); ++i) {
+    if (indexer_ids_[i] == worker_id) return &indexers_[i];
+  }
+  return nullptr;
+}
+
+std::size_t DevStack::forget_exited_indexers() {
+  std::vector<devprocess::ChildProcess> alive;
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < indexers_.size(); ++i) {
+    if (!indexers_[i].running()) continue;
+    alive.push_back(std::move(indexers_[i]));
+    ids.push_back(indexer_ids_[i]);
+  }
+  std::size_t forgotten = indexers_.size() - alive.size();
+  indexers_ = std::move(alive);
+  indexer_ids_ = std::move(ids);
+  return forgotten;
 }
 
 void DevStack::start_services(int indexers) {
@@ -209,6 +235,7 @@ void DevStack::stop() {
   if (devsearch_) devsearch_->stop(std::chrono::seconds(10));
   if (broker_) broker_->stop(std::chrono::seconds(10));
   indexers_.clear();
+  indexer_ids_.clear();
   coordinator_.reset();
   planner_.reset();
   devsearch_.reset();

@@ -62,9 +62,12 @@ class DevStack {
   datagen::GenerateCounts start_infrastructure();
   // Planner, `indexers` indexers and the coordinator.
   void start_services(int indexers);
-  devprocess::ChildProcess& start_indexer();
-  void start_coordinator();
-  void start_planner();
+  // Each (re)starts one service; `extra_env` adds to the stack's environment for that process
+  // only (the fault tests arm crash points with DATAREFRESH_CRASH_AT). Starting the coordinator
+  // or the planner again replaces the previous process (stopped first if it still runs).
+  devprocess::ChildProcess& start_indexer(const std::map<std::string, std::string>& extra_env = {});
+  devprocess::ChildProcess& start_coordinator(const std::map<std::string, std::string>& extra_env = {});
+  devprocess::ChildProcess& start_planner(const std::map<std::string, std::string>& extra_env = {});
 
   // Produces a refresh request; returns the refresh id (= request id).
   std::string trigger(const std::string& media_type, std::optional<std::int64_t> row_limit = std::nullopt);
@@ -88,10 +91,15 @@ class DevStack {
   search::ClientOptions search_options() const;
   const std::string& bootstrap_servers() const { return bootstrap_; }
   std::vector<devprocess::ChildProcess>& indexers() { return indexers_; }
+  // The indexer started with this worker id (`indexer-<n>`), if it is still known.
+  devprocess::ChildProcess* indexer(const std::string& worker_id);
+  // Forgets indexers that have exited (killed by a test); returns how many were forgotten.
+  std::size_t forget_exited_indexers();
   devprocess::ChildProcess* coordinator() { return coordinator_ ? &*coordinator_ : nullptr; }
   devprocess::ChildProcess* planner() { return planner_ ? &*planner_ : nullptr; }
   // A `datarefresh` child with the stack's environment, logging to run_dir/<log_name>.log.
-  devprocess::ChildProcess spawn(const std::vector<std::string>& args, const std::string& log_name);
+  devprocess::ChildProcess spawn(const std::vector<std::string>& args, const std::string& log_name,
+                                 const std::map<std::string, std::string>& extra_env = {});
 
   // Finds the repository root (holding schemas/image.index.json) upwards from the working
   // directory and from the executable.
@@ -102,10 +110,12 @@ class DevStack {
   std::unique_ptr<devpg::LocalPostgres> postgres_;
   std::optional<devprocess::ChildProcess> broker_, devsearch_, planner_, coordinator_;
   std::vector<devprocess::ChildProcess> indexers_;
+  std::vector<std::string> indexer_ids_;  // parallel to indexers_
   std::map<std::string, std::string> env_;
   std::string search_url_;
   std::string bootstrap_;
   bool owns_run_dir_ = false;
+  int next_indexer_ = 1;  // worker ids stay unique across restarts
 };
 
 }  // namespace datarefresh::demo

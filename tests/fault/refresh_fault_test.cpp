@@ -2,6 +2,7 @@
 // processes on the dev stack, and every test checks the end state exactly.
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <fstream>
@@ -18,6 +19,7 @@
 #include "core/pg/database.h"
 #include "core/search/client.h"
 #include "devstack/demo/dev_stack.h"
+#include "tests/fault/fault_support.h"
 
 namespace datarefresh::fault {
 namespace {
@@ -53,63 +55,45 @@ class RefreshFaults : public ::testing::Test {
   static pg::Database api() { return pg::Database::connect(stack_->api_db_options()); }
   static search::Client search_client() { return search::Client(stack_->search_options()); }
   static void produce(const std::string& topic, const std::string& key, const std::string& value) {
-    kafka::ProducerOptions o;
-    o.client.bootstrap_servers = stack_->bootstrap_servers();
-    kafka::Producer p(o);
-    auto r = p.produce_sync("datarefresh." + topic, key, value, seconds(20));
-    ASSERT_TRUE(r.ok()) << r.error->message;
+    fault::produce(*stack_, topic, key, value);
   }
-  // Every dead letter so far, read by a fresh consumer group from the beginning.
-  static std::vector<json> dead_letters(std::size_t at_least, seconds timeout) {
-    std::vector<json> out;
-    std::mutex mu;
-    kafka::ConsumerOptions o;
-    o.client.bootstrap_servers = stack_->bootstrap_servers();
-    o.group_id = "fault-test-reader-" + std::to_string(::getpid()) + "-" + std::to_string(reads_++);
-    o.topics = {"datarefresh.dead-letter"};
-    o.session_timeout = seconds(6);
-    o.max_in_flight = 1;
-    kafka::GroupConsumer c(o, [&](const kafka::Message& m, const kafka::CancelToken&) {
-      std::lock_guard lock(mu);
-      out.push_back(json::parse(m.payload));
-      return kafka::JobOutcome::kDone;
-    });
-    std::thread t([&] { c.run(); });
+  // The worker running some shard of the refresh that has read rows already ("" on timeout).
+  static std::string running_shard_worker(const std::string& refresh_id, seconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
-      {
-        std::lock_guard lock(mu);
-        if (out.size() >= at_least) break;
+      auto db = api();
+      if (db.query_value("SELECT to_regclass('datarefresh.shards')::text")) {
+        auto worker = db.query_value("SELECT worker FROM datarefresh.shards WHERE refresh_id = $1::uuid AND "
+                                     "status = 'running' AND rows_read > 0 LIMIT 1",
+                                     {refresh_id});
+        if (worker) return *worker;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return "";
+  }
+  // Waits until every shard job of the refresh is published (the planner's part is done).
+  static void wait_published(const std::string& refresh_id, seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto db = api();
+      if (db.query_value("SELECT to_regclass('datarefresh.steps')::text") &&
+          ledger::Ledger(db).step_done(refresh_id, "publish")) {
+        return;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
-    c.stop();
-    t.join();
-    return out;
+    FAIL() << "the shard jobs of " << refresh_id << " were not published";
   }
-  static bool all_services_running() {
-    bool ok = stack_->planner()->running() && stack_->coordinator()->running();
-    for (auto& i : stack_->indexers()) ok = ok && i.running();
-    return ok;
-  }
-  static std::set<std::string> indices() {
-    std::set<std::string> out;
-    auto rows = search_client().cat_indices();
-    EXPECT_TRUE(rows.ok());
-    if (rows.ok()) {
-      for (const auto& r : rows.value()) {
-        if (r.index[0] != '.') out.insert(r.index);
-      }
-    }
-    return out;
+  static void restart_indexers(int n) {
+    stack_->forget_exited_indexers();
+    for (int i = 0; i < n; ++i) stack_->start_indexer();
   }
 
   static demo::DevStack* stack_;
-  static int reads_;
 };
 
 demo::DevStack* RefreshFaults::stack_ = nullptr;
-int RefreshFaults::reads_ = 0;
 
 // Scenario 11: poison messages on every topic are dead-lettered with their reason and nobody stops.
 TEST_F(RefreshFaults, PoisonMessagesAreDeadLetteredAndEveryConsumerKeepsRunning) {
@@ -121,11 +105,12 @@ TEST_F(RefreshFaults, PoisonMessagesAreDeadLetteredAndEveryConsumerKeepsRunning)
           R"({"type":"shard.job","version":1,"refresh_id":"00000000-0000-4000-8000-0000000000aa","media_type":"image","shard":0,"id_start":1,"id_end":10,"table":"temp_import_image","target_index":"image-x","attempt":1,"published_at":"2026-01-01T00:00:00Z"})");
   produce("events", "x", R"({"type":"shard.completed","version":1,"refresh_id":"nope"})");
   produce("refresh-jobs", "x", "[]");
-  auto letters = dead_letters(6, seconds(60));
+  auto letters = read_topic(*stack_, "dead-letter", 6, seconds(60));
   ASSERT_GE(letters.size(), 6u);
   std::set<std::string> topics;
   std::string reasons;
   for (const auto& l : letters) {
+    ASSERT_TRUE(l.is_object());
     topics.insert(l["source_topic"].get<std::string>());
     reasons += l["reason"].get<std::string>() + "\n";
     EXPECT_FALSE(l["reason"].get<std::string>().empty());
@@ -134,70 +119,146 @@ TEST_F(RefreshFaults, PoisonMessagesAreDeadLetteredAndEveryConsumerKeepsRunning)
                                            "datarefresh.refresh-jobs"}));
   EXPECT_NE(reasons.find("version 2"), std::string::npos) << reasons;
   EXPECT_NE(reasons.find("unknown refresh 00000000-0000-4000-8000-0000000000aa"), std::string::npos) << reasons;
-  EXPECT_TRUE(all_services_running());
+  EXPECT_TRUE(all_services_running(*stack_));
 }
 
 // Scenario 15: an index already named like the alias: refused before anything is copied.
 TEST_F(RefreshFaults, AnAliasNameTakenByAConcreteIndexIsRefusedAndNothingLiveChanges) {
   auto client = search_client();
   ASSERT_TRUE(client.create_index("audio", json::object()).ok());
-  auto before = indices();
+  auto before = indices(*stack_);
   auto id = stack_->trigger("audio");
   auto p = stack_->wait(id, seconds(120));
   EXPECT_EQ(p.run.status, ledger::RunStatus::kFailed);
   ASSERT_TRUE(p.run.error);
   EXPECT_NE(p.run.error->find("alias name audio is an existing index"), std::string::npos) << *p.run.error;
-  EXPECT_EQ(indices(), before) << "no index created or deleted";
+  EXPECT_EQ(indices(*stack_), before) << "no index created or deleted";
   auto db = api();
   EXPECT_FALSE(db.query_value("SELECT to_regclass('public.temp_import_audio')::text"));
   EXPECT_EQ(*db.query_value("SELECT count(*) FROM audio"), "0") << "the live table is untouched";
   ASSERT_TRUE(client.delete_index("audio").ok());
-  EXPECT_TRUE(all_services_running());
+  EXPECT_TRUE(all_services_running(*stack_));
 }
 
 // Scenario 1: an indexer SIGKILLed in the middle of a shard; its shards go to the others and the
 // counts stay exact.
 TEST_F(RefreshFaults, AnIndexerKilledMidShardLosesNothingAndCountsNothingTwice) {
   auto id = stack_->trigger("image");
-  // Wait until some shard is running, then kill the indexer that runs it.
-  auto deadline = std::chrono::steady_clock::now() + seconds(120);
-  std::string victim;
-  while (victim.empty() && std::chrono::steady_clock::now() < deadline) {
-    auto db = api();
-    if (db.query_value("SELECT to_regclass('datarefresh.shards')::text")) {
-      victim = db.query_value("SELECT worker FROM datarefresh.shards WHERE refresh_id = $1::uuid AND status = 'running' "
-                              "AND rows_read > 0 LIMIT 1",
-                              {id})
-                   .value_or("");
-    }
-    if (victim.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Twice during the refresh: kill the indexer running a shard, start a replacement.
+  for (int kill = 0; kill < 2; ++kill) {
+    auto victim = running_shard_worker(id, seconds(120));
+    if (victim.empty() && kill > 0) break;  // the refresh went past its shards meanwhile
+    ASSERT_FALSE(victim.empty()) << "no shard was seen running";
+    auto* indexer = stack_->indexer(victim);
+    ASSERT_NE(indexer, nullptr) << victim;
+    indexer->signal(SIGKILL);
+    indexer->wait_for(seconds(10));
+    restart_indexers(1);  // a replacement, as a Deployment would start
   }
+  stack_->wait(id, seconds(300));
+  expect_completed_exactly(*stack_, id, "image");
+}
+
+// Scenario 2: every indexer dies mid-refresh and none runs for a while (longer than the consumer
+// session timeout, so the group forgets them); new ones started later finish the refresh.
+TEST_F(RefreshFaults, EveryIndexerDiesAndNewOnesStartedLaterFinishTheRefresh) {
+  auto id = stack_->trigger("image");
+  ASSERT_FALSE(running_shard_worker(id, seconds(120)).empty()) << "no shard was seen running";
+  for (auto& i : stack_->indexers()) i.signal(SIGKILL);
+  for (auto& i : stack_->indexers()) i.wait_for(seconds(10));
+  EXPECT_EQ(stack_->forget_exited_indexers(), 2u);
+  std::this_thread::sleep_for(seconds(20));
+  auto meanwhile = stack_->progress(id);
+  EXPECT_EQ(meanwhile.run.status, ledger::RunStatus::kRunning) << "no indexer is not a reason to fail";
+  EXPECT_LT(meanwhile.shards_done, meanwhile.shards_total);
+  restart_indexers(2);
+  stack_->wait(id, seconds(300));
+  expect_completed_exactly(*stack_, id, "image");
+}
+
+// Scenario 3: SIGTERM to an indexer in the middle of a shard: it stops claiming, finishes or
+// hands back what it runs within its grace period, exits 0, and nothing is counted twice.
+TEST_F(RefreshFaults, ATerminatedIndexerStopsCleanlyAndNothingIsCountedTwice) {
+  auto id = stack_->trigger("image");
+  auto victim = running_shard_worker(id, seconds(120));
   ASSERT_FALSE(victim.empty()) << "no shard was seen running";
-  int n = std::stoi(victim.substr(victim.rfind('-') + 1));
-  auto& indexer = stack_->indexers().at(static_cast<std::size_t>(n - 1));
-  indexer.signal(SIGKILL);
-  indexer.wait_for(seconds(10));
-  stack_->start_indexer();  // a replacement, as a Deployment would start
-  auto p = stack_->wait(id, seconds(300));
-  ASSERT_EQ(p.run.status, ledger::RunStatus::kCompleted) << p.run.error.value_or("");
+  auto* indexer = stack_->indexer(victim);
+  ASSERT_NE(indexer, nullptr);
+  indexer->signal(SIGTERM);
+  auto rc = indexer->wait_for(seconds(40));
+  ASSERT_TRUE(rc) << "the indexer did not stop within its grace period";
+  EXPECT_EQ(*rc, 0) << "a clean stop";
+  restart_indexers(1);
+  stack_->wait(id, seconds(300));
+  expect_completed_exactly(*stack_, id, "image");
+}
+
+// Scenario 10: the indexers' PostgreSQL streams are terminated by the server while they stream a
+// shard (pg_terminate_backend, as a failover or an administrator would): the shard fails
+// retryably, is re-published and completes; counts stay exact.
+TEST_F(RefreshFaults, TerminatedPostgresStreamsAreRetriedAndLoseNothing) {
+  auto id = stack_->trigger("image");
+  int terminated = 0;
+  auto deadline = std::chrono::steady_clock::now() + seconds(120);
+  while (terminated == 0 && std::chrono::steady_clock::now() < deadline) {
+    auto db = api();
+    terminated = std::stoi(db.query_value("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                                          "application_name = 'datarefresh-indexer-stream' AND state = 'active'")
+                               .value_or("0"));
+    if (terminated == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GT(terminated, 0) << "no indexer stream was seen";
+  stack_->wait(id, seconds(300));
+  expect_completed_exactly(*stack_, id, "image");
   auto db = api();
   ledger::Ledger ledger(db);
-  std::int64_t rows = 0, indexed = 0, skipped = 0;
-  for (const auto& s : ledger.shards(id)) {
-    rows += s.counts.rows_read;
-    indexed += s.counts.indexed;
-    skipped += s.counts.skipped_deleted + s.counts.skipped_removed + s.counts.dead_lettered;
+  int retried = 0;
+  for (const auto& s : ledger.shards(id)) retried += s.attempt > 1 ? 1 : 0;
+  EXPECT_GT(retried, 0) << "the broken stream's shard was run again";
+}
+
+// Scenario 12: every shard job delivered twice and in reverse order, and every event of the
+// refresh delivered again in reverse order while it runs and after it completed: the ledger
+// counts each shard once.
+TEST_F(RefreshFaults, DuplicatedAndReorderedJobsAndEventsAreCountedOnce) {
+  // No indexer while the jobs are published, so the duplicates are there before any work.
+  for (auto& i : stack_->indexers()) i.stop(seconds(30));
+  stack_->forget_exited_indexers();
+  auto id = stack_->trigger("image");
+  wait_published(id, seconds(120));
+  auto of_refresh = [&](const std::vector<std::pair<std::string, std::string>>& messages) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& m : messages) {
+      if (m.second.find(id) != std::string::npos) out.push_back(m);
+    }
+    std::reverse(out.begin(), out.end());
+    return out;
+  };
+  auto jobs = of_refresh(read_raw(*stack_, "shard-jobs", 0, seconds(0)));
+  ASSERT_EQ(static_cast<std::int32_t>(jobs.size()), stack_->progress(id).run.shard_count.value_or(-1));
+  for (const auto& [key, value] : jobs) produce("shard-jobs", key, value);
+  restart_indexers(2);
+  // Once a shard completed, every event so far again, newest first.
+  auto deadline = std::chrono::steady_clock::now() + seconds(120);
+  while (stack_->progress(id).shards_done == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  EXPECT_EQ(rows, p.run.expected_rows.value_or(-1));
-  EXPECT_EQ(rows, indexed + skipped);
-  auto client = search_client();
-  auto count = client.count("image");
-  ASSERT_TRUE(count.ok());
-  EXPECT_EQ(count.value(), indexed) << "every eligible row indexed exactly once";
-  auto eligible = db.query_value(
-      "SELECT count(*) FROM image t WHERE NOT removed_from_source AND NOT EXISTS "
-      "(SELECT 1 FROM api_deletedimage d WHERE d.identifier = t.identifier)");
-  EXPECT_EQ(std::stoll(*eligible), indexed);
+  for (const auto& [key, value] : of_refresh(read_raw(*stack_, "events", 0, seconds(0)))) {
+    produce("events", key, value);
+  }
+  stack_->wait(id, seconds(300));
+  expect_completed_exactly(*stack_, id, "image");
+  // After completion: the whole history again changes nothing.
+  auto before = ledger_counts(*stack_, id);
+  for (const auto& [key, value] : of_refresh(read_raw(*stack_, "events", 0, seconds(0)))) {
+    produce("events", key, value);
+  }
+  for (const auto& [key, value] : jobs) produce("shard-jobs", key, value);
+  std::this_thread::sleep_for(seconds(5));
+  auto after = ledger_counts(*stack_, id);
+  EXPECT_EQ(after.rows_read, before.rows_read);
+  EXPECT_EQ(after.indexed, before.indexed);
+  expect_completed_exactly(*stack_, id, "image");
 }
 
 // Scenario 16: bad configuration and bad command lines fail at once, naming every problem.

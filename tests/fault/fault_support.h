@@ -1,0 +1,62 @@
+#pragma once
+// Shared by the fault suites (docs/reliability.md): reading topics, listing what exists, and the
+// exact end-state checks every scenario ends with.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "devstack/demo/dev_stack.h"
+
+namespace datarefresh::fault {
+
+// Produces one message to datarefresh.<topic> and waits for the broker's acknowledgement.
+void produce(demo::DevStack& stack, const std::string& topic, const std::string& key, const std::string& value);
+
+// Every message on datarefresh.<topic> so far (read without a group, kafka::read_topic), read again
+// until at least `at_least` are there or `timeout` passed. A payload that is not JSON is a
+// discarded json value.
+std::vector<nlohmann::json> read_topic(demo::DevStack& stack, const std::string& topic, std::size_t at_least,
+                                       std::chrono::seconds timeout);
+// The same, as the raw messages (key, payload), for re-producing them.
+std::vector<std::pair<std::string, std::string>> read_raw(demo::DevStack& stack, const std::string& topic,
+                                                          std::size_t at_least, std::chrono::seconds timeout);
+
+bool all_services_running(demo::DevStack& stack);
+// Non-system indices.
+std::set<std::string> indices(demo::DevStack& stack);
+// The one index an alias points at ("" if none); fails the test if it points at several.
+std::string alias_target(demo::DevStack& stack, const std::string& alias);
+std::int64_t table_rows(demo::DevStack& stack, const std::string& table);
+// Eligible rows of a live table: not removed from source and not deleted on request.
+std::int64_t eligible_rows(demo::DevStack& stack, const std::string& table);
+// Leftovers of any refresh: temp_import_* tables, datarefresh_fdw_* servers, datarefresh_upstream_* schemas.
+std::vector<std::string> leftovers(demo::DevStack& stack);
+
+// Sum of the ledger's shard counts of one refresh.
+struct LedgerCounts {
+  std::int64_t rows_read = 0, indexed = 0, skipped = 0, dead_lettered = 0;
+};
+LedgerCounts ledger_counts(demo::DevStack& stack, const std::string& refresh_id);
+
+// The refresh completed and everything is exactly as promised: every row read once, every
+// eligible row indexed exactly once and served by the alias, the filtered alias on the refresh's
+// filtered index, the promoted table live, nothing left behind, every service running.
+void expect_completed_exactly(demo::DevStack& stack, const std::string& refresh_id, const std::string& media);
+
+// The refresh failed and nothing live changed: the aliases still point where they pointed, the
+// live table has the rows it had, the indices are the ones before, nothing is left behind.
+struct LiveState {
+  std::string alias_target, filtered_alias_target;
+  std::int64_t rows = 0;
+  std::set<std::string> indices;
+};
+LiveState live_state(demo::DevStack& stack, const std::string& media);
+void expect_failed_cleanly(demo::DevStack& stack, const std::string& refresh_id, const LiveState& before,
+                           const std::string& media, const std::string& error_contains);
+
+}  // namespace datarefresh::fault
