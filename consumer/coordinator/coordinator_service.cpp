@@ -107,6 +107,7 @@ struct Coordinator::Impl {
   std::optional<pg::Database> fold_db;
   std::optional<pg::Database> tick_db;
   std::map<std::string, int> transient_failures;  // refresh id -> consecutive transient failures
+  Clock::time_point next_sweep{};                  // the first tick sweeps
   Logger log{"coordinator"};
 
   pg::Database& connection(std::optional<pg::Database>& slot, const char* app) {
@@ -567,6 +568,54 @@ struct Coordinator::Impl {
     phase_gauge.Add({{"media_type", media.name}, {"phase", run.phase}}).Set(0);
   }
 
+  // Removes what no running refresh owns, so that a rollback that could not finish (the engine
+  // or the database was down when the refresh failed) is completed later and nothing is orphaned:
+  // indices of finished refreshes that no alias points at, temp tables of media types with no
+  // refresh running, FDW servers and import schemas of refreshes not running. Indices of refreshes
+  // the ledger does not know are left alone (another installation may share the cluster).
+  void sweep_leftovers(ledger::Ledger& ledger, pg::Database& db) {
+    std::set<std::string> busy_media, busy_prefixes;
+    for (const auto& r : ledger.runs_with_status(ledger::RunStatus::kRunning)) {
+      busy_media.insert(r.media_type);
+      busy_prefixes.insert(refresh::refresh_names(r.media_type, r.refresh_id).suffix.substr(0, 12));
+    }
+    std::vector<std::string> removed;
+    auto indices = search.cat_indices();
+    for (const auto& row : indices.ok() ? indices.value() : std::vector<search::IndexRow>{}) {
+      for (const auto& [name, media] : config.media_types) {
+        auto id = refresh::refresh_id_of_index(name, row.index);
+        if (!id) continue;
+        auto run = ledger.run(*id);
+        if (!run || run->status == ledger::RunStatus::kRunning) continue;
+        auto aliases = search.get_index_aliases(row.index);
+        if (!aliases.ok() || !aliases.value().empty()) continue;  // served from: never delete
+        auto d = search.delete_index(row.index);
+        if (d.ok() || d.error().http_status == 404) removed.push_back("index " + row.index);
+      }
+    }
+    for (const auto& [name, media] : config.media_types) {
+      if (busy_media.count(name)) continue;
+      for (const auto& t : refresh::refreshed_tables(media)) {
+        auto temp = refresh::temp_table(pg::Identifier(t, "table name"));
+        if (!db.query_value("SELECT to_regclass($1)::text", {temp.quoted()})) continue;
+        // Checked again in the same statement: a refresh of this media type may have begun since.
+        db.exec("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM datarefresh.runs WHERE status = 'running' AND media_type = " +
+                pg::quote_literal(name) + ") THEN DROP TABLE IF EXISTS " + temp.quoted() + " CASCADE; END IF; END $$");
+        removed.push_back("table " + temp.name());
+      }
+    }
+    auto fdw = db.exec(
+        "SELECT 'server', srvname, substr(srvname, 17, 12) FROM pg_foreign_server WHERE srvname LIKE "
+        "'datarefresh\\_fdw\\_%' UNION ALL SELECT 'schema', nspname, substr(nspname, 22, 12) FROM pg_namespace "
+        "WHERE nspname LIKE 'datarefresh\\_upstream\\_%'");
+    for (const auto& r : fdw.rows) {
+      if (busy_prefixes.count(r[2].value_or(""))) continue;
+      db.exec("DROP " + r[0].value_or("") + " IF EXISTS " + pg::Identifier(r[1].value_or("")).quoted() + " CASCADE");
+      removed.push_back(r[0].value_or("") + " " + r[1].value_or(""));
+    }
+    if (!removed.empty()) log.warn("removed leftovers of finished refreshes", {{"removed", removed}});
+  }
+
   void advance(ledger::Ledger& ledger, pg::Database& db, ledger::Run run) {
     if (!ledger.step_done(run.refresh_id, "publish")) return;  // still the planner's
     auto media_it = config.media_types.find(run.media_type);
@@ -631,6 +680,14 @@ int Coordinator::tick() {
     for (auto& run : running) {
       if (shutdown_requested()) break;
       m.advance(ledger, db, run);
+    }
+    if (Clock::now() >= m.next_sweep) {
+      m.next_sweep = Clock::now() + m.config.refresh.leftover_sweep_interval;
+      try {
+        m.sweep_leftovers(ledger, db);
+      } catch (const std::exception& e) {
+        m.log.warn("sweeping leftovers failed; will try again", {{"error", e.what()}});
+      }
     }
     return static_cast<int>(running.size());
   } catch (const std::exception& e) {

@@ -161,6 +161,7 @@ struct RefreshConfig {
   std::int64_t row_limit = 0;  // 0 = no limit
   int max_shard_attempts = 3;
   Duration shard_stall_timeout = std::chrono::minutes(10);
+  Duration leftover_sweep_interval = std::chrono::seconds(30);
   Duration progress_interval = std::chrono::seconds(5);
   std::int64_t tag_filter_batch_rows = 100'000;
   int tag_filter_parallelism = 2;

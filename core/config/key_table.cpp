@@ -656,6 +656,10 @@ const KeyTable<Config>& root_keys() {
     t.push_back(integer<O>("refresh.max_shard_attempts", 3, 1, 100, "Attempts per shard before the refresh fails.", DR_AT(refresh.max_shard_attempts)));
     t.push_back(duration<O>("refresh.shard_stall_timeout", "10m", "A shard without progress for this long is re-published.",
                             DR_AT(refresh.shard_stall_timeout)));
+    t.push_back(duration<O>("refresh.leftover_sweep_interval", "30s",
+                            "How often the coordinator removes what no running refresh owns (orphaned indices, temp "
+                            "tables, FDW objects).",
+                            DR_AT(refresh.leftover_sweep_interval)));
     t.push_back(duration<O>("refresh.progress_interval", "5s", "How often indexers publish shard progress.", DR_AT(refresh.progress_interval)));
     t.push_back(integer<O>("refresh.tag_filter_batch_rows", 100000, 1, kNoMax, "Rows per tag-filtering UPDATE batch.",
                            DR_AT(refresh.tag_filter_batch_rows)));

@@ -42,6 +42,13 @@ bool is_refresh_index(const std::string& media_type, const std::string& index) {
   return true;
 }
 
+std::optional<std::string> refresh_id_of_index(const std::string& media_type, const std::string& index) {
+  if (!is_refresh_index(media_type, index)) return std::nullopt;
+  std::string hex = index.substr(media_type.size() + 1, 32);
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) + "-" +
+         hex.substr(20);
+}
+
 std::string new_uuid() {
   thread_local std::mt19937_64 rng{std::random_device{}() ^ (static_cast<std::uint64_t>(std::random_device{}()) << 32)};
   std::uint64_t a = rng(), b = rng();

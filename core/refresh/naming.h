@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "core/pg/identifier.h"
@@ -24,6 +25,9 @@ pg::Identifier import_schema(const pg::Identifier& live, const std::string& refr
 
 // Whether `index` is a main or filtered index of `media_type` made by a refresh: <media>-<32 hex>[-filtered].
 bool is_refresh_index(const std::string& media_type, const std::string& index);
+
+// The refresh id (a UUID, as text) an index of is_refresh_index() was made by; nullopt otherwise.
+std::optional<std::string> refresh_id_of_index(const std::string& media_type, const std::string& index);
 
 // A new random UUID (version 4), as text.
 std::string new_uuid();

@@ -83,8 +83,13 @@ datagen::GenerateCounts DevStack::start_infrastructure() {
       {"DATAREFRESH_SOURCE_DIR", options_.source_dir.string()},
   };
   auto broker_file = options_.run_dir / "broker.bootstrap";
-  broker_.emplace(spawn({"broker", "--bootstrap-file", broker_file.string()}, "broker"));
+  auto broker_admin_file = options_.run_dir / "broker.admin";
+  broker_.emplace(spawn({"broker", "--bootstrap-file", broker_file.string(), "--admin-port", "0", "--admin-port-file",
+                         broker_admin_file.string()},
+                        "broker"));
   bootstrap_ = devprocess::wait_for_file_line(broker_file, std::chrono::seconds(30), &*broker_, "the broker");
+  broker_admin_url_ = "http://127.0.0.1:" + devprocess::wait_for_file_line(broker_admin_file, std::chrono::seconds(30),
+                                                                          &*broker_, "the broker's admin endpoint");
   auto search_file = options_.run_dir / "devsearch.port";
   std::vector<std::string> search_args{"devsearch", "--port", "0", "--port-file", search_file.string(), "--nodes",
                                        std::to_string(options_.search_nodes)};

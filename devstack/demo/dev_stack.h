@@ -90,6 +90,8 @@ class DevStack {
   pg::ConnectionOptions catalog_db_options() const;
   search::ClientOptions search_options() const;
   const std::string& bootstrap_servers() const { return bootstrap_; }
+  // The embedded broker's admin endpoint (brokers down/up, partition leaders), for fault tests.
+  const std::string& broker_admin_url() const { return broker_admin_url_; }
   std::vector<devprocess::ChildProcess>& indexers() { return indexers_; }
   // The indexer started with this worker id (`indexer-<n>`), if it is still known.
   devprocess::ChildProcess* indexer(const std::string& worker_id);
@@ -114,6 +116,7 @@ class DevStack {
   std::map<std::string, std::string> env_;
   std::string search_url_;
   std::string bootstrap_;
+  std::string broker_admin_url_;
   bool owns_run_dir_ = false;
   int next_indexer_ = 1;  // worker ids stay unique across restarts
 };

@@ -195,7 +195,13 @@ struct DevSearchServer::Impl {
 
   Answer bulk(const httplib::Request& req, const std::string& index) {
     ++bulk_requests;
-    return store.bulk(req.body, index, [this] { return injector.reject_bulk_item(); }, bulk_counts);
+    return store.bulk(
+        req.body, index,
+        [this](std::string_view id) {
+          if (injector.reject_mapping(id)) return Store::ItemFault::kMapping400;
+          return injector.reject_bulk_item() ? Store::ItemFault::kReject429 : Store::ItemFault::kNone;
+        },
+        bulk_counts);
   }
 
   void handle(const httplib::Request& req, httplib::Response& res) {

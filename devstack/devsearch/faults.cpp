@@ -27,16 +27,18 @@ std::optional<Duration> duration_of(const nlohmann::json& j, const char* key) {
 FaultConfig FaultConfig::from_json(const nlohmann::json& j) {
   if (!j.is_object()) throw ConfigError("faults must be a JSON object");
   for (const auto& [key, value] : j.items()) {
-    if (key != "bulk_reject_fraction" && key != "fail_fraction" && key != "drop_fraction" && key != "latency" &&
-        key != "duration") {
+    if (key != "bulk_reject_fraction" && key != "fail_fraction" && key != "drop_fraction" &&
+        key != "mapping_reject_fraction" && key != "latency" && key != "duration") {
       throw ConfigError("unknown fault [" + key +
-                        "]: use bulk_reject_fraction, fail_fraction, drop_fraction, latency or duration");
+                        "]: use bulk_reject_fraction, fail_fraction, drop_fraction, mapping_reject_fraction, "
+                        "latency or duration");
     }
   }
   FaultConfig c;
   c.bulk_reject_fraction = fraction(j, "bulk_reject_fraction");
   c.fail_fraction = fraction(j, "fail_fraction");
   c.drop_fraction = fraction(j, "drop_fraction");
+  c.mapping_reject_fraction = fraction(j, "mapping_reject_fraction");
   c.latency = duration_of(j, "latency").value_or(Duration{0});
   c.duration = duration_of(j, "duration");
   return c;
@@ -46,6 +48,7 @@ nlohmann::json FaultConfig::to_json() const {
   nlohmann::json j = {{"bulk_reject_fraction", bulk_reject_fraction},
                       {"fail_fraction", fail_fraction},
                       {"drop_fraction", drop_fraction},
+                      {"mapping_reject_fraction", mapping_reject_fraction},
                       {"latency", format_duration(latency)}};
   j["duration"] = duration ? nlohmann::json(format_duration(*duration)) : nlohmann::json(nullptr);
   return j;
@@ -107,6 +110,16 @@ bool FaultInjector::fail(Clock::time_point now) {
 bool FaultInjector::reject_bulk_item(Clock::time_point now) {
   std::lock_guard lock(mutex_);
   return draw_locked(active_locked(now).bulk_reject_fraction);
+}
+
+bool FaultInjector::reject_mapping(std::string_view id, Clock::time_point now) const {
+  std::lock_guard lock(mutex_);
+  double f = active_locked(now).mapping_reject_fraction;
+  if (f <= 0) return false;
+  // FNV-1a: stable across runs and processes, unlike std::hash.
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : id) h = (h ^ c) * 1099511628211ULL;
+  return static_cast<double>(h % 1'000'000) / 1'000'000.0 < f;
 }
 
 }  // namespace datarefresh::devsearch

@@ -4,6 +4,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -16,11 +17,15 @@ struct FaultConfig {
   double bulk_reject_fraction = 0;  // bulk items answered 429 es_rejected_execution_exception
   double fail_fraction = 0;         // whole requests answered 503
   double drop_fraction = 0;         // connections closed without an answer
+  // Documents refused for good with 400 mapper_parsing_exception, chosen by a hash of the
+  // document id: the same documents on every attempt, as a real mapping conflict would be.
+  double mapping_reject_fraction = 0;
   Duration latency{0};              // added before every request
   std::optional<Duration> duration;  // faults expire this long after being set
 
-  // Parses {"bulk_reject_fraction":0.5,"fail_fraction":..,"drop_fraction":..,"latency":"50ms",
-  // "duration":"60s"}; throws ConfigError naming the bad key.
+  // Parses {"bulk_reject_fraction":0.5,"fail_fraction":..,"drop_fraction":..,
+  // "mapping_reject_fraction":..,"latency":"50ms","duration":"60s"}; throws ConfigError naming the
+  // bad key.
   static FaultConfig from_json(const nlohmann::json& j);
   nlohmann::json to_json() const;
 };
@@ -41,6 +46,8 @@ class FaultInjector {
   bool drop(Clock::time_point now = Clock::now());
   bool fail(Clock::time_point now = Clock::now());
   bool reject_bulk_item(Clock::time_point now = Clock::now());
+  // Whether the document with this id is refused for good (mapping_reject_fraction).
+  bool reject_mapping(std::string_view id, Clock::time_point now = Clock::now()) const;
 
  private:
   FaultConfig active_locked(Clock::time_point now) const;

@@ -564,7 +564,8 @@ namespace {
 void add_sink_delta(Store::Index& idx, std::chrono::steady_clock::time_point now, std::int64_t delta);
 }  // namespace
 
-Answer Store::bulk(std::string_view body, const std::string& default_index, const std::function<bool()>& reject_item,
+Answer Store::bulk(std::string_view body, const std::string& default_index,
+                   const std::function<ItemFault(std::string_view id)>& item_fault,
                    BulkCounters& counters) {
   auto start = Clock::now();
   struct Item {
@@ -710,7 +711,14 @@ Answer Store::bulk(std::string_view body, const std::string& default_index, cons
         continue;
       }
     }
-    if (reject_item && reject_item()) {
+    const ItemFault injected = item_fault ? item_fault(item.id) : ItemFault::kNone;
+    if (injected == ItemFault::kMapping400 && item.action != "delete") {
+      fail(400, error_object("mapper_parsing_exception",
+                             "failed to parse field [popularity] of type [rank_feature] in document with id '" +
+                                 item.id + "'. Preview of field's value: '-1' (devsearch fault injection)"));
+      continue;
+    }
+    if (injected == ItemFault::kReject429) {
       fail(429, error_object("es_rejected_execution_exception",
                              "rejected execution of coordinating operation [coordinating_and_primary_bytes=0, "
                              "replica_bytes=0, all_bytes=0, coordinating_operation_bytes=" +

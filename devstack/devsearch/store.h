@@ -64,9 +64,10 @@ class Store {
   Answer delete_index(const std::string& name);
   Answer get_settings(const std::string& name);
   Answer put_settings(const std::string& name, const std::string& body);
-  // reject_item(): whether the fault injector rejects the next item with 429.
-  Answer bulk(std::string_view body, const std::string& default_index, const std::function<bool()>& reject_item,
-              BulkCounters& counters);
+  // What the fault injector does to one bulk item, given its document id.
+  enum class ItemFault { kNone, kReject429, kMapping400 };
+  Answer bulk(std::string_view body, const std::string& default_index,
+              const std::function<ItemFault(std::string_view id)>& item_fault, BulkCounters& counters);
   Answer get_doc(const std::string& index, const std::string& id);
   Answer refresh(const std::string& index_expr);
   Answer count(const std::string& index_expr, const std::string& body);

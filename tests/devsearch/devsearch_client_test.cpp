@@ -59,6 +59,29 @@ TEST_F(DevSearchClient, ReportsClusterInfoAndRefusesToCreateAnIndexTwice) {
   EXPECT_EQ((*settings)["index"]["refresh_interval"], "-1");
 }
 
+TEST_F(DevSearchClient, MappingRejectionsRefuseTheSameDocumentsForGoodAndAreNotRetryable) {
+  create_image_index("image-mapping");
+  server_->faults().set(FaultConfig{.mapping_reject_fraction = 0.1});
+  std::vector<std::set<std::string>> refused(2);
+  for (auto& ids : refused) {
+    BulkBodyBuilder builder;
+    for (int i = 0; i < 300; ++i) builder.add_index("image-mapping", std::to_string(i), image_doc(i, "doc"));
+    auto r = client_->bulk(builder.take());
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    for (const auto& item : r->items) {
+      if (item.ok()) continue;
+      EXPECT_EQ(item.status, 400);
+      EXPECT_EQ(item.error_type, "mapper_parsing_exception");
+      EXPECT_FALSE(item.retryable);
+      ids.insert(item.id);
+    }
+  }
+  EXPECT_GT(refused[0].size(), 10u);
+  EXPECT_LT(refused[0].size(), 60u);
+  EXPECT_EQ(refused[0], refused[1]) << "a mapping conflict refuses the same documents every time";
+  server_->faults().clear();
+}
+
 TEST_F(DevSearchClient, BulkWithPartialRejectionsMarksOnlyRejectedItemsRetryable) {
   create_image_index("image-bulk");
   server_->faults().set(FaultConfig{.bulk_reject_fraction = 0.5});

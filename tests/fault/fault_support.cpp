@@ -5,6 +5,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include "core/kafka/producer.h"
 #include "core/kafka/topics.h"
@@ -54,6 +55,19 @@ std::vector<json> read_topic(demo::DevStack& stack, const std::string& topic, st
     out.push_back(json::parse(payload, nullptr, false));
   }
   return out;
+}
+
+std::string admin(const std::string& base_url, const std::string& method, const std::string& path,
+                  const std::string& body) {
+  httplib::Client client(base_url);
+  client.set_read_timeout(30, 0);
+  auto r = method == "DELETE" ? client.Delete(path)
+           : method == "GET"  ? client.Get(path)
+                              : client.Post(path, body, "application/json");
+  EXPECT_TRUE(r) << method << " " << base_url << path << ": no answer";
+  if (!r) return "";
+  EXPECT_LT(r->status, 300) << method << " " << base_url << path << ": " << r->body;
+  return r->body;
 }
 
 bool all_services_running(demo::DevStack& stack) {

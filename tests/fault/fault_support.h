@@ -26,6 +26,11 @@ std::vector<nlohmann::json> read_topic(demo::DevStack& stack, const std::string&
 std::vector<std::pair<std::string, std::string>> read_raw(demo::DevStack& stack, const std::string& topic,
                                                           std::size_t at_least, std::chrono::seconds timeout);
 
+// POSTs (or DELETEs) to an admin endpoint (the broker's, devsearch's /_devsearch/faults) and
+// expects a 2xx answer; returns the body.
+std::string admin(const std::string& base_url, const std::string& method, const std::string& path,
+                  const std::string& body = "");
+
 bool all_services_running(demo::DevStack& stack);
 // Non-system indices.
 std::set<std::string> indices(demo::DevStack& stack);

@@ -23,6 +23,15 @@ TEST(IsRefreshIndex, RecognisesOnlyIndicesARefreshOfThatMediaTypeMade) {
   EXPECT_FALSE(is_refresh_index("image", "image-0A1B2C3D000040008000000000000000"));
 }
 
+TEST(RefreshIdOfIndex, RecoversTheRefreshIdFromItsIndicesOnly) {
+  const std::string id = "0a1b2c3d-0000-4000-8000-00000000000f";
+  auto n = refresh_names("audio", id);
+  EXPECT_EQ(refresh_id_of_index("audio", n.new_index), id);
+  EXPECT_EQ(refresh_id_of_index("audio", n.filtered_index), id);
+  EXPECT_EQ(refresh_id_of_index("image", n.new_index), std::nullopt);
+  EXPECT_EQ(refresh_id_of_index("audio", "audio"), std::nullopt);
+}
+
 TEST(NewUuid, IsAVersion4UuidAndUnique) {
   std::set<std::string> seen;
   for (int i = 0; i < 1000; ++i) {
