@@ -9,6 +9,7 @@
 #include "consumer/coordinator/coordinator_command.h"
 #include "consumer/indexer/indexer_command.h"
 #include "core/config/check_config_command.h"
+#include "core/service/service_context.h"
 #include "devstack/broker/broker_command.h"
 #include "devstack/demo/demo_command.h"
 #include "devstack/devsearch/devsearch_command.h"
@@ -25,7 +26,9 @@ int main(int argc, char** argv) {
   commands.push_back(datarefresh::indexer::make_indexer_command(app));
   commands.push_back(datarefresh::coordinator::make_coordinator_command(app));
   commands.push_back(datarefresh::planner::make_trigger_command(app));
-  commands.push_back(datarefresh::config::make_check_config_command(app));
+  commands.push_back(datarefresh::config::make_check_config_command(app, [](const datarefresh::config::Config& c) {
+    return datarefresh::service::probe_endpoints(c, datarefresh::service::kAllEndpoints, std::chrono::seconds(10));
+  }));
   commands.push_back(datarefresh::broker::make_broker_command(app));
   commands.push_back(datarefresh::devsearch::make_devsearch_command(app));
   commands.push_back(datarefresh::devpg::make_devdb_command(app));

@@ -13,6 +13,7 @@
 #include "core/common/log.h"
 #include "core/messages/codec.h"
 #include "core/refresh/naming.h"
+#include "core/refresh/retry_budget.h"
 #include "core/refresh/rollback.h"
 #include "core/refresh/run_control.h"
 #include "core/refresh/step_error.h"
@@ -56,7 +57,7 @@ struct Planner::Impl {
   refresh::EventPublisher publisher;
   search::Client search;
   prometheus::Family<prometheus::Counter>& requests;
-  std::map<std::string, int> transient_failures;  // request id -> consecutive transient failures
+  refresh::RetryBudget retries{config.refresh.transient_retry_deadline};  // by request id
   bool schema_ready = false;
   Logger log{"planner"};
 
@@ -409,18 +410,17 @@ PlanOutcome Planner::plan(const messages::RefreshRequested& request, const kafka
     m.create_index(ledger, run, media);
     m.plan_shards(ledger, db, run, media);
     m.publish(ledger, run, media, request);
-    m.transient_failures.erase(request.request_id);
+    m.retries.reset(request.request_id);
     m.count(media.name, "planned");
     return PlanOutcome::kPlanned;
   } catch (const std::exception& e) {
     bool retryable = refresh::is_retryable(e);
-    int& failures = m.transient_failures[request.request_id];
-    if (retryable && ++failures <= 5) {
+    if (retryable && m.retries.may_retry(request.request_id)) {
       m.log.warn("refresh step failed, will retry", {{"refresh_id", run.refresh_id}, {"phase", run.phase},
-                                                     {"attempt", failures}, {"error", e.what()}});
+                                                     {"attempt", m.retries.attempts(request.request_id)},
+                                                     {"error", e.what()}});
       return PlanOutcome::kRetryLater;
     }
-    m.transient_failures.erase(request.request_id);
     try {
       pg::Database fresh = m.connect_api();
       ledger::Ledger fresh_ledger(fresh);

@@ -64,6 +64,7 @@ class TriggerCommand final : public Command {
 
 int run_planner(const std::string& config_file) {
   service::ServiceContext context(config_file, service::ServiceContext::load(config_file), "planner");
+  context.require_endpoints(service::kAllEndpoints);
   const auto& cfg = context.config();
   Logger log("planner");
   context.start_ops_server();

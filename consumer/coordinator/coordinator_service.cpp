@@ -20,6 +20,7 @@
 #include "core/messages/codec.h"
 #include "core/refresh/event_publisher.h"
 #include "core/refresh/naming.h"
+#include "core/refresh/retry_budget.h"
 #include "core/refresh/rollback.h"
 #include "core/refresh/run_control.h"
 #include "core/refresh/step_error.h"
@@ -106,7 +107,7 @@ struct Coordinator::Impl {
   prometheus::Family<prometheus::Gauge>& last_success;
   std::optional<pg::Database> fold_db;
   std::optional<pg::Database> tick_db;
-  std::map<std::string, int> transient_failures;  // refresh id -> consecutive transient failures
+  refresh::RetryBudget retries{config.refresh.transient_retry_deadline};  // by refresh id
   Clock::time_point next_sweep{};                  // the first tick sweeps
   Logger log{"coordinator"};
 
@@ -642,16 +643,14 @@ struct Coordinator::Impl {
       promote_aliases(ledger, run);
       clean_up(ledger, db, run, media);
       complete(ledger, db, run, media);
-      transient_failures.erase(run.refresh_id);
+      retries.reset(run.refresh_id);
     } catch (const std::exception& e) {
       bool retryable = refresh::is_retryable(e);
-      int& n = transient_failures[run.refresh_id];
-      if (retryable && ++n <= 30) {
+      if (retryable && retries.may_retry(run.refresh_id)) {
         log.warn("refresh step will be retried", {{"refresh_id", run.refresh_id}, {"phase", run.phase},
-                                                  {"attempt", n}, {"error", e.what()}});
+                                                  {"attempt", retries.attempts(run.refresh_id)}, {"error", e.what()}});
         return;
       }
-      transient_failures.erase(run.refresh_id);
       fail(ledger, db, run, media, e.what());
     }
   }
@@ -699,6 +698,7 @@ int Coordinator::tick() {
 
 int run_coordinator(const std::string& config_file) {
   service::ServiceContext context(config_file, service::ServiceContext::load(config_file), "coordinator");
+  context.require_endpoints(service::kApiDatabase | service::kSearchEngine | service::kKafka);
   const auto& cfg = context.config();
   Logger log("coordinator");
   context.start_ops_server();

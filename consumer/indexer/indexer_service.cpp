@@ -320,6 +320,7 @@ kafka::JobOutcome IndexerService::handle(const kafka::Message& message, const ka
 
 int run_indexer(const std::string& config_file, const std::string& worker_id_option) {
   service::ServiceContext context(config_file, service::ServiceContext::load(config_file), "indexer");
+  context.require_endpoints(service::kApiDatabase | service::kSearchEngine | service::kKafka);
   const auto& cfg = context.config();
   std::string worker_id = worker_id_option.empty() ? cfg.indexer.worker_id : worker_id_option;
   if (worker_id.empty()) {

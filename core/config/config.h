@@ -162,6 +162,7 @@ struct RefreshConfig {
   int max_shard_attempts = 3;
   Duration shard_stall_timeout = std::chrono::minutes(10);
   Duration leftover_sweep_interval = std::chrono::seconds(30);
+  Duration transient_retry_deadline = std::chrono::minutes(10);
   Duration progress_interval = std::chrono::seconds(5);
   std::int64_t tag_filter_batch_rows = 100'000;
   int tag_filter_parallelism = 2;

@@ -660,6 +660,10 @@ const KeyTable<Config>& root_keys() {
                             "How often the coordinator removes what no running refresh owns (orphaned indices, temp "
                             "tables, FDW objects).",
                             DR_AT(refresh.leftover_sweep_interval)));
+    t.push_back(duration<O>("refresh.transient_retry_deadline", "10m",
+                            "How long the planner and coordinator retry a step that fails transiently (database or "
+                            "search engine unreachable) before the refresh fails and is rolled back.",
+                            DR_AT(refresh.transient_retry_deadline)));
     t.push_back(duration<O>("refresh.progress_interval", "5s", "How often indexers publish shard progress.", DR_AT(refresh.progress_interval)));
     t.push_back(integer<O>("refresh.tag_filter_batch_rows", 100000, 1, kNoMax, "Rows per tag-filtering UPDATE batch.",
                            DR_AT(refresh.tag_filter_batch_rows)));

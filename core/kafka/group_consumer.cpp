@@ -347,6 +347,11 @@ struct GroupConsumer::Impl {
       }
       logger.info("partitions assigned",
                   {{"partitions", to_json(tps)}, {"protocol", cooperative ? "cooperative" : "eager"}});
+      // librdkafka keeps a partition's pause flag across a revoke and a later re-assignment: a
+      // partition paused when it was taken away would never deliver again. Start each assigned
+      // partition unpaused; refresh_pauses() pauses what must wait.
+      set_paused(tps, false);
+      for (const auto& tp : tps) paused.erase(tp);
       refresh_pauses();
       return;
     }
@@ -364,7 +369,7 @@ struct GroupConsumer::Impl {
     for (const auto& tp : tps) {
       retry_until.erase(tp);
       held.erase(tp);
-      paused.erase(tp);  // unassigning clears librdkafka's pause state too
+      paused.erase(tp);  // resumed explicitly if it is assigned again (see the assignment above)
     }
     if (cooperative) {
       if (auto* error = rd_kafka_incremental_unassign(rk.get(), partitions)) {

@@ -1,12 +1,16 @@
 #include "core/service/service_context.h"
 
+#include <algorithm>
 #include <atomic>
+#include <functional>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "core/common/error.h"
 #include "core/common/log.h"
+#include "core/pg/database.h"
 
 namespace datarefresh::service {
 
@@ -141,6 +145,68 @@ void ServiceContext::start_ops_server() {
 }
 
 std::uint16_t ServiceContext::ops_port() const { return ops_ ? ops_->port() : 0; }
+
+std::vector<std::string> probe_endpoints(const config::Config& config, unsigned endpoints, Duration timeout) {
+  struct Probe {
+    unsigned endpoint;
+    std::string key;
+    std::function<std::optional<std::string>()> run;
+  };
+  auto db_probe = [&](pg::ConnectionOptions o) {
+    o.connect_attempts = 1;
+    o.connect_timeout = std::max<Duration>(timeout, std::chrono::seconds(2));
+    return [o]() -> std::optional<std::string> {
+      try {
+        pg::Database::connect(o);
+        return std::nullopt;
+      } catch (const std::exception& e) {
+        return std::string(e.what());
+      }
+    };
+  };
+  std::vector<Probe> probes{
+      {kApiDatabase, "postgres.api.dsn", db_probe(api_db_options(config, "datarefresh-probe"))},
+      {kUpstreamDatabase, "postgres.upstream.dsn", db_probe(upstream_db_options(config, "datarefresh-probe"))},
+      {kSearchEngine, "search.url",
+       [&]() -> std::optional<std::string> {
+         auto o = search_client_options(config);
+         o.request_timeout = timeout;
+         o.connect_timeout = std::min<Duration>(timeout, o.connect_timeout);
+         auto r = search::Client(o).info();
+         if (r.ok()) return std::nullopt;
+         return r.error().describe();
+       }},
+      {kKafka, "kafka.bootstrap_servers",
+       [&]() -> std::optional<std::string> {
+         try {
+           kafka::list_topics(kafka_client_options(config), timeout);
+           return std::nullopt;
+         } catch (const std::exception& e) {
+           return std::string(e.what());
+         }
+       }},
+  };
+  std::vector<std::optional<std::string>> results(probes.size());
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < probes.size(); ++i) {
+    if (endpoints & probes[i].endpoint) threads.emplace_back([&, i] { results[i] = probes[i].run(); });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<std::string> problems;
+  for (std::size_t i = 0; i < probes.size(); ++i) {
+    if (results[i]) problems.push_back(probes[i].key + ": unreachable: " + *results[i]);
+  }
+  return problems;
+}
+
+void ServiceContext::require_endpoints(unsigned endpoints) const {
+  auto problems = probe_endpoints(config_, endpoints, std::chrono::seconds(10));
+  if (problems.empty()) return;
+  std::string message = service_name_ + " cannot start: " + std::to_string(problems.size()) +
+                        " endpoint(s) unreachable; fix the configuration or start them:";
+  for (const auto& p : problems) message += "\n  " + p;
+  throw ConfigError(message);
+}
 
 void ServiceContext::ensure_topics() const {
   Logger log("service");

@@ -29,6 +29,15 @@ pg::ConnectionOptions upstream_db_options(const config::Config& config, const st
 search::ClientOptions search_client_options(const config::Config& config);
 metrics::OpsServerOptions ops_server_options(const config::Config& config);
 
+// The endpoints a process depends on, for probe_endpoints().
+enum Endpoint : unsigned { kApiDatabase = 1, kUpstreamDatabase = 2, kSearchEngine = 4, kKafka = 8, kAllEndpoints = 15 };
+
+// Tries to reach each endpoint in `endpoints` (at once, each within `timeout`): a PostgreSQL
+// connection, the search engine's root, a Kafka metadata request. Returns one problem per
+// unreachable endpoint, each naming its configuration key ("postgres.api.dsn: ..."); empty when
+// all answered. Secrets never appear in the messages.
+std::vector<std::string> probe_endpoints(const config::Config& config, unsigned endpoints, Duration timeout);
+
 // The transform a configured media type uses (by its name: image, audio).
 catalog::MediaKind media_kind(const config::MediaTypeConfig& media);
 
@@ -57,6 +66,11 @@ class ServiceContext {
 
   // Loads the configuration file (with DATAREFRESH_* overrides) and configures logging from it.
   static config::Config load(const std::filesystem::path& config_file);
+
+  // Probes the endpoints this service depends on (probe_endpoints) and throws ConfigError listing
+  // every unreachable one, so that a misconfigured service exits at once naming each problem
+  // instead of starting half its work.
+  void require_endpoints(unsigned endpoints) const;
 
   // Creates the topics of the Kafka contract if missing (a partition-count mismatch is logged).
   void ensure_topics() const;

@@ -33,7 +33,10 @@ ChildProcess::ChildProcess(ChildOptions options) {
     auto eq = kv.find('=');
     if (eq != std::string::npos) merged[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  for (auto& [k, v] : options.env) merged[k] = v;
+  for (auto& [k, v] : options.env) {
+    if (v.empty()) merged.erase(k);
+    else merged[k] = v;
+  }
   for (auto& [k, v] : merged) env_storage.push_back(k + "=" + v);
   std::vector<char*> envp;
   for (auto& kv : env_storage) envp.push_back(kv.data());

@@ -13,7 +13,7 @@ namespace datarefresh::devprocess {
 
 struct ChildOptions {
   std::vector<std::string> argv;                 // argv[0] is the executable path
-  std::map<std::string, std::string> env;        // added to (and overriding) the parent's environment
+  std::map<std::string, std::string> env;        // added to (and overriding) the parent's environment; "" unsets
   std::optional<std::filesystem::path> log_file; // stdout and stderr go here; inherited when empty
   bool die_with_parent = true;                   // PR_SET_PDEATHSIG: a SIGKILLed parent leaves no orphans
 };

@@ -12,6 +12,7 @@
 
 #include "core/ledger/ledger.h"
 #include "core/pg/database.h"
+#include "core/search/client.h"
 #include "devstack/demo/dev_stack.h"
 #include "tests/fault/fault_support.h"
 
@@ -37,6 +38,7 @@ class InfraFaults : public ::testing::Test {
              {"DATAREFRESH_SEARCH_BULK_BACKOFF_MAX", "1s"},
              {"DATAREFRESH_REFRESH_DEAD_LETTER_BUDGET", "0.05"},
              {"DATAREFRESH_REFRESH_LEFTOVER_SWEEP_INTERVAL", "3s"},
+             {"DATAREFRESH_REFRESH_TRANSIENT_RETRY_DEADLINE", "10s"},
              {"DATAREFRESH_LOGGING_FORMAT", "text"}};
     stack_ = new demo::DevStack(o);
     std::cout << "service logs: " << stack_->run_dir().string() << " (kept if a test fails)\n";
@@ -55,17 +57,17 @@ class InfraFaults : public ::testing::Test {
   static json search_stats() {
     return json::parse(admin(stack_->search_url(), "GET", "/_devsearch/stats"), nullptr, false);
   }
-  // Waits until some shard of the refresh has read rows (indexing is under way).
+  // Waits until some shard of the refresh runs (indexing is under way).
   static void wait_indexing(const std::string& refresh_id) {
     auto deadline = std::chrono::steady_clock::now() + seconds(120);
     while (std::chrono::steady_clock::now() < deadline) {
       auto db = api();
       if (db.query_value("SELECT to_regclass('datarefresh.shards')::text") &&
-          db.query_value("SELECT 1 FROM datarefresh.shards WHERE refresh_id = $1::uuid AND rows_read > 0",
+          db.query_value("SELECT 1 FROM datarefresh.shards WHERE refresh_id = $1::uuid AND status = 'running'",
                          {refresh_id})) {
         return;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     FAIL() << "refresh " << refresh_id << " never started indexing";
   }
@@ -95,11 +97,11 @@ TEST_F(InfraFaults, BrokersDownAndLeadersMovingLoseNoJobAndNoEvent) {
   expect_completed_exactly(*stack_, id, "image");
 }
 
-// Scenario 7: 30% of bulk items rejected with 429 for a minute: retried with backoff, nothing lost.
+// Scenario 7: 30% of bulk items rejected with 429 for a minute (from before the refresh starts):
+// retried with backoff, nothing lost.
 TEST_F(InfraFaults, BulkItemsRejectedWith429AreRetriedUntilAccepted) {
-  auto id = stack_->trigger("image");
-  wait_indexing(id);
   faults({{"bulk_reject_fraction", 0.3}, {"duration", "60s"}});
+  auto id = stack_->trigger("image");
   stack_->wait(id, seconds(300));
   expect_completed_exactly(*stack_, id, "image");
   auto stats = search_stats();
@@ -131,8 +133,15 @@ TEST_F(InfraFaults, AnEngineDownPastTheDeadlineFailsTheRefreshAndRollsBack) {
   ASSERT_EQ(p.run.status, ledger::RunStatus::kFailed);
   EXPECT_NE(p.run.error.value_or("").find("503"), std::string::npos) << p.run.error.value_or("");
   // Wait out the outage and one sweep.
+  search::Client client(stack_->search_options());
   auto deadline = std::chrono::steady_clock::now() + seconds(90);
-  while (indices(*stack_) != before.indices && std::chrono::steady_clock::now() < deadline) {
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto rows = client.cat_indices();
+    std::set<std::string> now;
+    for (const auto& r : rows.ok() ? rows.value() : std::vector<search::IndexRow>{}) {
+      if (r.index[0] != '.') now.insert(r.index);
+    }
+    if (rows.ok() && now == before.indices) break;
     std::this_thread::sleep_for(seconds(1));
   }
   expect_failed_cleanly(*stack_, id, before, "image", "503");

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -294,6 +295,31 @@ TEST_F(RefreshFaults, BadConfigurationIsRefusedWithEveryProblemNamed) {
   auto planner_rc = planner.wait_for(seconds(30));
   ASSERT_TRUE(planner_rc) << "a planner with a bad configuration must exit";
   EXPECT_NE(*planner_rc, 0);
+  // Valid, but nothing answers where it points: check-config --connect and a service both name
+  // every unreachable endpoint, and the service exits before doing anything.
+  std::ofstream(dir / "unreachable.yaml") << "postgres:\n  api: {dsn: 'postgresql://u@127.0.0.1:1/api'}\n"
+                                             "  upstream: {dsn: 'postgresql://u@127.0.0.1:1/up'}\n"
+                                             "kafka: {bootstrap_servers: '127.0.0.1:1'}\nsearch: {url: 'http://127.0.0.1:1'}\n";
+  std::map<std::string, std::string> no_overrides;
+  for (const auto& [k, v] : stack_->env()) {
+    if (k.rfind("DATAREFRESH_", 0) == 0 || k.find("DATABASE_URL") != std::string::npos) no_overrides[k] = "";
+  }
+  for (const auto& [args, log_name] :
+       {std::pair{std::vector<std::string>{"check-config", "--connect", (dir / "unreachable.yaml").string()},
+                  std::string("unreachable-check")},
+        std::pair{std::vector<std::string>{"coordinator", "--config", (dir / "unreachable.yaml").string()},
+                  std::string("unreachable-coordinator")}}) {
+    auto p = stack_->spawn(args, log_name, no_overrides);
+    auto p_rc = p.wait_for(seconds(60));
+    ASSERT_TRUE(p_rc) << log_name << " must exit";
+    EXPECT_NE(*p_rc, 0) << log_name;
+    std::ifstream in(dir / (log_name + ".log"));
+    std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (const char* key : {"postgres.api.dsn: unreachable", "kafka.bootstrap_servers: unreachable",
+                            "search.url: unreachable"}) {
+      EXPECT_NE(out.find(key), std::string::npos) << key << " not named by " << log_name << ":\n" << out;
+    }
+  }
   auto bad_cli = stack_->spawn({"indexer", "--no-such-flag"}, "bad-cli");
   auto cli_rc = bad_cli.wait_for(seconds(30));
   ASSERT_TRUE(cli_rc);

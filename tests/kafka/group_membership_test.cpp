@@ -1,3 +1,4 @@
+#include <atomic>
 #include <chrono>
 #include <iostream>
 #include <optional>
@@ -50,6 +51,32 @@ TEST_F(GroupConsumerTest, AMemberThatDiesMidJobHasItsMessageRedeliveredToTheOthe
   EXPECT_EQ(committed(0), 1);
   std::cout << "redelivered after crash in "
             << std::chrono::duration_cast<std::chrono::milliseconds>(redelivered_after).count() << " ms\n";
+}
+
+// librdkafka keeps a partition's pause flag across a revoke and a re-assignment; a partition
+// paused for a running job, taken away and given back must still deliver.
+TEST_F(GroupConsumerTest, APartitionRevokedMidJobAndAssignedBackDeliversAgain) {
+  cluster_.create_topic(topic_, 2);
+  auto options = test_options(cluster_.bootstrap_servers(), group_, topic_);
+  options.max_in_flight = 2;
+  std::atomic<bool> hold{true};
+  RunningConsumer a(options, [&](const Message& m, const CancelToken& cancel) {
+    journal_.add("a", m);
+    while (hold && !cancel.cancelled()) std::this_thread::sleep_for(20ms);
+    return cancel.cancelled() ? JobOutcome::kRetry : JobOutcome::kDone;
+  });
+  produce(8);
+  ASSERT_TRUE(eventually([&] { return a->counters().jobs_started >= 2; }, 20s)) << "a never ran both partitions";
+  {
+    RunningConsumer b(options, [&](const Message&, const CancelToken& cancel) {
+      cancel.wait_for(30s);
+      return JobOutcome::kRetry;
+    });
+    ASSERT_TRUE(eventually([&] { return a->counters().revoked_events >= 1; }, 20s)) << "b never took a partition";
+  }  // b leaves the group: its partition goes back to a
+  hold = false;
+  ASSERT_TRUE(eventually([&] { return committed(0) + committed(1) == 8; }, 40s))
+      << "committed " << committed(0) << " + " << committed(1) << " of 8";
 }
 
 TEST_F(GroupConsumerTest, AJobLongerThanMaxPollIntervalKeepsTheMembershipAndCommitsOnce) {
