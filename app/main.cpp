@@ -10,6 +10,7 @@
 #include "consumer/indexer/indexer_command.h"
 #include "core/config/check_config_command.h"
 #include "core/service/service_context.h"
+#include "devstack/bench/bench_command.h"
 #include "devstack/broker/broker_command.h"
 #include "devstack/demo/demo_command.h"
 #include "devstack/devsearch/devsearch_command.h"
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   commands.push_back(datarefresh::devsearch::make_devsearch_command(app));
   commands.push_back(datarefresh::devpg::make_devdb_command(app));
   commands.push_back(datarefresh::demo::make_demo_command(app));
+  commands.push_back(datarefresh::bench::make_bench_command(app));
 
   try {
     app.parse(argc, argv);

@@ -53,6 +53,13 @@ class RefreshFaults : public ::testing::Test {
     stack_ = nullptr;
   }
 
+  // Every test starts with the suite's bulk latency; the kill tests slow bulk requests further so
+  // that a shard is surely still running when its indexer is killed.
+  void SetUp() override { engine_latency("150ms"); }
+  static void engine_latency(const std::string& latency) {
+    admin(stack_->search_url(), "POST", "/_devsearch/faults", json{{"latency", latency}}.dump());
+  }
+
   static pg::Database api() { return pg::Database::connect(stack_->api_db_options()); }
   static search::Client search_client() { return search::Client(stack_->search_options()); }
   static void produce(const std::string& topic, const std::string& key, const std::string& value) {
@@ -148,6 +155,7 @@ TEST_F(RefreshFaults, AnAliasNameTakenByAConcreteIndexIsRefusedAndNothingLiveCha
 // Scenario 1: an indexer SIGKILLed in the middle of a shard; its shards go to the others and the
 // counts stay exact.
 TEST_F(RefreshFaults, AnIndexerKilledMidShardLosesNothingAndCountsNothingTwice) {
+  engine_latency("400ms");
   auto id = stack_->trigger("image");
   // Twice during the refresh: kill the indexer running a shard, start a replacement.
   for (int kill = 0; kill < 2; ++kill) {
@@ -167,6 +175,7 @@ TEST_F(RefreshFaults, AnIndexerKilledMidShardLosesNothingAndCountsNothingTwice) 
 // Scenario 2: every indexer dies mid-refresh and none runs for a while (longer than the consumer
 // session timeout, so the group forgets them); new ones started later finish the refresh.
 TEST_F(RefreshFaults, EveryIndexerDiesAndNewOnesStartedLaterFinishTheRefresh) {
+  engine_latency("400ms");
   auto id = stack_->trigger("image");
   ASSERT_FALSE(running_shard_worker(id, seconds(120)).empty()) << "no shard was seen running";
   for (auto& i : stack_->indexers()) i.signal(SIGKILL);
@@ -184,6 +193,7 @@ TEST_F(RefreshFaults, EveryIndexerDiesAndNewOnesStartedLaterFinishTheRefresh) {
 // Scenario 3: SIGTERM to an indexer in the middle of a shard: it stops claiming, finishes or
 // hands back what it runs within its grace period, exits 0, and nothing is counted twice.
 TEST_F(RefreshFaults, ATerminatedIndexerStopsCleanlyAndNothingIsCountedTwice) {
+  engine_latency("400ms");
   auto id = stack_->trigger("image");
   auto victim = running_shard_worker(id, seconds(120));
   ASSERT_FALSE(victim.empty()) << "no shard was seen running";

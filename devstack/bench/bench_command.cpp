@@ -1,0 +1,329 @@
+#include "devstack/bench/bench_command.h"
+
+#include <cstdio>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "consumer/indexer/shard_query.h"
+#include "core/catalog/media_kind.h"
+#include "core/common/error.h"
+#include "core/common/log.h"
+#include "core/pg/database.h"
+#include "core/pg/identifier.h"
+#include "devstack/bench/process_stats.h"
+#include "devstack/demo/dev_stack.h"
+#include "devstack/process/child_process.h"
+
+namespace datarefresh::bench {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+struct BenchOptions {
+  std::uint64_t rows = 1'000'000;
+  std::string out_dir = "bench/results";
+  std::vector<int> indexers{1, 2};
+  std::int64_t rows_per_shard = 0;  // 0: rows / 40, at least 5000
+  int sample_rows = 20'000;         // rows dumped for the encode benchmark
+};
+
+// One full refresh on the running stack with `indexers` fresh indexers; phases from the report,
+// CPU and peak RSS of every service process.
+json run_refresh(demo::DevStack& stack, int indexers) {
+  for (auto& i : stack.indexers()) i.stop(std::chrono::seconds(30));
+  stack.forget_exited_indexers();
+  for (int i = 0; i < indexers; ++i) stack.start_indexer();
+  auto cpu_of = [&] {
+    std::map<std::string, double> cpu;
+    if (auto s = read_process_stats(stack.planner()->pid())) cpu["planner"] = s->cpu_seconds;
+    if (auto s = read_process_stats(stack.coordinator()->pid())) cpu["coordinator"] = s->cpu_seconds;
+    return cpu;
+  };
+  auto cpu_before = cpu_of();
+  std::this_thread::sleep_for(std::chrono::seconds(8));  // the new indexers join the group
+  auto id = stack.trigger("image");
+  std::cout << fmt::format("  refresh {} with {} indexer(s) ...\n", id, indexers) << std::flush;
+  auto started = Clock::now();
+  auto p = stack.wait(id, std::chrono::hours(6));
+  double wall = since(started);
+  if (p.run.status != ledger::RunStatus::kCompleted) {
+    throw Error("the benchmark refresh failed: " + p.run.error.value_or("?") + " (logs in " +
+                stack.run_dir().string() + ")");
+  }
+  json phases = json::object();
+  for (const auto& ph : p.run.report.value("phases", json::array())) {
+    phases[ph.value("name", "?")] = ph.value("seconds", 0.0);
+  }
+  double promotion = 0;
+  for (const char* step : {"reapply_constraints", "promote_table", "promote_aliases"}) promotion += phases.value(step, 0.0);
+  phases["promotion"] = promotion;
+  double rows = static_cast<double>(p.run.expected_rows.value_or(0));
+  double indexing = phases.value("indexing", 0.0);
+  json processes = json::object();
+  double indexer_cpu = 0, indexer_rss = 0;
+  for (auto& i : stack.indexers()) {
+    if (auto s = read_process_stats(i.pid())) {
+      indexer_cpu += s->cpu_seconds;
+      indexer_rss = std::max(indexer_rss, s->peak_rss_mb);
+    }
+  }
+  processes["indexers"] = {{"cpu_seconds", indexer_cpu},
+                           {"cpu_seconds_per_million_rows", rows > 0 ? indexer_cpu / rows * 1e6 : 0.0},
+                           {"peak_rss_mb", indexer_rss}};
+  auto cpu_after = cpu_of();
+  for (const auto& [name, pid] : {std::pair{"planner", stack.planner()->pid()}, {"coordinator", stack.coordinator()->pid()}}) {
+    auto s = read_process_stats(pid);
+    double cpu = cpu_after[name] - cpu_before[name];
+    processes[name] = {{"cpu_seconds", cpu},
+                       {"cpu_seconds_per_million_rows", rows > 0 ? cpu / rows * 1e6 : 0.0},
+                       {"peak_rss_mb", s ? s->peak_rss_mb : 0.0}};
+  }
+  return {{"refresh_id", id},
+          {"indexers", indexers},
+          {"rows", p.run.expected_rows.value_or(0)},
+          {"documents", p.run.report.value("documents_indexed", std::int64_t{0})},
+          {"wall_seconds", wall},
+          {"indexing_rows_per_s", indexing > 0 ? rows / indexing : 0.0},
+          {"phases", phases},
+          {"processes", processes}};
+}
+
+// The indexer's own shard query over the whole live table, streamed by psql with COPY TO STDOUT
+// and discarded; the first `sample` lines are kept for the encode benchmark.
+json read_limit(demo::DevStack& stack, const fs::path& sample_file, int sample) {
+  auto db = pg::Database::connect(stack.api_db_options());
+  auto bounds = db.exec("SELECT min(id), max(id), count(*) FROM image");
+  std::int64_t lo = std::stoll(bounds.rows[0][0].value_or("1"));
+  std::int64_t hi = std::stoll(bounds.rows[0][1].value_or("0"));
+  std::int64_t rows = std::stoll(bounds.rows[0][2].value_or("0"));
+  auto cols = db.exec(
+      "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'image'");
+  std::vector<std::string> columns;
+  for (const auto& r : cols.rows) columns.push_back(r[0].value_or(""));
+  auto query = indexer::shard_query(catalog::MediaKind::kImage, pg::Identifier("image"), pg::Identifier("image"),
+                                    columns, lo, hi + 1);
+  auto sql_file = stack.run_dir() / "read_limit.sql";
+  std::ofstream(sql_file) << "COPY (" << query << ") TO STDOUT;\n";
+  std::string command = stack.postgres().endpoint().psql_command(stack.postgres().endpoint().api_dbname) +
+                        " -X -q -v ON_ERROR_STOP=1 -f '" + sql_file.string() + "'";
+  auto started = Clock::now();
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (!pipe) throw Error("cannot run psql for the read limit: " + command.substr(command.find(" psql")));
+  std::ofstream sample_out(sample_file);
+  std::uint64_t bytes = 0, lines = 0;
+  std::vector<char> buffer(1 << 20);
+  std::string partial;
+  for (std::size_t n; (n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0;) {
+    bytes += n;
+    if (lines < static_cast<std::uint64_t>(sample)) {
+      for (std::size_t i = 0; i < n && lines < static_cast<std::uint64_t>(sample); ++i) {
+        if (buffer[i] == '\n') {
+          sample_out << partial << '\n';
+          partial.clear();
+          ++lines;
+        } else {
+          partial.push_back(buffer[i]);
+        }
+      }
+    }
+  }
+  int rc = ::pclose(pipe);
+  double seconds = since(started);
+  if (rc != 0) throw Error(fmt::format("psql streaming the shard query failed (status {})", rc));
+  return {{"rows", rows},
+          {"bytes", bytes},
+          {"seconds", seconds},
+          {"rows_per_s", seconds > 0 ? static_cast<double>(rows) / seconds : 0.0},
+          {"mb_per_s", seconds > 0 ? static_cast<double>(bytes) / 1e6 / seconds : 0.0}};
+}
+
+// Google Benchmark over the row -> document -> bulk NDJSON path (bench/encode_bench).
+json encode_benchmark(const fs::path& sample_file, const fs::path& run_dir) {
+  auto exe = devprocess::self_executable().parent_path().parent_path() / "bench" / "encode_bench";
+  if (!fs::exists(exe)) {
+    std::cerr << "  encode benchmark skipped: " << exe.string() << " not built (DATAREFRESH_BUILD_BENCH=ON)\n";
+    return nullptr;
+  }
+  auto out = run_dir / "encode_bench.json";
+  devprocess::ChildOptions o;
+  o.argv = {exe.string(), "--rows-file=" + sample_file.string(), "--benchmark_out=" + out.string(),
+            "--benchmark_out_format=json"};
+  o.log_file = run_dir / "encode_bench.log";
+  devprocess::ChildProcess p(std::move(o));
+  auto rc = p.wait_for(std::chrono::minutes(5));
+  if (!rc || *rc != 0) throw Error("encode_bench failed: see " + (run_dir / "encode_bench.log").string());
+  std::ifstream in(out);
+  auto j = json::parse(in);
+  const auto& b = j["benchmarks"].at(0);
+  return {{"docs_per_s_per_core", b.value("items_per_second", 0.0)},
+          {"bytes_per_s", b.value("bytes_per_second", 0.0)},
+          {"sample_rows", b.value("rows", 0.0)}};
+}
+
+// Baselines in the API database over the same FDW: a plain INSERT ... SELECT of the upstream
+// table, and a single UPDATE writing the rows the tag filter changed from a prepared table.
+json baselines(demo::DevStack& stack, std::int64_t tags_rows_changed) {
+  auto db = pg::Database::connect(stack.api_db_options());
+  const auto& ep = stack.postgres().endpoint();
+  db.exec("DROP SCHEMA IF EXISTS bench_upstream CASCADE; DROP SERVER IF EXISTS bench_fdw CASCADE; "
+          "DROP TABLE IF EXISTS bench_plain, bench_prepared");
+  db.exec(fmt::format("CREATE SERVER bench_fdw FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host {}, port '{}', dbname {}, "
+                      "fetch_size '10000'); CREATE USER MAPPING FOR CURRENT_USER SERVER bench_fdw OPTIONS (user {}, "
+                      "password {}); CREATE SCHEMA bench_upstream; IMPORT FOREIGN SCHEMA public LIMIT TO (image) "
+                      "FROM SERVER bench_fdw INTO bench_upstream",
+                      pg::quote_literal(ep.host), ep.port, pg::quote_literal(ep.catalog_dbname),
+                      pg::quote_literal(ep.user), pg::quote_literal(ep.password)));
+  db.exec("CREATE TABLE bench_plain AS SELECT * FROM bench_upstream.image WITH NO DATA");
+  auto started = Clock::now();
+  db.exec("INSERT INTO bench_plain SELECT * FROM bench_upstream.image");
+  double insert_select = since(started);
+  // The rows whose tags the filter changed, with their filtered tags (from the promoted table).
+  db.exec("CREATE TABLE bench_prepared AS SELECT p.identifier, l.tags FROM bench_plain p JOIN image l USING "
+          "(identifier) WHERE p.tags IS DISTINCT FROM l.tags");
+  db.exec("ANALYZE bench_plain; ANALYZE bench_prepared");
+  auto prepared = std::stoll(db.query_value("SELECT count(*) FROM bench_prepared").value_or("0"));
+  started = Clock::now();
+  db.exec("UPDATE bench_plain t SET tags = p.tags FROM bench_prepared p WHERE t.identifier = p.identifier");
+  double update = since(started);
+  db.exec("DROP SCHEMA bench_upstream CASCADE; DROP SERVER bench_fdw CASCADE; DROP TABLE bench_plain, bench_prepared");
+  return {{"insert_select_seconds", insert_select},
+          {"prepared_update_seconds", update},
+          {"prepared_update_rows", prepared},
+          {"tag_filter_rows_changed", tags_rows_changed}};
+}
+
+double ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
+
+void print_table(const json& r) {
+  std::cout << fmt::format("\n== datarefresh bench: {} image rows\n", r["rows"].get<std::int64_t>());
+  std::cout << fmt::format("  read limit           {:>12.0f} rows/s  {:>8.1f} MB/s\n", r["read_limit_rows_per_s"].get<double>(),
+                           r["read_limit"]["mb_per_s"].get<double>());
+  if (!r["encode_docs_per_s_per_core"].is_null()) {
+    std::cout << fmt::format("  transform + encode   {:>12.0f} docs/s per core\n", r["encode_docs_per_s_per_core"].get<double>());
+  }
+  for (const auto& run : r["runs"]) {
+    std::cout << fmt::format("\n  {} indexer(s): indexing {:.0f} rows/s ({:.2f}x the read limit), wall {:.1f} s\n",
+                             run["indexers"].get<int>(), run["indexing_rows_per_s"].get<double>(),
+                             ratio(run["indexing_rows_per_s"].get<double>(), r["read_limit_rows_per_s"].get<double>()),
+                             run["wall_seconds"].get<double>());
+    std::cout << "    phase                 seconds      rows/s\n";
+    for (const auto& [name, secs] : run["phases"].items()) {
+      double s = secs.get<double>();
+      std::cout << fmt::format("    {:<20} {:>8.2f} {:>11.0f}\n", name, s, s > 0 ? r["rows"].get<double>() / s : 0.0);
+    }
+    std::cout << "    process       cpu s   cpu s / 1M rows   peak RSS MB\n";
+    for (const auto& [name, p] : run["processes"].items()) {
+      std::cout << fmt::format("    {:<12} {:>7.2f} {:>17.2f} {:>13.1f}\n", name, p["cpu_seconds"].get<double>(),
+                               p["cpu_seconds_per_million_rows"].get<double>(), p["peak_rss_mb"].get<double>());
+    }
+  }
+  const auto& b = r["baselines"];
+  std::cout << fmt::format("\n  copy: {:.2f} s vs plain INSERT ... SELECT over the FDW {:.2f} s ({:.2f}x)\n",
+                           r["phases"].value("copy", 0.0), b["insert_select_seconds"].get<double>(),
+                           ratio(r["phases"].value("copy", 0.0), b["insert_select_seconds"].get<double>()));
+  std::cout << fmt::format("  tag filtering: {:.2f} s vs one prepared UPDATE of the same {} rows {:.2f} s ({:.2f}x)\n",
+                           r["phases"].value("filter_tags", 0.0), b["prepared_update_rows"].get<std::int64_t>(),
+                           b["prepared_update_seconds"].get<double>(),
+                           ratio(r["phases"].value("filter_tags", 0.0), b["prepared_update_seconds"].get<double>()));
+}
+
+class BenchCommand final : public Command {
+ public:
+  explicit BenchCommand(CLI::App& root)
+      : Command(root.add_subcommand("bench", "Benchmark a full refresh on the dev stack against the read limit")) {
+    sub_->add_option("--rows", o_.rows, "Image rows to generate")->capture_default_str();
+    sub_->add_option("--out", o_.out_dir, "Directory for the JSON result")->capture_default_str();
+    sub_->add_option("--indexers", o_.indexers, "Indexer counts to run the refresh with")->capture_default_str();
+    sub_->add_option("--rows-per-shard", o_.rows_per_shard, "Shard size (0: rows / 40, at least 5000)");
+    sub_->add_flag("--no-encode", no_encode_, "Skip the transform + encode benchmark");
+  }
+
+  int run() override {
+    configure_logging(LogLevel::kWarn, LogFormat::kText);
+    if (o_.rows < 1000) throw ConfigError("--rows must be at least 1000");
+    std::int64_t per_shard = o_.rows_per_shard > 0 ? o_.rows_per_shard
+                                                   : std::max<std::int64_t>(5000, static_cast<std::int64_t>(o_.rows / 40));
+    demo::DevStackOptions so;
+    so.image_rows = o_.rows;
+    so.audio_rows = 0;
+    so.search_sink = true;
+    so.search_nodes = 1;
+    so.env = {{"DATAREFRESH_REFRESH_ROWS_PER_SHARD", std::to_string(per_shard)},
+              {"DATAREFRESH_SEARCH_REPLICAS_AFTER_LOAD", "0"},
+              // devsearch in sink mode keeps no sources, so it cannot evaluate the filtered
+              // reindex's sensitive-terms query: that phase is not measured here.
+              {"DATAREFRESH_REFRESH_FILTERED_INDEX_ENABLED", "false"}};
+    demo::DevStack stack(so);
+    std::cout << fmt::format("generating {} image rows ...\n", o_.rows) << std::flush;
+    auto gen_started = Clock::now();
+    stack.start_infrastructure();
+    double generate_seconds = since(gen_started);
+    stack.start_services(0);
+    json result = {{"rows", o_.rows},
+                   {"rows_per_shard", per_shard},
+                   {"generate_seconds", generate_seconds},
+                   {"notes", {"filtered_index is skipped: devsearch in sink mode keeps no sources to filter"}}};
+    json runs = json::array();
+    for (int n : o_.indexers) runs.push_back(run_refresh(stack, n));
+    result["runs"] = runs;
+    result["phases"] = runs.at(0)["phases"];
+    for (const auto& run : runs) {
+      result[fmt::format("indexing_rows_per_s_{}_indexer{}", run["indexers"].get<int>(),
+                         run["indexers"].get<int>() == 1 ? "" : "s")] = run["indexing_rows_per_s"];
+    }
+    double peak = 0;
+    for (const auto& run : runs) peak = std::max(peak, run["processes"]["indexers"]["peak_rss_mb"].get<double>());
+    result["indexer_peak_rss_mb"] = peak;
+    std::cout << "measuring the read limit ...\n" << std::flush;
+    auto sample = stack.run_dir() / "rows.copy";
+    result["read_limit"] = read_limit(stack, sample, o_.sample_rows);
+    result["read_limit_rows_per_s"] = result["read_limit"]["rows_per_s"];
+    result["encode_docs_per_s_per_core"] = nullptr;
+    if (!no_encode_) {
+      std::cout << "running the transform + encode benchmark ...\n" << std::flush;
+      auto e = encode_benchmark(sample, stack.run_dir());
+      result["encode"] = e;
+      if (!e.is_null()) result["encode_docs_per_s_per_core"] = e["docs_per_s_per_core"];
+    }
+    std::cout << "measuring the baselines ...\n" << std::flush;
+    auto db = pg::Database::connect(stack.api_db_options());
+    auto changed = db.query_value("SELECT tags_rows_changed FROM datarefresh.runs WHERE refresh_id = $1::uuid",
+                                  {runs.at(0)["refresh_id"].get<std::string>()});
+    result["baselines"] = baselines(stack, std::stoll(changed.value_or("0")));
+    result["targets"] = {
+        {"indexing_2_over_read_limit", ratio(result.value("indexing_rows_per_s_2_indexers", 0.0),
+                                             result["read_limit_rows_per_s"].get<double>())},
+        {"copy_over_insert_select", ratio(result["phases"].value("copy", 0.0),
+                                          result["baselines"]["insert_select_seconds"].get<double>())},
+        {"tag_filter_over_prepared_update", ratio(result["phases"].value("filter_tags", 0.0),
+                                                  result["baselines"]["prepared_update_seconds"].get<double>())}};
+    print_table(result);
+    fs::create_directories(o_.out_dir);
+    auto file = fs::path(o_.out_dir) / fmt::format("bench-{}-rows.json", o_.rows);
+    std::ofstream(file) << result.dump(2) << "\n";
+    std::cout << "\nwritten to " << file.string() << "\n";
+    stack.set_remove_run_dir(true);
+    return 0;
+  }
+
+ private:
+  BenchOptions o_;
+  bool no_encode_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> make_bench_command(CLI::App& root) { return std::make_unique<BenchCommand>(root); }
+
+}  // namespace datarefresh::bench

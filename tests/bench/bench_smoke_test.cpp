@@ -1,0 +1,54 @@
+// A small run of `datarefresh bench` so that the benchmark cannot rot: it must run end to end and
+// write every key docs/performance.md reads. Timings are not checked (benchmarks never fail CI).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "devstack/process/child_process.h"
+
+namespace datarefresh {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(BenchSmoke, ASmallBenchmarkRunsEndToEndAndWritesItsResult) {
+  const char* binary = std::getenv("DATAREFRESH_BINARY");
+  ASSERT_NE(binary, nullptr) << "run through ctest (DATAREFRESH_BINARY)";
+  auto out = fs::temp_directory_path() / ("datarefresh-bench-smoke-" + std::to_string(::getpid()));
+  devprocess::ChildOptions o;
+  o.argv = {binary, "bench", "--rows", "10000", "--indexers", "1", "2", "--out", out.string()};
+  o.log_file = out.string() + ".log";
+  devprocess::ChildProcess bench(std::move(o));
+  auto rc = bench.wait_for(std::chrono::minutes(8));
+  std::ifstream log_in(out.string() + ".log");
+  std::string log((std::istreambuf_iterator<char>(log_in)), std::istreambuf_iterator<char>());
+  ASSERT_TRUE(rc) << "the benchmark did not finish:\n" << log;
+  ASSERT_EQ(*rc, 0) << log;
+  std::ifstream in(out / "bench-10000-rows.json");
+  ASSERT_TRUE(in) << log;
+  auto r = nlohmann::json::parse(in);
+  EXPECT_EQ(r["rows"], 10000);
+  for (const char* key : {"read_limit_rows_per_s", "indexing_rows_per_s_1_indexer", "indexing_rows_per_s_2_indexers",
+                          "encode_docs_per_s_per_core", "indexer_peak_rss_mb"}) {
+    ASSERT_TRUE(r.contains(key)) << key;
+    ASSERT_TRUE(r[key].is_number()) << key << ": " << r[key].dump();
+    EXPECT_GT(r[key].get<double>(), 0) << key;
+  }
+  for (const char* phase : {"copy", "filter_tags", "create_index", "indexing", "filtered_index", "promotion"}) {
+    EXPECT_TRUE(r["phases"].contains(phase)) << phase << " in " << r["phases"].dump();
+  }
+  EXPECT_GT(r["baselines"]["insert_select_seconds"].get<double>(), 0);
+  EXPECT_EQ(r["runs"].size(), 2u);
+  std::error_code ignored;
+  fs::remove_all(out, ignored);
+  fs::remove(out.string() + ".log", ignored);
+}
+
+}  // namespace
+}  // namespace datarefresh
