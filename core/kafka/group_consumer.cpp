@@ -192,19 +192,19 @@ struct GroupConsumer::Impl {
     }
   }
 
-  // Pauses what must not deliver now (a job runs on it, a retry is pending, no free slot,
-  // stopping) and resumes the rest; only partitions we paused are ever resumed.
+  // Pauses what must not fetch now (enough messages held for it, a retry is pending, stopping)
+  // and resumes the rest; only partitions we paused are ever resumed. A busy partition or a full
+  // set of slots alone does not pause: what arrives meanwhile is held.
   void refresh_pauses() {
     const auto now = SteadyClock::now();
     for (auto it = retry_until.begin(); it != retry_until.end();) {
       it = (it->second <= now) ? retry_until.erase(it) : std::next(it);
     }
-    const bool saturated = in_flight() >= options.max_in_flight;
     std::set<TopicPartition> want;
     for (const auto& tp : assigned_copy()) {
-      if (stopping || saturated || jobs.count(tp) != 0 || retry_until.count(tp) != 0 || held.count(tp) != 0) {
-        want.insert(tp);
-      }
+      auto h = held.find(tp);
+      bool full = h != held.end() && h->second.size() >= options.max_held_per_partition;
+      if (stopping || full || retry_until.count(tp) != 0) want.insert(tp);
     }
     std::set<TopicPartition> to_pause, to_resume;
     for (const auto& tp : want) {
@@ -410,9 +410,15 @@ struct GroupConsumer::Impl {
     const auto tp = message.topic_partition();
     if (assigned_copy().count(tp) == 0) return;  // a leftover from a revoked partition
     if (stopping) return;  // never started, never committed: delivered again after a restart
-    if (jobs.count(tp) != 0 || retry_until.count(tp) != 0 || held.count(tp) != 0 ||
-        in_flight() >= options.max_in_flight) {
-      // Fetched before the pause took effect: keep it, in order, for when the partition is free.
+    if (retry_until.count(tp) != 0) {
+      // Fetched again before the retry's pause took effect: hand it back (a seek discards what
+      // was fetched before it, so this is the lowest offset not yet done).
+      refresh_pauses();
+      seek(tp, message.offset);
+      return;
+    }
+    if (jobs.count(tp) != 0 || held.count(tp) != 0 || in_flight() >= options.max_in_flight) {
+      // Keep it, in order, for when the partition and a slot are free.
       held[tp].push_back(std::move(message));
       refresh_pauses();
       return;

@@ -33,6 +33,10 @@ struct ConsumerOptions {
   Duration max_poll_interval{std::chrono::minutes(5)};
   std::string auto_offset_reset = "earliest";
   std::size_t max_in_flight = 1;  // jobs running at once, across partitions
+  // Messages fetched ahead per partition and kept in order until they can start. A partition is
+  // paused only when this many wait (or a retry is pending): pausing drops librdkafka's fetched
+  // messages and costs a re-fetch, which would otherwise be paid once per job.
+  std::size_t max_held_per_partition = 1000;
   // After a partition is revoked its job is cancelled and given this long to return.
   Duration revoke_wait{std::chrono::seconds(10)};
   // stop() lets running jobs finish for this long, then cancels them (and waits revoke_wait).

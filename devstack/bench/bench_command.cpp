@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -30,6 +31,28 @@ namespace fs = std::filesystem;
 
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// CPU seconds of the postmaster and its live children (backends, background workers), plus what
+// exited children accumulated (cutime/cstime of the postmaster).
+double postgres_cpu(pid_t postmaster) {
+  double total = read_process_stats(postmaster, true).value_or(ProcessStats{}).cpu_seconds;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const auto name = entry.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string text;
+    if (!std::getline(stat, text)) continue;
+    auto close = text.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(text.substr(close + 2));
+    std::string state;
+    long ppid = 0;
+    rest >> state >> ppid;
+    if (ppid != postmaster) continue;
+    if (auto s = read_process_stats(std::stoi(name))) total += s->cpu_seconds;
+  }
+  return total;
+}
+
 struct BenchOptions {
   std::uint64_t rows = 1'000'000;
   std::string out_dir = "bench/results";
@@ -44,10 +67,18 @@ json run_refresh(demo::DevStack& stack, int indexers) {
   for (auto& i : stack.indexers()) i.stop(std::chrono::seconds(30));
   stack.forget_exited_indexers();
   for (int i = 0; i < indexers; ++i) stack.start_indexer();
+  const std::vector<std::pair<std::string, pid_t>> others{{"planner", stack.planner()->pid()},
+                                                          {"coordinator", stack.coordinator()->pid()},
+                                                          {"devsearch", stack.devsearch()->pid()},
+                                                          {"broker", stack.broker()->pid()},
+                                                          {"postgres", stack.postgres().postmaster_pid()}};
+  // PostgreSQL's work happens in its backends: their CPU is the whole cluster's minus what is gone.
   auto cpu_of = [&] {
     std::map<std::string, double> cpu;
-    if (auto s = read_process_stats(stack.planner()->pid())) cpu["planner"] = s->cpu_seconds;
-    if (auto s = read_process_stats(stack.coordinator()->pid())) cpu["coordinator"] = s->cpu_seconds;
+    for (const auto& [name, pid] : others) {
+      if (auto s = read_process_stats(pid)) cpu[name] = s->cpu_seconds;
+    }
+    cpu["postgres"] = postgres_cpu(stack.postgres().postmaster_pid());
     return cpu;
   };
   auto cpu_before = cpu_of();
@@ -82,7 +113,7 @@ json run_refresh(demo::DevStack& stack, int indexers) {
                            {"cpu_seconds_per_million_rows", rows > 0 ? indexer_cpu / rows * 1e6 : 0.0},
                            {"peak_rss_mb", indexer_rss}};
   auto cpu_after = cpu_of();
-  for (const auto& [name, pid] : {std::pair{"planner", stack.planner()->pid()}, {"coordinator", stack.coordinator()->pid()}}) {
+  for (const auto& [name, pid] : others) {
     auto s = read_process_stats(pid);
     double cpu = cpu_after[name] - cpu_before[name];
     processes[name] = {{"cpu_seconds", cpu},
@@ -247,6 +278,7 @@ class BenchCommand final : public Command {
     sub_->add_option("--indexers", o_.indexers, "Indexer counts to run the refresh with")->capture_default_str();
     sub_->add_option("--rows-per-shard", o_.rows_per_shard, "Shard size (0: rows / 40, at least 5000)");
     sub_->add_flag("--no-encode", no_encode_, "Skip the transform + encode benchmark");
+    sub_->add_flag("--keep-logs", keep_logs_, "Keep the services' logs (the run directory is printed)");
   }
 
   int run() override {
@@ -313,13 +345,15 @@ class BenchCommand final : public Command {
     auto file = fs::path(o_.out_dir) / fmt::format("bench-{}-rows.json", o_.rows);
     std::ofstream(file) << result.dump(2) << "\n";
     std::cout << "\nwritten to " << file.string() << "\n";
-    stack.set_remove_run_dir(true);
+    if (keep_logs_) std::cout << "service logs kept in " << stack.run_dir().string() << "\n";
+    stack.set_remove_run_dir(!keep_logs_);
     return 0;
   }
 
  private:
   BenchOptions o_;
   bool no_encode_ = false;
+  bool keep_logs_ = false;
 };
 
 }  // namespace

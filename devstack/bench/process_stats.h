@@ -12,6 +12,7 @@ struct ProcessStats {
   double cpu_seconds = 0;
   double peak_rss_mb = 0;
 };
-std::optional<ProcessStats> read_process_stats(pid_t pid);
+// With `with_children`, CPU time of waited-for children (cutime + cstime) is included.
+std::optional<ProcessStats> read_process_stats(pid_t pid, bool with_children = false);
 
 }  // namespace datarefresh::bench

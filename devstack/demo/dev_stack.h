@@ -99,6 +99,8 @@ class DevStack {
   std::size_t forget_exited_indexers();
   devprocess::ChildProcess* coordinator() { return coordinator_ ? &*coordinator_ : nullptr; }
   devprocess::ChildProcess* planner() { return planner_ ? &*planner_ : nullptr; }
+  devprocess::ChildProcess* devsearch() { return devsearch_ ? &*devsearch_ : nullptr; }
+  devprocess::ChildProcess* broker() { return broker_ ? &*broker_ : nullptr; }
   // A `datarefresh` child with the stack's environment, logging to run_dir/<log_name>.log.
   devprocess::ChildProcess spawn(const std::vector<std::string>& args, const std::string& log_name,
                                  const std::map<std::string, std::string>& extra_env = {});
