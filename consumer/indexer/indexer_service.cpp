@@ -1,5 +1,7 @@
 #include "consumer/indexer/indexer_service.h"
 
+#include <malloc.h>
+
 #include <unistd.h>
 
 #include <chrono>
@@ -319,6 +321,12 @@ kafka::JobOutcome IndexerService::handle(const kafka::Message& message, const ka
 }
 
 int run_indexer(const std::string& config_file, const std::string& worker_id_option) {
+  // Bulk bodies are large (search.bulk.max_bytes) and built on several threads: with glibc's
+  // dynamic mmap threshold they come from per-thread arenas that keep the memory after it is
+  // freed, and the resident set grows with the shards seen. Serving them with mmap returns each
+  // to the system when its request is done, so memory stays bounded by the batches in flight.
+  ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  ::mallopt(M_ARENA_MAX, 4);
   service::ServiceContext context(config_file, service::ServiceContext::load(config_file), "indexer");
   context.require_endpoints(service::kApiDatabase | service::kSearchEngine | service::kKafka);
   const auto& cfg = context.config();

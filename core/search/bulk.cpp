@@ -1,6 +1,6 @@
 #include "core/search/bulk.h"
 
-#include <nlohmann/json.hpp>
+#include <rapidjson/document.h>
 
 namespace datarefresh::search {
 
@@ -70,37 +70,45 @@ std::size_t BulkResponse::count_retryable() const {
 }
 
 Result<BulkResponse> parse_bulk_response(std::string_view body) {
+  // On the indexers' hot path (one answer per bulk request, thousands of items each): parsed
+  // with rapidjson, several times faster than a general-purpose JSON tree.
   auto permanent = [](std::string reason) {
     return SearchError{200, "invalid_bulk_response", std::move(reason), false};
   };
-  auto doc = nlohmann::json::parse(body, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) return permanent("_bulk answer is not a JSON object");
-  auto items = doc.find("items");
-  if (items == doc.end() || !items->is_array()) return permanent("_bulk answer has no \"items\" array");
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject()) return permanent("_bulk answer is not a JSON object");
+  auto items = doc.FindMember("items");
+  if (items == doc.MemberEnd() || !items->value.IsArray()) return permanent("_bulk answer has no \"items\" array");
+  auto string_of = [](const rapidjson::Value& object, const char* key) -> std::string {
+    auto m = object.FindMember(key);
+    return m != object.MemberEnd() && m->value.IsString()
+               ? std::string(m->value.GetString(), m->value.GetStringLength())
+               : std::string();
+  };
   BulkResponse out;
-  out.errors = doc.value("errors", false);
-  out.items.reserve(items->size());
+  if (auto e = doc.FindMember("errors"); e != doc.MemberEnd() && e->value.IsBool()) out.errors = e->value.GetBool();
+  out.items.reserve(items->value.Size());
   std::size_t position = 0;
-  for (const auto& wrapper : *items) {
-    if (!wrapper.is_object() || wrapper.size() != 1) {
+  for (const auto& wrapper : items->value.GetArray()) {
+    if (!wrapper.IsObject() || wrapper.MemberCount() != 1 || !wrapper.MemberBegin()->value.IsObject()) {
       return permanent("_bulk answer item " + std::to_string(position) + " is not {\"<action>\":{...}}");
     }
-    auto action_entry = wrapper.begin();
-    const std::string& action = action_entry.key();
-    const auto& item = action_entry.value();
+    const auto& entry = *wrapper.MemberBegin();
+    const auto& item = entry.value;
     BulkItemResult r;
     r.position = position++;
-    r.action = action;
-    r.index = item.value("_index", "");
-    r.id = item.contains("_id") && item["_id"].is_string() ? item["_id"].get<std::string>() : "";
-    r.status = item.value("status", 0);
-    r.result = item.value("result", "");
-    if (auto err = item.find("error"); err != item.end()) {
-      if (err->is_object()) {
-        r.error_type = err->value("type", "");
-        r.error_reason = err->value("reason", "");
-      } else if (err->is_string()) {
-        r.error_reason = err->get<std::string>();
+    r.action.assign(entry.name.GetString(), entry.name.GetStringLength());
+    r.index = string_of(item, "_index");
+    r.id = string_of(item, "_id");
+    if (auto st = item.FindMember("status"); st != item.MemberEnd() && st->value.IsInt()) r.status = st->value.GetInt();
+    r.result = string_of(item, "result");
+    if (auto err = item.FindMember("error"); err != item.MemberEnd()) {
+      if (err->value.IsObject()) {
+        r.error_type = string_of(err->value, "type");
+        r.error_reason = string_of(err->value, "reason");
+      } else if (err->value.IsString()) {
+        r.error_reason.assign(err->value.GetString(), err->value.GetStringLength());
       }
     }
     r.retryable = !r.ok() && (r.status == 429 || r.status >= 500 || is_retryable(r.status, r.error_type));
