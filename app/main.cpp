@@ -16,6 +16,7 @@
 #include "devstack/devsearch/devsearch_command.h"
 #include "devstack/postgres/devdb_command.h"
 #include "producer/planner_command.h"
+#include "producer/status_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"datarefresh: rebuilds a media catalog's search index and serving table from its upstream database"};
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
   commands.push_back(datarefresh::indexer::make_indexer_command(app));
   commands.push_back(datarefresh::coordinator::make_coordinator_command(app));
   commands.push_back(datarefresh::planner::make_trigger_command(app));
+  commands.push_back(datarefresh::planner::make_status_command(app));
   commands.push_back(datarefresh::config::make_check_config_command(app, [](const datarefresh::config::Config& c) {
     return datarefresh::service::probe_endpoints(c, datarefresh::service::kAllEndpoints, std::chrono::seconds(10));
   }));

@@ -133,10 +133,11 @@ struct GroupConsumer::Impl {
   std::vector<std::unique_ptr<Job>> abandoned;          // cancelled, still running, never committed
   std::set<TopicPartition> paused;
   std::map<TopicPartition, SteadyClock::time_point> retry_until;
-  // Messages fetched for a partition that could not start at once (a job runs on it, a retry is
-  // pending, no free slot), kept in offset order and started as soon as it can: no seek back and
-  // re-fetch per job. Dropped (never committed past) when the partition goes or a job on it is
-  // retried, which seeks back to the retried message.
+  // Messages fetched for a partition that could not start at once (a job runs on it, or no slot
+  // is free), kept in offset order and started as soon as they can: no seek back and re-fetch per
+  // job. Dropped (never committed past) when the partition goes or a job on it is retried, which
+  // seeks back to the retried message. While any wait, the poll loop polls every 2 ms so that the
+  // next starts right after a job ends (about 500 cheap wakeups a second, only with a backlog).
   std::map<TopicPartition, std::deque<Message>> held;
   bool stopping = false;
   bool closed = false;

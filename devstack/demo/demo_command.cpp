@@ -10,6 +10,7 @@
 
 #include "core/common/error.h"
 #include "core/common/log.h"
+#include "core/common/progress_bar.h"
 #include "core/common/shutdown.h"
 #include "core/kafka/topics.h"
 #include "core/pg/database.h"
@@ -21,29 +22,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct RateTracker {
-  Clock::time_point start = Clock::now();
-  std::int64_t last_indexed = 0;
-  Clock::time_point last_time = Clock::now();
-  double rate = 0;
-  void update(std::int64_t indexed) {
-    auto now = Clock::now();
-    double dt = std::chrono::duration<double>(now - last_time).count();
-    if (dt >= 1.0) {
-      double instant = static_cast<double>(indexed - last_indexed) / dt;
-      rate = rate == 0 ? instant : 0.6 * rate + 0.4 * instant;
-      last_indexed = indexed;
-      last_time = now;
-    }
-  }
-};
-
-std::string bar(double fraction, int width = 28) {
-  fraction = std::clamp(fraction, 0.0, 1.0);
-  int filled = static_cast<int>(fraction * width + 0.5);
-  return std::string(static_cast<std::size_t>(filled), '#') + std::string(static_cast<std::size_t>(width - filled), '-');
-}
-
 std::string progress_line(const std::string& media, const RefreshProgress& p, const RateTracker& rate) {
   double fraction = p.rows_expected > 0 ? static_cast<double>(p.rows_read) / static_cast<double>(p.rows_expected) : 0;
   if (p.run.status == ledger::RunStatus::kCompleted) fraction = 1;
@@ -52,7 +30,7 @@ std::string progress_line(const std::string& media, const RefreshProgress& p, co
     eta = fmt::format("{:.0f}s", static_cast<double>(p.rows_expected - p.rows_read) / rate.rate);
   }
   return fmt::format("{:<6} [{}] {:>5.1f}%  {:>8}/{:<8} docs  {:>7.0f} docs/s  ETA {:>5}  shards {}/{}  {}", media,
-                     bar(fraction), fraction * 100, p.indexed, p.rows_expected, rate.rate, eta, p.shards_done,
+                     progress_bar(fraction), fraction * 100, p.indexed, p.rows_expected, rate.rate, eta, p.shards_done,
                      p.shards_total, p.run.phase);
 }
 

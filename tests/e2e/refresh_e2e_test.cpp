@@ -230,6 +230,23 @@ TEST_F(RefreshEndToEnd, ASecondRequestWhileOneRunsIsRefusedWithItsReason) {
   expect_ledger_adds_up(running, static_cast<std::int64_t>(documents("audio").size()));
 }
 
+// `datarefresh status` reads the same ledger: the last refresh of each media type with its report.
+TEST_F(RefreshEndToEnd, StatusShowsTheLastRefreshOfEachMediaType) {
+  auto status = stack_->spawn({"status", "--config", stack_->config_file().string()}, "status");
+  auto rc = status.wait_for(seconds(30));
+  ASSERT_TRUE(rc);
+  EXPECT_EQ(*rc, 0);
+  std::ifstream in(stack_->run_dir() / "status.log");
+  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(out.find("no refresh running"), std::string::npos) << out;
+  EXPECT_NE(out.find("last refresh per media type"), std::string::npos) << out;
+  auto image = stack_->progress(first_image_);
+  EXPECT_NE(out.find("image  completed"), std::string::npos) << out;
+  EXPECT_NE(out.find(fmt::format("documents {}", image.run.report.value("documents_indexed", std::int64_t{0}))),
+            std::string::npos)
+      << out;
+}
+
 TEST_F(RefreshEndToEnd, EveryImageDocumentEqualsTheIndependentExpectation) {
   auto p = stack_->progress(first_image_);
   expect_documents_match("image", p.run);
