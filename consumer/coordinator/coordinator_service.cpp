@@ -109,6 +109,7 @@ struct Coordinator::Impl {
   std::optional<pg::Database> tick_db;
   refresh::RetryBudget retries{config.refresh.transient_retry_deadline};  // by refresh id
   Clock::time_point next_sweep{};                  // the first tick sweeps
+  bool last_success_loaded = false;
   Logger log{"coordinator"};
 
   pg::Database& connection(std::optional<pg::Database>& slot, const char* app) {
@@ -511,6 +512,26 @@ struct Coordinator::Impl {
     log.info("old indices deleted", {{"refresh_id", run.refresh_id}, {"indices", deleted}});
   }
 
+  // A finished refresh leaves no progress or shard gauges behind (alerts on stalled progress
+  // would otherwise fire for a refresh that is over) and its phase reads 0.
+  void clear_gauges(const std::string& media_type, const std::string& phase) {
+    phase_gauge.Add({{"media_type", media_type}, {"phase", phase}}).Set(0);
+    progress_gauge.Remove(&progress_gauge.Add({{"media_type", media_type}}));
+    for (const auto& st : {"pending", "running", "completed", "failed"}) {
+      shards_gauge.Remove(&shards_gauge.Add({{"media_type", media_type}, {"state", st}}));
+    }
+  }
+
+  // The last successful refresh per media type as the ledger remembers it, so the gauge (and the
+  // alert on it) survives a coordinator restart.
+  void load_last_success(pg::Database& db) {
+    auto rs = db.exec("SELECT media_type, extract(epoch FROM max(finished_at)) FROM datarefresh.runs "
+                      "WHERE status = 'completed' GROUP BY media_type");
+    for (const auto& r : rs.rows) {
+      if (r[1]) last_success.Add({{"media_type", r[0].value_or("")}}).Set(std::stod(*r[1]));
+    }
+  }
+
   void complete(ledger::Ledger& ledger, pg::Database& db, ledger::Run& run, const config::MediaTypeConfig& media) {
     auto verify = ledger.step_details(run.refresh_id, "verify").value_or(nlohmann::json::object());
     auto filtered = ledger.step_details(run.refresh_id, "filtered_index").value_or(nlohmann::json::object());
@@ -551,7 +572,7 @@ struct Coordinator::Impl {
     refreshes.Add({{"media_type", media.name}, {"outcome", "completed"}}).Increment();
     last_success.Add({{"media_type", media.name}})
         .Set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
-    phase_gauge.Add({{"media_type", media.name}, {"phase", run.phase}}).Set(0);
+    clear_gauges(media.name, run.phase);
     log.info("refresh completed", {{"refresh_id", run.refresh_id}, {"media_type", media.name},
                                    {"rows_before", r.rows_before}, {"rows_after", r.rows_after},
                                    {"documents", r.documents_indexed}});
@@ -566,7 +587,7 @@ struct Coordinator::Impl {
     }
     refresh::fail_refresh(ledger, db, search, publisher, run, media, error);
     refreshes.Add({{"media_type", media.name}, {"outcome", "failed"}}).Increment();
-    phase_gauge.Add({{"media_type", media.name}, {"phase", run.phase}}).Set(0);
+    clear_gauges(media.name, run.phase);
   }
 
   // Removes what no running refresh owns, so that a rollback that could not finish (the engine
@@ -628,6 +649,7 @@ struct Coordinator::Impl {
     const auto& media = media_it->second;
     try {
       if (!ledger.step_done(run.refresh_id, "indexing")) {
+        phase_gauge.Add({{"media_type", run.media_type}, {"phase", run.phase}}).Set(1);  // the planner set it
         if (!supervise_shards(ledger, run, media)) return;
         auto published = db.query_value(
             "SELECT extract(epoch FROM now() - finished_at) FROM datarefresh.steps WHERE refresh_id = $1::uuid AND "
@@ -675,6 +697,10 @@ int Coordinator::tick() {
   try {
     auto& db = m.connection(m.tick_db, "datarefresh-coordinator");
     ledger::Ledger ledger(db);
+    if (!m.last_success_loaded) {
+      m.load_last_success(db);
+      m.last_success_loaded = true;
+    }
     auto running = ledger.runs_with_status(ledger::RunStatus::kRunning);
     for (auto& run : running) {
       if (shutdown_requested()) break;

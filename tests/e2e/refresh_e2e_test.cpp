@@ -7,9 +7,12 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <vector>
+#include <thread>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "core/ledger/ledger.h"
@@ -245,6 +248,46 @@ TEST_F(RefreshEndToEnd, StatusShowsTheLastRefreshOfEachMediaType) {
   EXPECT_NE(out.find(fmt::format("documents {}", image.run.report.value("documents_indexed", std::int64_t{0}))),
             std::string::npos)
       << out;
+}
+
+// A restarted coordinator knows when each media type last succeeded (from the ledger) and shows no
+// progress gauges for refreshes that are over.
+TEST_F(RefreshEndToEnd, ARestartedCoordinatorServesTheLastSuccessAndNoStaleProgress) {
+  auto log_path = stack_->run_dir() / "coordinator.log";
+  auto started_lines = [&] {
+    std::ifstream in(log_path);
+    std::vector<std::string> ports;
+    for (std::string line; std::getline(in, line);) {
+      auto at = line.find("coordinator started");
+      auto port = line.find("metrics_port=", at == std::string::npos ? line.size() : at);
+      if (port != std::string::npos) ports.push_back(line.substr(port + 13, line.find_first_not_of("0123456789", port + 13) - port - 13));
+    }
+    return ports;
+  };
+  auto before = started_lines().size();
+  stack_->start_coordinator();
+  std::string port;
+  for (int i = 0; i < 300 && port.empty(); ++i) {
+    auto ports = started_lines();
+    if (ports.size() > before) port = ports.back();
+    else std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_FALSE(port.empty()) << "the restarted coordinator did not log its metrics port";
+  httplib::Client client("127.0.0.1", std::stoi(port));
+  std::string metrics;
+  for (int i = 0; i < 50; ++i) {  // the first pass loads the ledger
+    auto r = client.Get("/metrics");
+    if (r && r->status == 200) metrics = r->body;
+    if (metrics.find("datarefresh_last_successful_refresh_timestamp_seconds{") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_NE(metrics.find("datarefresh_last_successful_refresh_timestamp_seconds{media_type=\"image\"}"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("datarefresh_last_successful_refresh_timestamp_seconds{media_type=\"audio\"}"),
+            std::string::npos)
+      << metrics;
+  EXPECT_EQ(metrics.find("datarefresh_refresh_progress_ratio{"), std::string::npos) << "no refresh runs";
 }
 
 TEST_F(RefreshEndToEnd, EveryImageDocumentEqualsTheIndependentExpectation) {
