@@ -3,6 +3,7 @@
 // separate processes (two indexers). Every check compares against an independent computation
 // from the generated rows (tests/e2e/expected_documents.cpp).
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <fstream>
 #include <map>
@@ -288,6 +289,16 @@ TEST_F(RefreshEndToEnd, ARestartedCoordinatorServesTheLastSuccessAndNoStaleProgr
             std::string::npos)
       << metrics;
   EXPECT_EQ(metrics.find("datarefresh_refresh_progress_ratio{"), std::string::npos) << "no refresh runs";
+  // Prometheus' own linter on what the coordinator serves (promtool comes with ./dev's packages).
+  if (std::system("command -v promtool > /dev/null 2>&1") == 0) {
+    auto file = stack_->run_dir() / "coordinator.metrics";
+    std::ofstream(file) << metrics;
+    auto out = stack_->run_dir() / "promtool.out";
+    int rc = std::system(("promtool check metrics < '" + file.string() + "' > '" + out.string() + "' 2>&1").c_str());
+    std::ifstream in(out);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(rc, 0) << text;
+  }
 }
 
 TEST_F(RefreshEndToEnd, EveryImageDocumentEqualsTheIndependentExpectation) {
