@@ -124,7 +124,9 @@ void validate(const ConsumerOptions& o, std::string_view key_prefix) {
 struct GroupConsumer::Impl {
   ConsumerOptions options;
   Handler handler;
-  detail::ClientContext context;
+  // On the heap so that it can outlive this object with a handle that must not be destroyed
+  // (see destroy_would_abort()).
+  std::unique_ptr<detail::ClientContext> context = std::make_unique<detail::ClientContext>();
   detail::HandlePtr rk;
   Logger logger{"kafka.consumer"};
 
@@ -141,6 +143,7 @@ struct GroupConsumer::Impl {
   std::map<TopicPartition, std::deque<Message>> held;
   bool stopping = false;
   bool closed = false;
+  bool subscribed = false;
 
   mutable std::mutex assignment_mutex;
   std::set<TopicPartition> assigned;
@@ -443,14 +446,46 @@ struct GroupConsumer::Impl {
     }
   }
 
+  // librdkafka before 2.3.0 aborts the process (assertion `assignor_state' in
+  // rd_kafka_sticky_assignor_state_destroy, librdkafka issue #4312) when a cooperative-sticky
+  // consumer is destroyed after joining a group but before its first assignment arrived: the
+  // assignor is chosen at the JoinGroup answer, its state created only at the SyncGroup answer.
+  // Once an assignment was delivered (even an empty one) the state exists and destroying is safe.
+  bool destroy_would_abort() const {
+    constexpr int kFixedIn = 0x020300ff;
+    std::lock_guard lock(counters_mutex);
+    return subscribed && options.strategy == AssignmentStrategy::kCooperativeSticky &&
+           rd_kafka_version() < kFixedIn && counters.assigned_events == 0;
+  }
+
+  // Joined (it has a member id) but no assignment yet: the first rebalance is under way.
+  bool joining() const {
+    char* member_id = rd_kafka_memberid(rk.get());
+    const bool joined = member_id != nullptr && member_id[0] != '\0';
+    if (member_id != nullptr) rd_kafka_mem_free(rk.get(), member_id);
+    return joined && destroy_would_abort();
+  }
+
   void close(bool leave_group) {
     if (closed) return;
     closed = true;
+    const bool keep_handle = destroy_would_abort();
     if (leave_group) {
       const auto err = rd_kafka_consumer_close(rk.get());
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         logger.warn("closing the consumer failed", {{"error", rd_kafka_err2name(err)}});
       }
+    }
+    if (keep_handle) {
+      // Left to the process exit, with its callbacks silenced and their context kept alive, rather
+      // than destroyed into the librdkafka abort above.
+      logger.warn("the consumer never received an assignment; its closed client is left undestroyed "
+                  "(librdkafka before 2.3.0 aborts destroying it)",
+                  {{"group", options.group_id}, {"librdkafka", rd_kafka_version_str()}});
+      context->silenced.store(true);
+      (void)context.release();
+      (void)rk.release();
+    } else if (leave_group) {
       rk.reset();
     } else {
       rd_kafka_destroy_flags(rk.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
@@ -465,8 +500,8 @@ GroupConsumer::GroupConsumer(ConsumerOptions options, Handler handler) : impl_(s
   if (!handler) throw InvariantError("GroupConsumer needs a handler");
   impl_->options = std::move(options);
   impl_->handler = std::move(handler);
-  impl_->context.logger = Logger("kafka.consumer");
-  impl_->context.owner = impl_.get();
+  impl_->context->logger = Logger("kafka.consumer");
+  impl_->context->owner = impl_.get();
   const auto& o = impl_->options;
   auto conf = detail::make_conf(o.client,
                                 {{"group.id", o.group_id},
@@ -478,7 +513,7 @@ GroupConsumer::GroupConsumer(ConsumerOptions options, Handler handler) : impl_(s
                                  {"session.timeout.ms", std::to_string(o.session_timeout.count())},
                                  {"heartbeat.interval.ms", std::to_string(o.heartbeat_interval.count())},
                                  {"max.poll.interval.ms", std::to_string(o.max_poll_interval.count())}},
-                                impl_->context);
+                                *impl_->context);
   rd_kafka_conf_set_rebalance_cb(conf.get(), &Impl::rebalance_cb);
   impl_->rk = detail::new_handle(RD_KAFKA_CONSUMER, std::move(conf), "consumer");
   rd_kafka_poll_set_consumer(impl_->rk.get());
@@ -512,6 +547,7 @@ void GroupConsumer::run() {
     throw Error(fmt::format("subscribing kafka group {} to {} failed: {}", s.options.group_id,
                             fmt::join(s.options.topics, ","), rd_kafka_err2str(err)));
   }
+  s.subscribed = true;
   s.logger.info("consumer started", {{"group", s.options.group_id},
                                      {"topics", s.options.topics},
                                      {"strategy", strategy_name(s.options.strategy)},
@@ -530,7 +566,10 @@ void GroupConsumer::run() {
       s.refresh_pauses();
     }
     if (s.stopping) {
-      if (s.jobs.empty() && s.abandoned.empty()) break;
+      // A member stopped in the middle of its first rebalance waits (bounded) for that rebalance
+      // to end, so that its client can be destroyed (see destroy_would_abort()).
+      const bool wait_for_assignment = now < stop_deadline && s.joining();
+      if (s.jobs.empty() && s.abandoned.empty() && !wait_for_assignment) break;
       if (!cancelled_all && now >= stop_deadline) {
         std::vector<TopicPartition> running;
         for (auto& [tp, job] : s.jobs) running.push_back(tp);

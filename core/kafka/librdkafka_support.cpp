@@ -11,7 +11,7 @@ namespace {
 
 void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
   auto* context = static_cast<ClientContext*>(rd_kafka_opaque(rk));
-  if (context == nullptr) return;
+  if (context == nullptr || context->silenced.load()) return;
   nlohmann::json fields = {{"client", rd_kafka_name(rk)}, {"facility", facility}};
   if (level <= 3) {
     context->logger.error(text, fields);
@@ -26,6 +26,7 @@ void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* t
 
 void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
   auto* context = static_cast<ClientContext*>(opaque);
+  if (context->silenced.load()) return;
   const auto code = static_cast<rd_kafka_resp_err_t>(err);
   nlohmann::json fields = {{"client", rd_kafka_name(rk)}, {"error", rd_kafka_err2name(code)}, {"reason", reason}};
   if (code == RD_KAFKA_RESP_ERR__FATAL) {
@@ -43,6 +44,7 @@ void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
 
 int on_stats(rd_kafka_t*, char* json, size_t json_len, void* opaque) {
   auto* context = static_cast<ClientContext*>(opaque);
+  if (context->silenced.load()) return 0;
   if (context->on_statistics) context->on_statistics(std::string_view(json, json_len));
   return 0;  // librdkafka frees json
 }

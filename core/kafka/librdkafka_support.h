@@ -4,6 +4,7 @@
 // librdkafka's C API. Not for other modules; they use the Producer / GroupConsumer / ensure_topics
 // interfaces, which keep librdkafka out of their headers.
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -45,6 +46,9 @@ struct ClientContext {
   Logger logger{"kafka"};
   std::function<void(std::string_view)> on_statistics;
   void* owner = nullptr;
+  // Set before a handle is deliberately left undestroyed (see GroupConsumer): its callbacks then
+  // do nothing, so a handle outliving its owner logs nothing and touches nothing else.
+  std::atomic<bool> silenced{false};
 };
 
 // Builds a configuration from the options (validated first), then the `managed` properties the
