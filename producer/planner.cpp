@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -60,6 +62,15 @@ struct Planner::Impl {
   refresh::RetryBudget retries{config.refresh.transient_retry_deadline};  // by request id
   bool schema_ready = false;
   Logger log{"planner"};
+  std::mutex cancel_mutex;
+  std::map<std::string, std::string> cancel_before_start;  // request id -> who asked
+  std::string current_refresh;                             // the refresh plan() works on, if any
+
+  // Throws CancelRequested if an operator asked to cancel the refresh; checked between steps.
+  void check_cancel(ledger::Ledger& ledger, const ledger::Run& run) {
+    auto now = ledger.run(run.refresh_id);
+    if (now && now->cancel_requested_at) throw refresh::CancelRequested(run.refresh_id);
+  }
 
   pg::Database connect_api() {
     auto db = pg::Database::connect(service::api_db_options(config, "datarefresh-planner"));
@@ -344,6 +355,27 @@ Planner::Planner(service::ServiceContext& context, kafka::Producer& producer)
     : impl_(std::make_unique<Impl>(context, producer)) {}
 Planner::~Planner() = default;
 
+void Planner::cancel_before_start(const std::string& request_id, const std::string& requested_by) {
+  std::lock_guard lock(impl_->cancel_mutex);
+  impl_->cancel_before_start[request_id] = requested_by;
+}
+
+void Planner::interrupt(const std::string& refresh_id) {
+  {
+    std::lock_guard lock(impl_->cancel_mutex);
+    if (impl_->current_refresh != refresh_id) return;
+  }
+  // The planner's own sessions in the API database (the copy runs there through the FDW, tag
+  // filtering on its workers); the statement fails with query_canceled and plan() rolls back.
+  auto db = pg::Database::connect(service::api_db_options(impl_->config, "datarefresh-planner-cancel"));
+  auto n = db.query_value(
+      "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND "
+      "application_name IN ('datarefresh-planner', 'datarefresh-planner-tags') AND state = 'active' AND "
+      "pid <> pg_backend_pid()");
+  impl_->log.info("interrupted the planner's statements for a cancel request",
+                  {{"refresh_id", refresh_id}, {"statements", n.value_or("0")}});
+}
+
 PlanOutcome Planner::plan(const messages::RefreshRequested& request, const kafka::CancelToken* cancel) {
   auto& m = *impl_;
   auto media_it = m.config.media_types.find(request.media_type);
@@ -369,9 +401,7 @@ PlanOutcome Planner::plan(const messages::RefreshRequested& request, const kafka
   n.request_id = request.request_id;
   n.media_type = media.name;
   n.environment = m.config.environment;
-  n.lock_scope = m.config.refresh.lock_scope == config::LockScope::kEnvironment
-                     ? m.config.environment
-                     : m.config.environment + ":" + media.name;
+  n.lock_scope = refresh::lock_scope(m.config, media.name);
   n.requested_by = request.options.requested_by;
   n.options = nlohmann::json::object();
   if (request.options.row_limit) n.options["row_limit"] = *request.options.row_limit;
@@ -389,6 +419,21 @@ PlanOutcome Planner::plan(const messages::RefreshRequested& request, const kafka
     return PlanOutcome::kRefused;
   }
   ledger::Run run = begun.run;
+  {
+    std::lock_guard lock(m.cancel_mutex);
+    if (auto it = m.cancel_before_start.find(run.refresh_id); it != m.cancel_before_start.end()) {
+      ledger.request_cancel(run.refresh_id, it->second);
+      m.cancel_before_start.erase(it);
+    }
+    m.current_refresh = run.refresh_id;
+  }
+  struct Current {
+    Impl& m;
+    ~Current() {
+      std::lock_guard lock(m.cancel_mutex);
+      m.current_refresh.clear();
+    }
+  } current{m};
   if (begun.kind == ledger::BeginOutcome::Kind::kResumed) {
     if (run.status != ledger::RunStatus::kRunning || ledger.step_done(run.refresh_id, "publish")) {
       m.count(media.name, "duplicate");
@@ -401,19 +446,42 @@ PlanOutcome Planner::plan(const messages::RefreshRequested& request, const kafka
 
   auto cancelled = [&] { return cancel && cancel->cancelled(); };
   try {
+    m.check_cancel(ledger, run);
     m.preflight(ledger, run, media);
     if (cancelled()) return PlanOutcome::kRetryLater;
+    m.check_cancel(ledger, run);
     m.copy_tables(ledger, db, run, media);
     if (cancelled()) return PlanOutcome::kRetryLater;
+    m.check_cancel(ledger, run);
     m.filter_tags(ledger, db, run, media);
     if (cancelled()) return PlanOutcome::kRetryLater;
+    m.check_cancel(ledger, run);
     m.create_index(ledger, run, media);
+    m.check_cancel(ledger, run);
     m.plan_shards(ledger, db, run, media);
+    m.check_cancel(ledger, run);
     m.publish(ledger, run, media, request);
     m.retries.reset(request.request_id);
     m.count(media.name, "planned");
     return PlanOutcome::kPlanned;
   } catch (const std::exception& e) {
+    // A cancel request interrupts the running statement, so any error may be its doing: the
+    // ledger says whether the refresh was cancelled.
+    try {
+      pg::Database fresh = m.connect_api();
+      ledger::Ledger fresh_ledger(fresh);
+      auto now = fresh_ledger.run(run.refresh_id);
+      if (now && now->status == ledger::RunStatus::kRunning && now->cancel_requested_at) {
+        now->phase = run.phase;
+        refresh::cancel_refresh(fresh_ledger, fresh, m.search, m.publisher, *now, media);
+        m.count(media.name, "cancelled");
+        return PlanOutcome::kCancelled;
+      }
+    } catch (const std::exception& inner) {
+      m.log.error("could not check for or roll back a cancelled refresh",
+                  {{"refresh_id", run.refresh_id}, {"error", inner.what()}});
+      return PlanOutcome::kRetryLater;
+    }
     bool retryable = refresh::is_retryable(e);
     if (retryable && m.retries.may_retry(request.request_id)) {
       m.log.warn("refresh step failed, will retry", {{"refresh_id", run.refresh_id}, {"phase", run.phase},

@@ -20,7 +20,8 @@ enum class PlanOutcome {
   kRefused,    // another refresh holds the lock, or the request was invalid
   kDuplicate,  // the request was handled before (redelivery)
   kFailed,     // failed for good and rolled back
-  kRetryLater  // a transient failure: handle the same request again later
+  kRetryLater,  // a transient failure: handle the same request again later
+  kCancelled    // an operator cancelled it; rolled back
 };
 
 // The planner: turns a refresh request into a planned refresh. For one request it takes the lock
@@ -38,6 +39,13 @@ class Planner {
   // The consumer's handler for the requests topic.
   kafka::JobOutcome handle(const kafka::Message& message, const kafka::CancelToken& cancel);
   PlanOutcome plan(const messages::RefreshRequested& request, const kafka::CancelToken* cancel = nullptr);
+
+  // A cancel request for a refresh whose request is still queued (not yet in the ledger): it is
+  // cancelled as soon as the planner takes the request. Kept in memory; thread-safe.
+  void cancel_before_start(const std::string& request_id, const std::string& requested_by);
+  // Interrupts the statement the planner is running for `refresh_id` (copy, tag filtering), so
+  // that a cancel request takes effect at once rather than after a step of hours. Thread-safe.
+  void interrupt(const std::string& refresh_id);
 
  private:
   struct Impl;

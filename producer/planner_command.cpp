@@ -7,6 +7,9 @@
 #include "core/messages/codec.h"
 #include "core/refresh/naming.h"
 #include "producer/planner.h"
+#include "producer/refresh_api.h"
+#include "producer/refresh_request.h"
+#include "producer/refresh_schedule.h"
 
 namespace datarefresh::planner {
 namespace {
@@ -36,19 +39,10 @@ class TriggerCommand final : public Command {
   int run() override {
     auto cfg = service::ServiceContext::load(config_);
     cfg.media_type(media_);  // an unknown media type is refused here, before anything is sent
-    messages::RefreshRequested request;
-    request.request_id = refresh::new_uuid();
-    request.media_type = media_;
-    if (limit_ > 0) request.options.row_limit = limit_;
-    request.options.requested_by = requested_by_;
-    request.requested_at = messages::now_timestamp();
+    auto request = make_refresh_request(media_, limit_ > 0 ? std::optional(limit_) : std::nullopt, requested_by_,
+                                        refresh::new_uuid());
     kafka::Producer producer(service::kafka_producer_options(cfg));
-    auto r = producer.produce_sync(cfg.kafka.topic_name(config::Topic::kRequests), media_, messages::encode(request),
-                                   std::chrono::seconds(30));
-    if (!r.ok()) {
-      throw Error("the refresh request was not acknowledged by " + cfg.kafka.bootstrap_servers + ": " +
-                  r.error->message + "; check kafka.bootstrap_servers and that the broker is up");
-    }
+    submit_refresh_request(producer, cfg, request);
     std::cout << request.request_id << "\n";
     return 0;
   }
@@ -71,14 +65,20 @@ int run_planner(const std::string& config_file) {
   context.ensure_topics();
   kafka::Producer producer(service::kafka_producer_options(cfg));
   Planner planner(context, producer);
+  RefreshApi api(refresh_api_options(cfg), cfg, producer, &planner);
+  api.start();
+  RefreshScheduler scheduler(cfg, [&](const messages::RefreshRequested& r) { submit_refresh_request(producer, cfg, r); });
+  scheduler.start();
   auto options = service::kafka_consumer_options(cfg, "datarefresh-planner", {cfg.kafka.topic_name(config::Topic::kRequests)});
   options.retry_delay = std::chrono::seconds(5);
   options.stop_grace = std::chrono::seconds(60);
   kafka::GroupConsumer consumer(options, [&](const kafka::Message& m, const kafka::CancelToken& t) {
     return planner.handle(m, t);
   });
-  log.info("planner started", {{"metrics_port", context.ops_port()}});
+  log.info("planner started", {{"metrics_port", context.ops_port()}, {"api_bind", cfg.http.api_bind}, {"api_port", api.port()}});
   context.run_consumer(consumer, true);
+  scheduler.stop();
+  api.stop();
   producer.flush(std::chrono::seconds(10));
   log.info("planner stopped");
   return 0;

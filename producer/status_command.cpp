@@ -13,28 +13,11 @@
 #include "core/common/shutdown.h"
 #include "core/ledger/ledger.h"
 #include "core/pg/database.h"
+#include "core/refresh/status_view.h"
 #include "core/service/service_context.h"
 
 namespace datarefresh::planner {
 namespace {
-
-struct Totals {
-  int shards = 0, done = 0, failed = 0, retried = 0;
-  std::int64_t rows_read = 0, indexed = 0;
-};
-
-Totals totals(ledger::Ledger& ledger, const std::string& refresh_id) {
-  Totals t;
-  for (const auto& s : ledger.shards(refresh_id)) {
-    ++t.shards;
-    if (s.status == ledger::ShardStatus::kCompleted) ++t.done;
-    if (s.status == ledger::ShardStatus::kFailed) ++t.failed;
-    if (s.attempt > 1) ++t.retried;
-    t.rows_read += s.counts.rows_read;
-    t.indexed += s.counts.indexed;
-  }
-  return t;
-}
 
 double report_seconds(const nlohmann::json& report) {
   double total = 0;
@@ -51,18 +34,20 @@ std::string render(ledger::Ledger& ledger, const config::Config& config, std::ma
   out << fmt::format("datarefresh status, environment {}\n\n", config.environment);
   out << (running.empty() ? "no refresh running\n" : "running\n");
   for (const auto& run : running) {
-    auto t = totals(ledger, run.refresh_id);
+    auto t = refresh::shard_totals(ledger.shards(run.refresh_id));
     auto& rate = rates[run.refresh_id];
-    rate.update(t.indexed);
+    rate.update(t.counts.indexed);
     std::int64_t expected = run.expected_rows.value_or(0);
-    double fraction = expected > 0 ? static_cast<double>(t.rows_read) / static_cast<double>(expected) : 0.0;
+    double fraction = expected > 0 ? static_cast<double>(t.counts.rows_read) / static_cast<double>(expected) : 0.0;
     std::string eta = "--";
-    if (run.phase == "indexing" && rate.rate > 1 && expected > t.rows_read) {
-      eta = fmt::format("{:.0f}s", static_cast<double>(expected - t.rows_read) / rate.rate);
+    if (run.phase == "indexing" && rate.rate > 1 && expected > t.counts.rows_read) {
+      eta = fmt::format("{:.0f}s", static_cast<double>(expected - t.counts.rows_read) / rate.rate);
     }
     out << fmt::format("  {:<6} [{}] {:>5.1f}%  {:>9}/{:<9} docs  {:>7.0f} docs/s  ETA {:>6}  shards {}/{}", run.media_type,
-                       progress_bar(fraction), fraction * 100, t.indexed, expected, rate.rate, eta, t.done, t.shards);
+                       progress_bar(fraction), fraction * 100, t.counts.indexed, expected, rate.rate, eta, t.completed,
+                       t.total);
     if (t.failed + t.retried > 0) out << fmt::format("  failed {} retried {}", t.failed, t.retried);
+    if (run.cancel_requested_at) out << fmt::format("  CANCELLING (by {})", run.cancel_requested_by.value_or("?"));
     out << fmt::format("  {}  {}\n", run.phase, run.refresh_id);
   }
   out << "\nlast refresh per media type\n";

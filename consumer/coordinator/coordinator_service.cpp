@@ -378,6 +378,12 @@ struct Coordinator::Impl {
         }
         break;
       }
+      if (ledger.run(run.refresh_id)->cancel_requested_at) {
+        // Stop the engine's copy before the rollback deletes its destination, which a running
+        // reindex would otherwise create again.
+        refresh::check(search.cancel_task(task), "cancelling reindex task " + task);
+        throw refresh::CancelRequested(run.refresh_id);
+      }
       if (wait_for_shutdown(std::chrono::milliseconds(500))) throw StepError("stopping", true);
     }
     refresh::check(search.refresh(*run.filtered_index), "refreshing " + *run.filtered_index);
@@ -455,6 +461,11 @@ struct Coordinator::Impl {
     crash_point("coordinator.before_promote_table");
     db.transact(
         [&](pg::Database& tx) {
+          // Holds the run's row until the promotion commits: a cancel request either came first
+          // (and stops it here) or waits and then finds the refresh promoting (too late).
+          if (ledger::Ledger(tx).cancel_requested_for_update(run.refresh_id)) {
+            throw refresh::CancelRequested(run.refresh_id);
+          }
           for (const auto& s : statements) tx.exec(s);
           ledger::Ledger(tx).mark_step(run.refresh_id, "promote_table", seconds_since(started),
                                        {{"statements", statements.size()}});
@@ -590,6 +601,15 @@ struct Coordinator::Impl {
     clear_gauges(media.name, run.phase);
   }
 
+  // Rolls back a refresh an operator cancelled (never one promoting: request_cancel refuses then).
+  void cancel(ledger::Ledger& ledger, pg::Database& db, const ledger::Run& requested,
+              const config::MediaTypeConfig& media) {
+    auto run = *ledger.run(requested.refresh_id);  // with who cancelled and when
+    refresh::cancel_refresh(ledger, db, search, publisher, run, media);
+    refreshes.Add({{"media_type", media.name}, {"outcome", "cancelled"}}).Increment();
+    clear_gauges(media.name, run.phase);
+  }
+
   // Removes what no running refresh owns, so that a rollback that could not finish (the engine
   // or the database was down when the refresh failed) is completed later and nothing is orphaned:
   // indices of finished refreshes that no alias points at, temp tables of media types with no
@@ -647,6 +667,10 @@ struct Coordinator::Impl {
       return;
     }
     const auto& media = media_it->second;
+    if (run.cancel_requested_at && !ledger.step_done(run.refresh_id, "promote_table")) {
+      cancel(ledger, db, run, media);
+      return;
+    }
     try {
       if (!ledger.step_done(run.refresh_id, "indexing")) {
         phase_gauge.Add({{"media_type", run.media_type}, {"phase", run.phase}}).Set(1);  // the planner set it
@@ -666,6 +690,8 @@ struct Coordinator::Impl {
       clean_up(ledger, db, run, media);
       complete(ledger, db, run, media);
       retries.reset(run.refresh_id);
+    } catch (const refresh::CancelRequested&) {
+      cancel(ledger, db, run, media);
     } catch (const std::exception& e) {
       bool retryable = refresh::is_retryable(e);
       if (retryable && retries.may_retry(run.refresh_id)) {

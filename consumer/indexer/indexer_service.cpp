@@ -4,7 +4,9 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -156,6 +158,28 @@ struct IndexerService::Impl {
     publisher.dead_letter(m, reason, refresh_id);
   }
 
+  // Whether the refresh is over or an operator asked to cancel it; false when the ledger cannot
+  // be read (the shard goes on; the coordinator decides).
+  bool refresh_ended(std::optional<pg::Database>& db, const std::string& refresh_id) {
+    try {
+      if (!db) {
+        auto options = service::api_db_options(config, "datarefresh-indexer-watch");
+        options.connect_attempts = 1;  // on the progress thread: never hold progress events back
+        db.emplace(pg::Database::connect(options));
+      }
+      auto v = db->query_value(
+          "SELECT status <> 'running' OR cancel_requested_at IS NOT NULL FROM datarefresh.runs WHERE refresh_id = "
+          "$1::uuid",
+          {refresh_id});
+      return v.value_or("f") == "t";
+    } catch (const std::exception& e) {
+      log.warn("could not check whether the refresh still runs; the shard goes on",
+               {{"refresh_id", refresh_id}, {"error", e.what()}});
+      db.reset();
+      return false;
+    }
+  }
+
   kafka::JobOutcome handle(const kafka::Message& message, const kafka::CancelToken& cancel) {
     auto decoded = messages::decode<messages::ShardJob>(message.payload);
     if (!decoded.ok()) {
@@ -220,12 +244,17 @@ struct IndexerService::Impl {
                                {"ids", fmt::format("[{}, {})", job.id_start.value(), job.id_end.value())}});
 
     auto begin = std::chrono::steady_clock::now();
+    // Set when the refresh ended (failed, cancelled) while this shard runs: its index is being
+    // deleted, and writing on would only make the engine create it again.
+    std::atomic<bool> refresh_over{false};
+    std::optional<pg::Database> watch_db;
     ShardWork work;
     work.index = job.target_index;
     work.kind = service::media_kind(media);
-    work.cancelled = [&cancel] { return cancel.cancelled(); };
+    work.cancelled = [&] { return cancel.cancelled() || refresh_over.load(); };
     work.progress_interval = config.refresh.progress_interval;
     work.on_progress = [&](const ShardCounts& c) {
+      if (refresh_ended(watch_db, refresh_id)) refresh_over = true;
       messages::ShardProgress p;
       p.refresh_id = job.refresh_id;
       p.shard = job.shard;
@@ -266,6 +295,12 @@ struct IndexerService::Impl {
     const auto& c = result.counts;
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
 
+    if (result.outcome == ShardOutcome::kCancelled && refresh_over && !cancel.cancelled()) {
+      log.warn("refresh ended (failed or cancelled) while the shard ran; shard abandoned",
+               {{"refresh_id", refresh_id}, {"shard", shard}, {"rows", c.rows_read}});
+      metrics.shards.Add({{"outcome", "abandoned"}}).Increment();
+      return kafka::JobOutcome::kDone;
+    }
     if (result.outcome == ShardOutcome::kCancelled) {
       log.info("shard handed back", {{"refresh_id", refresh_id}, {"shard", shard}, {"reason", std::string(kafka::to_string(cancel.reason()))}});
       metrics.shards.Add({{"outcome", "handed_back"}}).Increment();

@@ -163,6 +163,7 @@ struct RefreshConfig {
   Duration shard_stall_timeout = std::chrono::minutes(10);
   Duration leftover_sweep_interval = std::chrono::seconds(30);
   Duration transient_retry_deadline = std::chrono::minutes(10);
+  Duration schedule_misfire_grace = std::chrono::hours(1);
   Duration progress_interval = std::chrono::seconds(5);
   std::int64_t tag_filter_batch_rows = 100'000;
   int tag_filter_parallelism = 2;
@@ -188,6 +189,7 @@ struct MediaTypeConfig {
   int number_of_shards = 0;    // 0 = as in the index settings file
   std::string alias;
   std::string filtered_alias;
+  std::string schedule;  // cron, UTC; "" = only on request
   std::vector<ExtraTableConfig> extra_tables;
   bool operator==(const MediaTypeConfig&) const = default;
 };
@@ -210,6 +212,8 @@ struct IndexerConfig {
 struct NotifyConfig {
   Secret slack_webhook;
   NotifyLevel level = NotifyLevel::kInfo;
+  Duration timeout = std::chrono::seconds(10);
+  int attempts = 3;
   bool operator==(const NotifyConfig&) const = default;
 };
 

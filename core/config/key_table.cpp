@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "core/common/cron_schedule.h"
 #include "core/config/enum_names.h"
 
 namespace datarefresh::config::detail {
@@ -434,6 +435,11 @@ std::optional<std::string> check_requests_per_second(const std::string& s) {
   return fmt::format("expected a positive number, or -1 for unthrottled, got {}", s);
 }
 
+std::optional<std::string> check_cron(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  return CronSchedule::problem(s);
+}
+
 std::optional<std::string> check_url(const std::string& s) {
   if (s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0) return std::nullopt;
   return fmt::format("expected an http:// or https:// URL, got \"{}\"", s);
@@ -504,6 +510,10 @@ const KeyTable<MediaTypeConfig>& media_type_keys() {
     t.push_back(with_default(str<O>("filtered_alias", "", "Alias of the filtered index (sensitive terms removed).",
                                     DR_AT(filtered_alias), check_index_name),
                              "{name}-filtered"));
+    t.push_back(str<O>("schedule", "",
+                       "When to refresh this media type on its own, as a cron schedule in UTC (e.g. \"0 3 * * 1\" = "
+                       "Mondays 03:00); empty = only on request.",
+                       DR_AT(schedule), check_cron));
     Key<O> extra{.path = "extra_tables", .type = "list of {upstream, downstream, copy}",
                  .doc = "Further tables copied and promoted with this media type."};
     extra.has_default = true;
@@ -664,6 +674,10 @@ const KeyTable<Config>& root_keys() {
                             "How long the planner and coordinator retry a step that fails transiently (database or "
                             "search engine unreachable) before the refresh fails and is rolled back.",
                             DR_AT(refresh.transient_retry_deadline)));
+    t.push_back(duration<O>("refresh.schedule_misfire_grace", "1h",
+                            "A scheduled refresh missed while the planner was down is still requested when the planner "
+                            "starts within this long after its time.",
+                            DR_AT(refresh.schedule_misfire_grace)));
     t.push_back(duration<O>("refresh.progress_interval", "5s", "How often indexers publish shard progress.", DR_AT(refresh.progress_interval)));
     t.push_back(integer<O>("refresh.tag_filter_batch_rows", 100000, 1, kNoMax, "Rows per tag-filtering UPDATE batch.",
                            DR_AT(refresh.tag_filter_batch_rows)));
@@ -684,7 +698,7 @@ const KeyTable<Config>& root_keys() {
                        check_not_empty));
 
     Key<O> media{.path = "media_types", .type = "map (name -> media type)",
-                 .doc = "Media types; each: table, index_settings, number_of_shards, alias, filtered_alias, extra_tables."};
+                 .doc = "Media types; each: table, index_settings, number_of_shards, alias, filtered_alias, schedule, extra_tables."};
     media.has_default = true;
     media.default_yaml = kDefaultMediaTypes;
     media.container = true;
@@ -703,7 +717,14 @@ const KeyTable<Config>& root_keys() {
     t.push_back(str<O>("indexer.worker_id", "", "Name in shard events; empty = the host name.", DR_AT(indexer.worker_id)));
 
     t.push_back(secret<O>("notify.slack_webhook", false, "", "Slack incoming-webhook URL; unset = no notifications.", DR_AT(notify.slack_webhook)));
-    t.push_back(enumeration<O>("notify.level", NotifyLevel::kInfo, "Lowest level notified (verbose < info < error).", DR_AT(notify.level)));
+    t.push_back(enumeration<O>("notify.level", NotifyLevel::kInfo,
+                               "Lowest level notified: verbose (every phase), info (started, completed, failed, "
+                               "refused), error (failed only).",
+                               DR_AT(notify.level)));
+    t.push_back(duration<O>("notify.timeout", "10s", "Longest wait for the webhook to answer one post.", DR_AT(notify.timeout)));
+    t.push_back(integer<O>("notify.attempts", 3, 1, 20,
+                           "Posts of one notification before it is given up (logged, never affecting the refresh).",
+                           DR_AT(notify.attempts)));
     return t;
   }();
   return table;

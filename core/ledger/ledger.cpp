@@ -17,7 +17,9 @@ constexpr const char* kRunColumns = R"SQL(
   error, holder_refresh_id::text,
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS created_at,
   to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS updated_at,
-  to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS finished_at)SQL";
+  to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS finished_at,
+  to_char(cancel_requested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS cancel_requested_at,
+  cancel_requested_by)SQL";
 
 struct UpdatableColumn {
   std::string_view name;
@@ -69,6 +71,8 @@ Run read_run(const pg::ResultSet& rs, std::size_t i) {
   run.created_at = at("created_at").value_or("");
   run.updated_at = at("updated_at").value_or("");
   run.finished_at = at("finished_at");
+  run.cancel_requested_at = at("cancel_requested_at");
+  run.cancel_requested_by = at("cancel_requested_by");
   return run;
 }
 
@@ -192,16 +196,44 @@ std::vector<Run> Ledger::runs_with_status(RunStatus status) {
       {std::string(to_string(status))}));
 }
 
-std::vector<Run> Ledger::recent_runs(const std::string& media_type, int limit) {
+std::vector<Run> Ledger::recent_runs(const std::string& media_type, int limit, std::optional<RunStatus> status) {
   return read_runs(db_.exec_params(std::string("SELECT ") + kRunColumns +
                                        " FROM datarefresh.runs WHERE ($1 = '' OR media_type = $1) "
-                                       "ORDER BY created_at DESC LIMIT $2::int",
-                                   {media_type, std::to_string(limit)}));
+                                       "AND ($3 = '' OR status = $3) ORDER BY created_at DESC LIMIT $2::int",
+                                   {media_type, std::to_string(limit), status ? std::string(to_string(*status)) : ""}));
 }
 
 void Ledger::set_phase(const std::string& refresh_id, const std::string& phase) {
   db_.exec_params("UPDATE datarefresh.runs SET phase = $2, updated_at = now() WHERE refresh_id = $1::uuid",
                   {refresh_id, phase});
+}
+
+bool is_promotion_phase(std::string_view phase) {
+  return phase == "promoting_table" || phase == "promoting_aliases" || phase == "cleaning_up";
+}
+
+CancelOutcome Ledger::request_cancel(const std::string& refresh_id, const std::string& requested_by) {
+  // The phase test is re-evaluated on the row's newest version if a phase change races this
+  // update (PostgreSQL re-checks an UPDATE's WHERE after waiting for the row lock).
+  auto rs = db_.exec_params(
+      "UPDATE datarefresh.runs SET cancel_requested_at = coalesce(cancel_requested_at, now()), "
+      "cancel_requested_by = coalesce(cancel_requested_by, $2), updated_at = now() "
+      "WHERE refresh_id = $1::uuid AND status = 'running' "
+      "AND phase NOT IN ('promoting_table', 'promoting_aliases', 'cleaning_up') RETURNING refresh_id",
+      {refresh_id, requested_by});
+  auto now = run(refresh_id);
+  if (!rs.empty()) return {CancelOutcome::Kind::kAccepted, now};
+  if (!now) return {CancelOutcome::Kind::kUnknown, std::nullopt};
+  if (now->status != RunStatus::kRunning) return {CancelOutcome::Kind::kFinished, now};
+  return {CancelOutcome::Kind::kTooLate, now};
+}
+
+bool Ledger::cancel_requested_for_update(const std::string& refresh_id) {
+  return db_
+             .query_value("SELECT cancel_requested_at IS NOT NULL FROM datarefresh.runs WHERE refresh_id = $1::uuid "
+                          "FOR UPDATE",
+                          {refresh_id})
+             .value_or("f") == "t";
 }
 
 void Ledger::update_run(const std::string& refresh_id, const nlohmann::json& fields) {

@@ -47,6 +47,23 @@ struct Run {
   std::optional<std::string> holder_refresh_id;
   std::string created_at, updated_at;
   std::optional<std::string> finished_at;
+  std::optional<std::string> cancel_requested_at;  // an operator asked to cancel it (RFC 3339)
+  std::optional<std::string> cancel_requested_by;
+};
+
+// The phases from which a refresh can no longer be cancelled: the live table is being or has
+// been replaced.
+bool is_promotion_phase(std::string_view phase);
+
+// What request_cancel() came to.
+struct CancelOutcome {
+  enum class Kind {
+    kAccepted,  // recorded (or already recorded): the planner or coordinator rolls it back
+    kTooLate,   // the refresh is promoting: it completes
+    kFinished,  // it already ended (completed, failed, refused or cancelled)
+    kUnknown,   // no such refresh
+  } kind;
+  std::optional<Run> run;  // as it is after the request
 };
 
 struct ShardRecord {
@@ -98,9 +115,17 @@ class Ledger {
 
   std::optional<Run> run(const std::string& refresh_id);
   std::vector<Run> runs_with_status(RunStatus status);
-  std::vector<Run> recent_runs(const std::string& media_type, int limit);
+  // Newest first; media_type "" = all; status nullopt = any.
+  std::vector<Run> recent_runs(const std::string& media_type, int limit,
+                               std::optional<RunStatus> status = std::nullopt);
 
   void set_phase(const std::string& refresh_id, const std::string& phase);
+  // Records an operator's request to cancel a running refresh, unless it is already promoting.
+  // Serialised with the promotion by the run's row lock (see cancel_requested_for_update()).
+  CancelOutcome request_cancel(const std::string& refresh_id, const std::string& requested_by);
+  // Whether a cancel was requested; locks the run's row until the transaction ends, so that the
+  // promotion and a concurrent cancel request cannot both succeed. Call inside a transaction.
+  bool cancel_requested_for_update(const std::string& refresh_id);
   // Sets named nullable columns of the run (index names, counts...). Only whitelisted columns.
   void update_run(const std::string& refresh_id, const nlohmann::json& fields);
   // Final status; a run that is no longer running is left as it is (returns false).

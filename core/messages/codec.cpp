@@ -190,6 +190,7 @@ json to_json_value(const RefreshFailed& m) {
   j["phase"] = m.phase;
   j["error"] = m.error;
   j["rolled_back"] = m.rolled_back;
+  j["cancelled"] = m.cancelled;
   j["at"] = format_timestamp(m.at);
   return j;
 }
@@ -517,6 +518,7 @@ RefreshFailed read(const Reader& r, Tag<RefreshFailed>) {
   m.phase = r.identifier("phase");
   m.error = r.string("error");
   m.rolled_back = r.boolean("rolled_back");
+  m.cancelled = r.present("cancelled") && r.boolean("cancelled");  // absent before cancellation existed
   m.at = r.timestamp("at");
   return m;
 }

@@ -205,6 +205,7 @@ struct RefreshFailed {
   std::string phase;  // where it failed
   std::string error;
   bool rolled_back = false;  // new indices and temp tables removed, live untouched
+  bool cancelled = false;    // ended on an operator's cancel request, not by an error
   Timestamp at{};
   bool operator==(const RefreshFailed&) const = default;
 };

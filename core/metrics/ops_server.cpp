@@ -9,6 +9,7 @@
 
 #include "core/common/error.h"
 #include "core/common/net.h"
+#include "core/metrics/http_support.h"
 
 namespace datarefresh::metrics {
 namespace {
@@ -33,43 +34,25 @@ struct OpsServer::Impl {
 
   Impl(OpsServerOptions o, std::shared_ptr<prometheus::Registry> r, HealthState& h)
       : options(std::move(o)), registry(std::move(r)), health(h) {}
-
-  bool authorized(const httplib::Request& req) const {
-    if (!options.token) return true;
-    return req.get_header_value("Authorization") == "Bearer " + *options.token;
-  }
 };
 
 OpsServer::OpsServer(OpsServerOptions options, std::shared_ptr<prometheus::Registry> registry, HealthState& health)
     : impl_(std::make_unique<Impl>(std::move(options), std::move(registry), health)) {
-  if (!is_loopback_host(impl_->options.bind) && (!impl_->options.token || impl_->options.token->empty())) {
-    throw ConfigError("http.metrics_bind is " + impl_->options.bind +
-                      ", which is not loopback: set http.token (DATAREFRESH_HTTP_TOKEN) so scrapes need a bearer token, "
-                      "or bind to 127.0.0.1");
-  }
+  require_token_off_loopback(impl_->options.bind, "http.metrics_bind", impl_->options.token);
   auto& server = impl_->server;
   Impl* impl = impl_.get();
-  auto guard = [impl](const httplib::Request& req, httplib::Response& res) {
-    if (impl->authorized(req)) return true;
-    res.status = 401;
-    res.set_header("WWW-Authenticate", "Bearer");
-    res.set_content(R"({"error":"missing or wrong bearer token"})", "application/json");
-    return false;
-  };
-  server.Get("/metrics", [impl, guard](const httplib::Request& req, httplib::Response& res) {
-    if (!guard(req, res)) return;
+  require_bearer_token(server, impl->options.token);
+  server.Get("/metrics", [impl](const httplib::Request&, httplib::Response& res) {
     std::ostringstream out;
     prometheus::TextSerializer().Serialize(out, impl->registry->Collect());
     res.set_content(out.str(), "text/plain; version=0.0.4; charset=utf-8");
   });
-  server.Get("/healthz", [impl, guard](const httplib::Request& req, httplib::Response& res) {
-    if (!guard(req, res)) return;
+  server.Get("/healthz", [impl](const httplib::Request&, httplib::Response& res) {
     auto report = impl->health.liveness();
     res.status = report.ok ? 200 : 503;
     res.set_content(report_json(report), "application/json");
   });
-  server.Get("/readyz", [impl, guard](const httplib::Request& req, httplib::Response& res) {
-    if (!guard(req, res)) return;
+  server.Get("/readyz", [impl](const httplib::Request&, httplib::Response& res) {
     auto report = impl->health.readiness();
     res.status = report.ok ? 200 : 503;
     res.set_content(report_json(report), "application/json");
@@ -80,17 +63,7 @@ OpsServer::~OpsServer() { stop(); }
 
 void OpsServer::start() {
   auto& o = impl_->options;
-  if (o.port == 0) {
-    int port = impl_->server.bind_to_any_port(o.bind);
-    if (port <= 0) throw Error("cannot bind the metrics/health server to " + o.bind + ":0");
-    impl_->port = static_cast<std::uint16_t>(port);
-  } else {
-    if (!impl_->server.bind_to_port(o.bind, o.port)) {
-      throw Error("cannot bind the metrics/health server to " + o.bind + ":" + std::to_string(o.port) +
-                  ": the port is in use or the address is not local; change http.metrics_port");
-    }
-    impl_->port = o.port;
-  }
+  impl_->port = bind_server(impl_->server, o.bind, o.port, "metrics/health server", "http.metrics_port");
   impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
 }
 

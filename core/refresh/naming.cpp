@@ -49,13 +49,35 @@ std::optional<std::string> refresh_id_of_index(const std::string& media_type, co
          hex.substr(20);
 }
 
-std::string new_uuid() {
-  thread_local std::mt19937_64 rng{std::random_device{}() ^ (static_cast<std::uint64_t>(std::random_device{}()) << 32)};
-  std::uint64_t a = rng(), b = rng();
-  a = (a & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000004000ULL;  // version 4
+namespace {
+
+std::string format_uuid(std::uint64_t a, std::uint64_t b, std::uint64_t version) {
+  a = (a & 0xFFFFFFFFFFFF0FFFULL) | (version << 12);
   b = (b & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;  // variant 10
   return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xFFFF, a & 0xFFFF, b >> 48,
                      b & 0xFFFFFFFFFFFFULL);
+}
+
+// FNV-1a, 64 bits, from a given offset basis.
+std::uint64_t fnv1a(std::string_view s, std::uint64_t basis) {
+  std::uint64_t h = basis;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+}  // namespace
+
+std::string new_uuid() {
+  thread_local std::mt19937_64 rng{std::random_device{}() ^ (static_cast<std::uint64_t>(std::random_device{}()) << 32)};
+  std::uint64_t a = rng(), b = rng();
+  return format_uuid(a, b, 4);
+}
+
+std::string name_uuid(std::string_view name) {
+  return format_uuid(fnv1a(name, 0xcbf29ce484222325ULL), fnv1a(name, 0x84222325cbf29ce4ULL), 8);
 }
 
 }  // namespace datarefresh::refresh

@@ -32,4 +32,9 @@ std::optional<std::string> refresh_id_of_index(const std::string& media_type, co
 // A new random UUID (version 4), as text.
 std::string new_uuid();
 
+// A UUID (version 8, RFC 9562) that is a stable function of `name`: the same name gives the same
+// id in every process and build, so a request derived from it (e.g. one scheduled slot) is
+// recognised as the same request when produced again.
+std::string name_uuid(std::string_view name);
+
 }  // namespace datarefresh::refresh

@@ -8,6 +8,11 @@
 
 namespace datarefresh::refresh {
 
+std::string lock_scope(const config::Config& config, const std::string& media_type) {
+  return config.refresh.lock_scope == config::LockScope::kEnvironment ? config.environment
+                                                                       : config.environment + ":" + media_type;
+}
+
 void enter_phase(ledger::Ledger& ledger, EventPublisher& publisher, ledger::Run& run, const std::string& phase) {
   if (run.phase == phase) return;
   std::optional<std::string> previous = run.phase;
@@ -17,8 +22,11 @@ void enter_phase(ledger::Ledger& ledger, EventPublisher& publisher, ledger::Run&
   run.phase = phase;
 }
 
-std::string fail_refresh(ledger::Ledger& ledger, pg::Database& api, search::Client& search, EventPublisher& publisher,
-                         const ledger::Run& run, const config::MediaTypeConfig& media, const std::string& error) {
+namespace {
+
+std::string end_refresh(ledger::Ledger& ledger, pg::Database& api, search::Client& search, EventPublisher& publisher,
+                        const ledger::Run& run, const config::MediaTypeConfig& media, const std::string& error,
+                        bool cancelled) {
   Logger log("refresh");
   auto problems = roll_back(api, search, media, run.refresh_id);
   std::string message = error;
@@ -29,6 +37,7 @@ std::string fail_refresh(ledger::Ledger& ledger, pg::Database& api, search::Clie
   f.phase = run.phase;
   f.error = message;
   f.rolled_back = problems.empty();
+  f.cancelled = cancelled;
   f.at = messages::now_timestamp();
   try {
     publisher.publish(f);
@@ -38,9 +47,31 @@ std::string fail_refresh(ledger::Ledger& ledger, pg::Database& api, search::Clie
     // between repeats it on restart instead of losing it.
     log.error("refresh.failed event not published", {{"refresh_id", run.refresh_id}, {"error", e.what()}});
   }
-  ledger.finish_run(run.refresh_id, ledger::RunStatus::kFailed, message, nullptr);
-  log.error("refresh failed", {{"refresh_id", run.refresh_id}, {"phase", run.phase}, {"error", message}});
+  ledger.finish_run(run.refresh_id, cancelled ? ledger::RunStatus::kCancelled : ledger::RunStatus::kFailed, message,
+                    nullptr);
+  if (cancelled) {
+    log.warn("refresh cancelled", {{"refresh_id", run.refresh_id}, {"phase", run.phase}, {"reason", message}});
+  } else {
+    log.error("refresh failed", {{"refresh_id", run.refresh_id}, {"phase", run.phase}, {"error", message}});
+  }
   return message;
+}
+
+}  // namespace
+
+std::string fail_refresh(ledger::Ledger& ledger, pg::Database& api, search::Client& search, EventPublisher& publisher,
+                         const ledger::Run& run, const config::MediaTypeConfig& media, const std::string& error) {
+  return end_refresh(ledger, api, search, publisher, run, media, error, false);
+}
+
+std::string cancel_refresh(ledger::Ledger& ledger, pg::Database& api, search::Client& search,
+                           EventPublisher& publisher, const ledger::Run& run, const config::MediaTypeConfig& media) {
+  return end_refresh(ledger, api, search, publisher, run, media, cancel_reason(run), true);
+}
+
+std::string cancel_reason(const ledger::Run& run) {
+  return fmt::format("cancelled by {} at {}", run.cancel_requested_by.value_or("an operator"),
+                     run.cancel_requested_at.value_or("an unknown time"));
 }
 
 }  // namespace datarefresh::refresh

@@ -10,6 +10,10 @@
 
 namespace datarefresh::refresh {
 
+// The lock scope of a refresh of `media_type`: the environment, or environment:media_type with
+// refresh.lock_scope media_type. One refresh runs per scope at a time.
+std::string lock_scope(const config::Config& config, const std::string& media_type);
+
 // Moves `run` to `phase` in the ledger and publishes refresh.phase_changed (no-op if already there).
 void enter_phase(ledger::Ledger& ledger, EventPublisher& publisher, ledger::Run& run, const std::string& phase);
 
@@ -18,5 +22,13 @@ void enter_phase(ledger::Ledger& ledger, EventPublisher& publisher, ledger::Run&
 // recorded. The planner and the coordinator both end failed refreshes through here.
 std::string fail_refresh(ledger::Ledger& ledger, pg::Database& api, search::Client& search, EventPublisher& publisher,
                          const ledger::Run& run, const config::MediaTypeConfig& media, const std::string& error);
+
+// The same for a refresh an operator cancelled: rolled back, recorded as cancelled, and
+// refresh.failed published with cancelled = true.
+std::string cancel_refresh(ledger::Ledger& ledger, pg::Database& api, search::Client& search,
+                           EventPublisher& publisher, const ledger::Run& run, const config::MediaTypeConfig& media);
+
+// "cancelled by <who> at <when>" for a run whose cancel was requested.
+std::string cancel_reason(const ledger::Run& run);
 
 }  // namespace datarefresh::refresh

@@ -19,6 +19,14 @@ class StepError : public Error {
   bool retryable_;
 };
 
+// An operator asked to cancel the refresh (ledger::Ledger::request_cancel): the step stops and the
+// refresh is rolled back and recorded as cancelled, not failed.
+class CancelRequested : public Error {
+ public:
+  explicit CancelRequested(const std::string& refresh_id)
+      : Error("refresh " + refresh_id + " was cancelled by an operator") {}
+};
+
 // Throws StepError for a failed search call, naming `what` was attempted.
 void check(const search::Status& status, const std::string& what);
 // Returns the value by value: callers usually pass a temporary Result.

@@ -331,7 +331,19 @@ Result<TaskStatus> Client::get_task(const std::string& task_id) {
     const auto& e = (*j)["error"];
     t.error = e.value("type", "") + ": " + e.value("reason", "");
   }
+  if (counts.is_object() && counts.contains("canceled")) {
+    t.cancelled = true;
+    if (!t.error) t.error = "cancelled: " + counts.value("canceled", std::string("by user request"));
+  }
   return t;
+}
+
+Status Client::cancel_task(const std::string& task_id) {
+  std::string path = "/_tasks/" + url_encode(task_id) + "/_cancel";
+  DATAREFRESH_TRY_PERFORM(r, "POST", path)
+  if (r.status == 404) return Done{};
+  if (auto e = check(r, "POST " + path)) return *e;
+  return Done{};
 }
 
 Status Client::refresh(const std::string& index) {

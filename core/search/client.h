@@ -53,6 +53,7 @@ struct TaskStatus {
   std::int64_t deleted = 0;
   std::vector<std::string> failures;  // each failure as compact JSON
   std::optional<std::string> error;   // the task's own error ("type: reason"), if it failed
+  bool cancelled = false;             // it was cancelled (its counts are partial)
 };
 
 // index name -> alias names
@@ -99,6 +100,8 @@ class Client {
   Result<std::string> start_reindex(const nlohmann::json& body, std::optional<double> requests_per_second,
                                     const std::string& slices = "1");
   Result<TaskStatus> get_task(const std::string& task_id);
+  // POST _tasks/<id>/_cancel. A task that is not running (finished or unknown) counts as done.
+  Status cancel_task(const std::string& task_id);
 
   Status refresh(const std::string& index);
   Result<std::int64_t> count(const std::string& index, const std::optional<nlohmann::json>& query = std::nullopt);

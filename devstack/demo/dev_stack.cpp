@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "core/common/error.h"
+#include "core/common/net.h"
 #include "core/config/config.h"
 #include "core/kafka/producer.h"
 #include "core/messages/codec.h"
@@ -100,7 +101,10 @@ datagen::GenerateCounts DevStack::start_infrastructure() {
   search_url_ = "http://127.0.0.1:" + port;
   env_["DATAREFRESH_KAFKA_BOOTSTRAP_SERVERS"] = bootstrap_;
   env_["DATAREFRESH_SEARCH_URL"] = search_url_;
+  // A fixed port for the planner's API, so that a restarted planner keeps its address.
+  env_["DATAREFRESH_HTTP_API_PORT"] = std::to_string(pick_free_loopback_port());
   for (const auto& [k, v] : options_.env) env_[k] = v;
+  api_url_ = "http://127.0.0.1:" + env_["DATAREFRESH_HTTP_API_PORT"];
   return counts;
 }
 

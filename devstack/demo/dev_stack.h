@@ -85,6 +85,8 @@ class DevStack {
   const std::map<std::string, std::string>& env() const { return env_; }
   const devpg::LocalPostgres& postgres() const { return *postgres_; }
   const std::string& search_url() const { return search_url_; }
+  // The planner's HTTP API (POST/GET /v1/refreshes...).
+  const std::string& api_url() const { return api_url_; }
   // How to reach the stack's parts from this process (tests, the demo's own checks).
   pg::ConnectionOptions api_db_options() const;
   pg::ConnectionOptions catalog_db_options() const;
@@ -117,6 +119,7 @@ class DevStack {
   std::vector<std::string> indexer_ids_;  // parallel to indexers_
   std::map<std::string, std::string> env_;
   std::string search_url_;
+  std::string api_url_;
   std::string bootstrap_;
   std::string broker_admin_url_;
   bool owns_run_dir_ = false;

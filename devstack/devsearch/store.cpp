@@ -1,6 +1,7 @@
 #include "devstack/devsearch/store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <functional>
 #include <sstream>
@@ -195,6 +196,7 @@ struct Store::Task {
   };
   std::vector<Slice> slice_status;
   bool completed = false;
+  std::atomic<bool> cancelled{false};  // POST _tasks/<id>/_cancel: the slices stop after their batch
   Clock::time_point end;
   nlohmann::ordered_json failures = nlohmann::ordered_json::array();
 
@@ -213,6 +215,7 @@ struct Store::Task {
     j["requests_per_second"] = rps_value;
     if (human) j["throttled_until"] = "0s";
     j["throttled_until_millis"] = 0;
+    if (cancelled) j["canceled"] = "by user request";
     return j;
   }
   Slice totals() const {
@@ -1309,6 +1312,33 @@ Answer Store::cat_indices(const std::string& index_expr, const Params& params) {
   }
 }
 
+Answer Store::cancel_task(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  auto it = tasks_.find(id);
+  if (it == tasks_.end() || it->second->completed) {
+    // Elasticsearch answers for a task that is not running (unknown or finished) with a node
+    // failure naming it.
+    nlohmann::ordered_json cause{{"type", "resource_not_found_exception"}, {"reason", "task [" + id + "] is not found"}};
+    nlohmann::ordered_json failure{{"type", "failed_node_exception"},
+                                   {"reason", "Failed node [" + node_id_ + "]"},
+                                   {"node_id", node_id_},
+                                   {"caused_by", cause}};
+    nlohmann::ordered_json body{{"node_failures", nlohmann::ordered_json::array({failure})},
+                                {"nodes", nlohmann::ordered_json::object()}};
+    return json_answer(404, body);
+  }
+  it->second->cancelled = true;
+  auto task = it->second->task_json()["task"];
+  task["cancelled"] = true;
+  nlohmann::ordered_json node{{"name", "devsearch-node-1"},
+                              {"transport_address", "127.0.0.1:9300"},
+                              {"host", "127.0.0.1"},
+                              {"ip", "127.0.0.1:9300"},
+                              {"roles", {"data", "ingest", "master"}},
+                              {"tasks", {{id, task}}}};
+  return json_answer(200, nlohmann::ordered_json{{"nodes", {{node_id_, node}}}});
+}
+
 Answer Store::get_task(const std::string& id) {
   auto colon = id.find(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == id.size()) {
@@ -1451,7 +1481,7 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
     auto slice_start = Clock::now();
     std::size_t done = 0;
     rapidjson::Document parsed;
-    while (done < docs.size() && !stopping_) {
+    while (done < docs.size() && !stopping_ && !task->cancelled) {
       std::size_t end = std::min(docs.size(), done + static_cast<std::size_t>(task->batch_size));
       {
         std::lock_guard lock(mutex_);
@@ -1502,7 +1532,7 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
         auto now = Clock::now();
         if (target > now && done < docs.size()) {
           status.throttled_ms += std::chrono::duration<double, std::milli>(target - now).count();
-          while (Clock::now() < target && !stopping_) {
+          while (Clock::now() < target && !stopping_ && !task->cancelled) {
             std::this_thread::sleep_for(std::min<Clock::duration>(target - Clock::now(), std::chrono::milliseconds(50)));
           }
         }

@@ -77,6 +77,7 @@ class Store {
   Answer index_aliases(const std::string& index);
   Answer reindex(const std::string& body, const Params& params);
   Answer get_task(const std::string& id);
+  Answer cancel_task(const std::string& id);
   Answer cat_indices(const std::string& index_expr, const Params& params);
 
   const std::string& node_id() const { return node_id_; }

@@ -33,6 +33,11 @@ CREATE TABLE IF NOT EXISTS datarefresh.runs (
   finished_at         timestamptz
 );
 
+-- An operator's cancel request (POST /v1/refreshes/{id}/cancel); added after the first release,
+-- hence ALTER rather than the CREATE above.
+ALTER TABLE datarefresh.runs ADD COLUMN IF NOT EXISTS cancel_requested_at timestamptz;
+ALTER TABLE datarefresh.runs ADD COLUMN IF NOT EXISTS cancel_requested_by text;
+
 -- The one-refresh-at-a-time lock: a second running run in the same scope cannot be inserted.
 CREATE UNIQUE INDEX IF NOT EXISTS runs_one_running_per_scope
   ON datarefresh.runs (lock_scope) WHERE status = 'running';

@@ -78,7 +78,7 @@ TEST(LoadConfig, UnknownKeyIsNamedWithASuggestion) {
 
 TEST(LoadConfig, UnknownKeyFarFromAnyListsTheValidOnes) {
   auto problems = problems_of(std::string(kMinimalYaml) + "notify: {pager: x}\n");
-  EXPECT_THAT(problems, ElementsAre("notify.pager: unknown key; valid keys here: level, slack_webhook (line 7)"));
+  EXPECT_THAT(problems, ElementsAre("notify.pager: unknown key; valid keys here: attempts, level, slack_webhook, timeout (line 7)"));
 }
 
 TEST(LoadConfig, WrongTypeNamesTheKeyPathAndTheValue) {
@@ -115,6 +115,15 @@ TEST(LoadConfig, OutOfRangeNumbersAreRejected) {
   EXPECT_THAT(problems, Contains("http.api_port: expected an integer between 0 and 65535, got 70000 (line 7)"));
   EXPECT_THAT(problems, Contains("refresh.dead_letter_budget: expected a number between 0 and 1, got 1.5 (line 8)"));
   EXPECT_THAT(problems, Contains("refresh.filtered_index.requests_per_second: expected a positive number, or -1 for unthrottled, got 0 (line 8)"));
+}
+
+TEST(LoadConfig, ABadScheduleNamesTheMediaTypeAndTheCronField) {
+  auto problems = problems_of(std::string(kMinimalYaml) +
+                              "media_types: {image: {schedule: \"61 3 * * *\"}, audio: {schedule: \"@daily\"}}\n");
+  EXPECT_THAT(problems, ElementsAre(HasSubstr("media_types.image.schedule: minute field '61': 61 is out of range 0-59")));
+  auto config = load_config_from_string(std::string(kMinimalYaml) + "media_types: {audio: {schedule: \"0 3 * * 1\"}}\n",
+                                        minimal_env());
+  EXPECT_EQ(config.media_types.at("audio").schedule, "0 3 * * 1");
 }
 
 TEST(LoadConfig, BadEnumValueListsTheChoicesAndSuggestsOne) {

@@ -44,6 +44,19 @@ TEST(Codec, OptionalFieldsSurviveARoundTripWhenAbsent) {
   expect_round_trip(letter);
 }
 
+TEST(Codec, ACancelledRefreshSaysSoAndOlderFailuresReadAsNotCancelled) {
+  RefreshFailed cancelled = sample_refresh_failed();
+  cancelled.cancelled = true;
+  expect_round_trip(cancelled);
+  auto older = nlohmann::json::parse(encode(sample_refresh_failed()));
+  older.erase("cancelled");  // written before cancellation existed
+  DecodeResult<RefreshFailed> decoded = decode<RefreshFailed>(older.dump());
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  EXPECT_FALSE(decoded->cancelled);
+  older["cancelled"] = "yes";
+  EXPECT_FALSE(decode<RefreshFailed>(older.dump()).ok());
+}
+
 TEST(Codec, EncodesTheDocumentedJsonShape) {
   EXPECT_EQ(encode(sample_shard_job()),
             R"({"attempt":2,"expected_rows":199873,"id_end":3600001,"id_start":3400001,"media_type":"image",)"

@@ -79,7 +79,7 @@ inline RefreshCompleted sample_refresh_completed() {
 }
 
 inline RefreshFailed sample_refresh_failed() {
-  return {RefreshId("r1"), "image", "promoting_table", "lock_timeout exceeded on table image: retry the refresh", true, at(200)};
+  return {RefreshId("r1"), "image", "promoting_table", "lock_timeout exceeded on table image: retry the refresh", true, false, at(200)};
 }
 
 inline DeadLetter sample_dead_letter() {

@@ -1,0 +1,347 @@
+#include "producer/refresh_api.h"
+
+#include <chrono>
+#include <mutex>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "core/common/error.h"
+#include "core/common/log.h"
+#include "core/ledger/ledger.h"
+#include "core/metrics/http_support.h"
+#include "core/pg/database.h"
+#include "core/refresh/naming.h"
+#include "core/refresh/run_control.h"
+#include "core/refresh/status_view.h"
+#include "core/service/service_context.h"
+#include "producer/planner.h"
+#include "producer/refresh_request.h"
+
+namespace datarefresh::planner {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kMaxListLimit = 500;
+constexpr std::size_t kMaxRequestedBy = 200;
+
+// An answer other than success: the status and what to tell the client.
+struct ApiError {
+  int status;
+  std::string message;
+};
+
+void send(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void send_error(httplib::Response& res, const ApiError& e) { send(res, e.status, {{"error", e.message}, {"status", e.status}}); }
+
+bool is_uuid(const std::string& s) {
+  static const std::regex kUuid("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
+  return std::regex_match(s, kUuid);
+}
+
+std::string configured_media(const config::Config& config) {
+  std::string out;
+  for (const auto& [name, _] : config.media_types) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+// The JSON object of a request body; an empty body is an empty object when `empty_ok`.
+json parse_body(const httplib::Request& req, bool empty_ok) {
+  auto type = req.get_header_value("Content-Type");
+  if (!type.empty() && type.rfind("application/json", 0) != 0) {
+    throw ApiError{415, "Content-Type is " + type + ": send the body as application/json"};
+  }
+  if (req.body.empty()) {
+    if (empty_ok) return json::object();
+    throw ApiError{400, R"(the body is empty: send a JSON object such as {"media_type": "image"})"};
+  }
+  json body = json::parse(req.body, nullptr, false);
+  if (body.is_discarded()) throw ApiError{400, "the body is not valid JSON: send a JSON object"};
+  if (!body.is_object()) throw ApiError{400, "the body must be a JSON object, got " + std::string(body.type_name())};
+  return body;
+}
+
+void only_fields(const json& object, const std::set<std::string>& allowed, const std::string& where) {
+  for (const auto& [key, _] : object.items()) {
+    if (allowed.count(key)) continue;
+    throw ApiError{400, fmt::format("unknown field {}{}: allowed are {}", where, key, fmt::join(allowed, ", "))};
+  }
+}
+
+std::string requested_by(const json& object, const std::string& field, const std::string& fallback) {
+  if (!object.contains(field)) return fallback;
+  const auto& v = object[field];
+  if (!v.is_string() || v.get_ref<const std::string&>().empty() ||
+      v.get_ref<const std::string&>().size() > kMaxRequestedBy) {
+    throw ApiError{400, fmt::format("{} must be a non-empty string of at most {} characters", field, kMaxRequestedBy)};
+  }
+  for (unsigned char c : v.get_ref<const std::string&>()) {
+    if (c < 0x20 || c == 0x7f) throw ApiError{400, field + " must not contain control characters"};
+  }
+  return v.get<std::string>();
+}
+
+const std::set<std::string> kPlannerPhases = {"planning", "copying", "filtering_tags", "creating_index",
+                                              "planning_shards"};
+
+}  // namespace
+
+struct RefreshApi::Impl {
+  Impl(Options o, const config::Config& c, kafka::Producer& p, Planner* pl)
+      : options(std::move(o)), config(c), producer(p), planner(pl) {}
+
+  Options options;
+  const config::Config& config;
+  kafka::Producer& producer;
+  Planner* planner;
+  httplib::Server server;
+  std::thread thread;
+  std::uint16_t port = 0;
+  Logger log{"api"};
+  std::mutex queued_mutex;
+  std::set<std::string> queued;  // accepted here, not yet seen in the ledger
+  std::once_flag schema_once;
+
+  pg::Database connect() {
+    auto o = service::api_db_options(config, "datarefresh-api");
+    o.connect_attempts = 1;
+    try {
+      auto db = pg::Database::connect(o);
+      std::call_once(schema_once, [&] { ledger::Ledger(db).ensure_schema(); });
+      return db;
+    } catch (const std::exception& e) {
+      throw ApiError{503, std::string("the ledger database is unreachable: ") + e.what()};
+    }
+  }
+
+  bool is_queued(const std::string& id) {
+    std::lock_guard lock(queued_mutex);
+    return queued.count(id) != 0;
+  }
+
+  // POST /v1/refreshes
+  void create(const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req, false);
+    only_fields(body, {"media_type", "options"}, "");
+    if (!body.contains("media_type") || !body["media_type"].is_string()) {
+      throw ApiError{400, "media_type is required: one of " + configured_media(config)};
+    }
+    auto media = body["media_type"].get<std::string>();
+    if (!config.media_types.count(media)) {
+      throw ApiError{400, "media_type '" + media + "' is not configured: use one of " + configured_media(config)};
+    }
+    std::optional<std::int64_t> row_limit;
+    std::string by = "api";
+    if (body.contains("options")) {
+      const auto& o = body["options"];
+      if (!o.is_object()) throw ApiError{400, "options must be an object such as {\"row_limit\": 1000}"};
+      only_fields(o, {"row_limit", "requested_by"}, "options.");
+      if (o.contains("row_limit")) {
+        if (!o["row_limit"].is_number_integer() || o["row_limit"].get<std::int64_t>() < 1) {
+          throw ApiError{400, "options.row_limit must be a positive integer (rows to copy), got " + o["row_limit"].dump()};
+        }
+        row_limit = o["row_limit"].get<std::int64_t>();
+      }
+      by = requested_by(o, "requested_by", by);
+    }
+    {
+      auto db = connect();
+      auto scope = refresh::lock_scope(config, media);
+      for (const auto& run : ledger::Ledger(db).runs_with_status(ledger::RunStatus::kRunning)) {
+        if (run.lock_scope != scope) continue;
+        throw ApiError{409, fmt::format("refresh {} ({}, phase {}) is running in lock scope {}; only one refresh runs "
+                                        "per scope at a time: request again when it has finished",
+                                        run.refresh_id, run.media_type, run.phase, scope)};
+      }
+    }
+    auto request = make_refresh_request(media, row_limit, by, refresh::new_uuid());
+    try {
+      submit_refresh_request(producer, config, request);
+    } catch (const Error& e) {
+      throw ApiError{503, e.what()};
+    }
+    {
+      std::lock_guard lock(queued_mutex);
+      queued.insert(request.request_id);
+    }
+    auto url = "/v1/refreshes/" + request.request_id;
+    res.set_header("Location", url);
+    log.info("refresh requested", {{"refresh_id", request.request_id}, {"media_type", media}, {"requested_by", by}});
+    send(res, 202, {{"refresh_id", request.request_id}, {"media_type", media}, {"status", "queued"}, {"status_url", url}});
+  }
+
+  // GET /v1/refreshes/{id}
+  void get(const std::string& id, httplib::Response& res) {
+    if (!is_uuid(id)) throw ApiError{400, "'" + id + "' is not a refresh id (a UUID)"};
+    auto db = connect();
+    ledger::Ledger ledger(db);
+    auto run = ledger.run(id);
+    if (!run) {
+      if (is_queued(id)) {
+        send(res, 200, {{"refresh_id", id}, {"status", "queued"}, {"phase", nullptr}});
+        return;
+      }
+      throw ApiError{404, "no refresh " + id + " is known"};
+    }
+    {
+      std::lock_guard lock(queued_mutex);
+      queued.erase(id);
+    }
+    auto indexing = db.query_value(
+        "SELECT extract(epoch FROM now() - finished_at)::float8 FROM datarefresh.steps WHERE refresh_id = $1::uuid "
+        "AND step = 'publish'",
+        {id});
+    send(res, 200,
+         refresh::refresh_status_json(*run, ledger.shards(id), indexing ? std::optional(std::stod(*indexing)) : std::nullopt));
+  }
+
+  // GET /v1/refreshes
+  void list(const httplib::Request& req, httplib::Response& res) {
+    for (const auto& [key, _] : req.params) {
+      if (key != "media_type" && key != "status" && key != "limit") {
+        throw ApiError{400, "unknown query parameter " + key + ": allowed are media_type, status, limit"};
+      }
+    }
+    std::string media = req.get_param_value("media_type");
+    if (!media.empty() && !config.media_types.count(media)) {
+      throw ApiError{400, "media_type '" + media + "' is not configured: use one of " + configured_media(config)};
+    }
+    std::optional<ledger::RunStatus> status;
+    if (auto s = req.get_param_value("status"); !s.empty()) {
+      try {
+        status = ledger::parse_run_status(s);
+      } catch (const InvariantError&) {
+        throw ApiError{400, "status '" + s + "' is not one of running, completed, failed, refused, cancelled"};
+      }
+    }
+    int limit = 50;
+    if (auto l = req.get_param_value("limit"); !l.empty()) {
+      if (l.size() > 4 || l.find_first_not_of("0123456789") != std::string::npos || std::stoi(l) < 1 ||
+          std::stoi(l) > kMaxListLimit) {
+        throw ApiError{400, fmt::format("limit must be an integer from 1 to {}", kMaxListLimit)};
+      }
+      limit = std::stoi(l);
+    }
+    auto db = connect();
+    auto out = json::array();
+    for (const auto& run : ledger::Ledger(db).recent_runs(media, limit, status)) out.push_back(refresh::refresh_summary_json(run));
+    send(res, 200, {{"refreshes", out}});
+  }
+
+  // POST /v1/refreshes/{id}/cancel
+  void cancel(const std::string& id, const httplib::Request& req, httplib::Response& res) {
+    if (!is_uuid(id)) throw ApiError{400, "'" + id + "' is not a refresh id (a UUID)"};
+    auto body = parse_body(req, true);
+    only_fields(body, {"requested_by"}, "");
+    auto by = requested_by(body, "requested_by", "api");
+    auto db = connect();
+    auto outcome = ledger::Ledger(db).request_cancel(id, by);
+    using Kind = ledger::CancelOutcome::Kind;
+    switch (outcome.kind) {
+      case Kind::kAccepted:
+        if (planner && kPlannerPhases.count(outcome.run->phase)) planner->interrupt(id);
+        log.warn("refresh cancel requested", {{"refresh_id", id}, {"phase", outcome.run->phase}, {"requested_by", by}});
+        send(res, 202, {{"refresh_id", id}, {"status", "cancelling"}, {"phase", outcome.run->phase}});
+        return;
+      case Kind::kTooLate:
+        throw ApiError{409, "refresh " + id + " is in phase " + outcome.run->phase +
+                                ": the live table or aliases are being replaced, so it can no longer be cancelled; "
+                                "it will complete"};
+      case Kind::kFinished:
+        throw ApiError{409, "refresh " + id + " already ended: " + std::string(ledger::to_string(outcome.run->status))};
+      case Kind::kUnknown:
+        if (planner && is_queued(id)) {
+          planner->cancel_before_start(id, by);
+          log.warn("queued refresh cancel requested", {{"refresh_id", id}, {"requested_by", by}});
+          send(res, 202, {{"refresh_id", id}, {"status", "cancelling"}, {"phase", nullptr}});
+          return;
+        }
+        throw ApiError{404, "no refresh " + id + " is known"};
+    }
+  }
+
+  // Runs a handler, turning ApiError and unexpected exceptions into JSON answers.
+  template <typename F>
+  httplib::Server::Handler guarded(F f) {
+    return [this, f](const httplib::Request& req, httplib::Response& res) {
+      auto started = std::chrono::steady_clock::now();
+      try {
+        f(req, res);
+      } catch (const ApiError& e) {
+        send_error(res, e);
+      } catch (const std::exception& e) {
+        log.error("API request failed", {{"method", req.method}, {"path", req.path}, {"error", e.what()}});
+        send_error(res, {500, std::string("internal error: ") + e.what()});
+      }
+      log.info("api request", {{"method", req.method},
+                               {"path", req.path},
+                               {"status", res.status},
+                               {"ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now() - started)
+                                          .count()}});
+    };
+  }
+};
+
+RefreshApi::RefreshApi(Options options, const config::Config& config, kafka::Producer& producer, Planner* planner)
+    : impl_(std::make_unique<Impl>(std::move(options), config, producer, planner)) {
+  metrics::require_token_off_loopback(impl_->options.bind, "http.api_bind", impl_->options.token);
+  auto& s = impl_->server;
+  Impl* m = impl_.get();
+  metrics::require_bearer_token(s, m->options.token);
+  s.set_payload_max_length(m->options.max_body_bytes);
+  s.Post("/v1/refreshes", m->guarded([m](const auto& req, auto& res) { m->create(req, res); }));
+  s.Get("/v1/refreshes", m->guarded([m](const auto& req, auto& res) { m->list(req, res); }));
+  s.Get(R"(/v1/refreshes/([^/]+))", m->guarded([m](const auto& req, auto& res) { m->get(req.matches[1], res); }));
+  s.Post(R"(/v1/refreshes/([^/]+)/cancel)",
+         m->guarded([m](const auto& req, auto& res) { m->cancel(req.matches[1], req, res); }));
+  // Whatever no route answered (unknown path or method, a body over the limit): a JSON error.
+  s.set_error_handler([m](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    std::string message;
+    if (res.status == 413) {
+      message = fmt::format("the body is larger than {} bytes", m->options.max_body_bytes);
+    } else if (res.status == 404) {
+      message = "no such endpoint: " + req.method + " " + req.path +
+                " (see POST/GET /v1/refreshes, GET /v1/refreshes/{id}, POST /v1/refreshes/{id}/cancel)";
+    } else {
+      message = fmt::format("request failed with HTTP status {}", res.status);
+    }
+    send_error(res, {res.status, message});
+  });
+}
+
+RefreshApi::~RefreshApi() { stop(); }
+
+void RefreshApi::start() {
+  auto& o = impl_->options;
+  impl_->port = metrics::bind_server(impl_->server, o.bind, o.port, "HTTP API", "http.api_port or http.api_bind");
+  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
+}
+
+void RefreshApi::stop() {
+  if (!impl_ || !impl_->thread.joinable()) return;
+  impl_->server.stop();
+  impl_->thread.join();
+}
+
+std::uint16_t RefreshApi::port() const { return impl_->port; }
+
+RefreshApi::Options refresh_api_options(const config::Config& config) {
+  RefreshApi::Options o;
+  o.bind = config.http.api_bind;
+  o.port = static_cast<std::uint16_t>(config.http.api_port);
+  if (!config.http.token.empty()) o.token = config.http.token.reveal();
+  return o;
+}
+
+}  // namespace datarefresh::planner

@@ -1,0 +1,23 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/config/config.h"
+#include "core/kafka/producer.h"
+#include "core/messages/messages.h"
+
+namespace datarefresh::planner {
+
+// A refresh request for `media_type`, stamped now. Its request id is also the refresh id, so
+// whoever asked can follow the refresh under that id at once.
+messages::RefreshRequested make_refresh_request(const std::string& media_type, std::optional<std::int64_t> row_limit,
+                                                const std::string& requested_by, const std::string& request_id);
+
+// Produces `request` on the requests topic (key: media type) and waits for the broker's
+// acknowledgement. Throws Error naming the broker and what to check when it is not acknowledged.
+void submit_refresh_request(kafka::Producer& producer, const config::Config& config,
+                            const messages::RefreshRequested& request);
+
+}  // namespace datarefresh::planner
