@@ -12,6 +12,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 
+#include "consumer/coordinator/notifier.h"
 #include "consumer/coordinator/table_schema.h"
 #include "core/common/crash_point.h"
 #include "core/common/log.h"
@@ -771,10 +772,22 @@ int run_coordinator(const std::string& config_file) {
       wait_for_shutdown(std::chrono::seconds(1));
     }
   });
-  log.info("coordinator started", {{"metrics_port", context.ops_port()}});
+  // Notifications read the events in a group of their own, so a slow webhook never delays folding.
+  std::optional<Notifier> notifier;
+  std::optional<kafka::GroupConsumer> notifier_consumer;
+  std::thread notifier_thread;
+  if (!cfg.notify.slack_webhook.empty()) {
+    notifier.emplace(cfg, *context.registry());
+    auto o = service::kafka_consumer_options(cfg, "datarefresh-notifier", {cfg.kafka.topic_name(config::Topic::kEvents)});
+    o.auto_offset_reset = "latest";  // a newly configured webhook is not sent the history
+    notifier_consumer.emplace(o, [&](const kafka::Message& m, const kafka::CancelToken&) { return notifier->handle(m); });
+    notifier_thread = std::thread([&] { notifier_consumer->run(); });
+  }
+  log.info("coordinator started", {{"metrics_port", context.ops_port()}, {"notifications", notifier.has_value()}});
   context.run_consumer(consumer, false);  // the driver loop beats
   request_shutdown();
   driver.join();
+  if (notifier_thread.joinable()) notifier_thread.join();
   producer.flush(std::chrono::seconds(10));
   log.info("coordinator stopped");
   return 0;
