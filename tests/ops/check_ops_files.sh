@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # ctest `ops_files`: checks k8s/ and docker/ without a cluster or a Docker engine (files are
 # checked, not run). Usage: check_ops_files.sh SOURCE_DIR [DATAREFRESH_BINARY]
-#   - check_ops_files.py: parsing, copies in sync, metric names and labels, Dockerfile packages
-#     against ./dev and the binary, compose and Kubernetes wiring, `datarefresh check-config` of the
-#     configuration each service gets (when the binary is there);
-#   - `kubectl kustomize k8s` renders (when kubectl is installed);
-#   - promtool: check rules (both copies), test rules (alerts_test.yaml), check config
-#     (docker/monitoring/prometheus.yml). Without promtool (Debian package prometheus) the test
-#     exits 77, which ctest reports as skipped, after the other checks ran.
+#   - `kubectl kustomize` renders k8s/base and every overlay under k8s/overlays (when kubectl is
+#     installed; ctest `ops_schemas` then validates every rendered object against its schema);
+#   - check_ops_files.py: parsing, the PrometheusRule generated from the alert rules, metric names
+#     and labels, Dockerfile packages against ./dev and the binary, compose and Kubernetes wiring
+#     (probes, ports, the planner's API, NetworkPolicies, KEDA bounds, overlays), kustomize fields
+#     both kubectl 1.20 and 1.27+ read, `datarefresh check-config` of the configuration each
+#     service gets (when the binary is there);
+#   - promtool: check rules, test rules (alerts_test.yaml), check config (docker/monitoring/
+#     prometheus.yml with the rules where compose mounts them). Without promtool (Debian package
+#     prometheus) the test exits 77, which ctest reports as skipped, after the other checks ran.
 set -euo pipefail
 ROOT=$(cd "${1:?usage: check_ops_files.sh SOURCE_DIR [DATAREFRESH_BINARY]}" && pwd)
 BINARY=${2:-}
@@ -27,13 +30,15 @@ done
 args=(--root "$ROOT")
 if [ -n "$BINARY" ] && [ -x "$BINARY" ]; then args+=(--binary "$BINARY"); fi
 if command -v kubectl >/dev/null 2>&1; then
-  if ! kubectl kustomize "$ROOT/k8s" >"$WORK/rendered.yaml" 2>"$WORK/kustomize.err"; then
-    echo "FAIL: kubectl kustomize k8s:"; cat "$WORK/kustomize.err"; exit 1
-  fi
-  echo "kubectl kustomize k8s: rendered $(grep -c '^kind:' "$WORK/rendered.yaml") objects"
-  args+=(--rendered "$WORK/rendered.yaml")
+  # shellcheck source=render_k8s.sh
+  . "$HERE/render_k8s.sh"
+  render_k8s "$ROOT" "$WORK/rendered" || exit 1
+  for f in "$WORK"/rendered/*.yaml; do
+    name=$(basename "$f" .yaml)
+    args+=(--rendered "${name//__//}=$f")
+  done
 else
-  echo "note: kubectl not found: the kustomization is checked file by file, not rendered"
+  echo "note: kubectl not found (Debian package kubernetes-client, which ./dev installs): the kustomization files are checked, the objects they render are not"
 fi
 "$PYTHON" "$HERE/check_ops_files.py" "${args[@]}"
 
@@ -41,7 +46,10 @@ if ! command -v promtool >/dev/null 2>&1; then
   echo "SKIP: promtool not found (Debian package prometheus, which ./dev installs): alert rules and prometheus.yml not checked"
   exit 77
 fi
-promtool check rules "$ROOT/k8s/monitoring/alerts.yaml" "$ROOT/docker/monitoring/alerts.yaml"
+promtool check rules "$ROOT/k8s/monitoring/alerts.yaml"
 promtool test rules "$HERE/alerts_test.yaml"
-promtool check config "$ROOT/docker/monitoring/prometheus.yml"
+# prometheus.yml as compose lays it out: the rules beside it, mounted from k8s/monitoring.
+mkdir "$WORK/prometheus"
+cp "$ROOT/docker/monitoring/prometheus.yml" "$ROOT/k8s/monitoring/alerts.yaml" "$WORK/prometheus/"
+promtool check config "$WORK/prometheus/prometheus.yml"
 echo "ops files: every check passed"
