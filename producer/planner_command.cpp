@@ -69,7 +69,7 @@ int run_planner(const std::string& config_file) {
   api.start();
   RefreshScheduler scheduler(cfg, [&](const messages::RefreshRequested& r) { submit_refresh_request(producer, cfg, r); });
   scheduler.start();
-  auto options = service::kafka_consumer_options(cfg, "datarefresh-planner", {cfg.kafka.topic_name(config::Topic::kRequests)});
+  auto options = context.consumer_options("datarefresh-planner", {cfg.kafka.topic_name(config::Topic::kRequests)});
   options.retry_delay = std::chrono::seconds(5);
   options.stop_grace = std::chrono::seconds(60);
   kafka::GroupConsumer consumer(options, [&](const kafka::Message& m, const kafka::CancelToken& t) {

@@ -758,8 +758,8 @@ int run_coordinator(const std::string& config_file) {
   context.ensure_topics();
   kafka::Producer producer(service::kafka_producer_options(cfg));
   Coordinator coordinator(context, producer);
-  auto options = service::kafka_consumer_options(
-      cfg, "datarefresh-coordinator",
+  auto options = context.consumer_options(
+      "datarefresh-coordinator",
       {cfg.kafka.topic_name(config::Topic::kRefreshJobs), cfg.kafka.topic_name(config::Topic::kEvents)});
   options.retry_delay = std::chrono::seconds(2);
   kafka::GroupConsumer consumer(options, [&](const kafka::Message& m, const kafka::CancelToken& t) {
@@ -778,7 +778,7 @@ int run_coordinator(const std::string& config_file) {
   std::thread notifier_thread;
   if (!cfg.notify.slack_webhook.empty()) {
     notifier.emplace(cfg, *context.registry());
-    auto o = service::kafka_consumer_options(cfg, "datarefresh-notifier", {cfg.kafka.topic_name(config::Topic::kEvents)});
+    auto o = context.consumer_options("datarefresh-notifier", {cfg.kafka.topic_name(config::Topic::kEvents)});
     o.auto_offset_reset = "latest";  // a newly configured webhook is not sent the history
     notifier_consumer.emplace(o, [&](const kafka::Message& m, const kafka::CancelToken&) { return notifier->handle(m); });
     notifier_thread = std::thread([&] { notifier_consumer->run(); });

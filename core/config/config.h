@@ -63,6 +63,7 @@ struct TopicsConfig {
 
 struct KafkaConsumerConfig {
   Duration session_timeout = std::chrono::seconds(30);
+  Duration lag_interval = std::chrono::seconds(15);  // consumer lag metric refresh; 0 = off
   Duration max_poll_interval = std::chrono::minutes(5);
   AssignmentStrategy assignment_strategy = AssignmentStrategy::kCooperativeSticky;
   bool operator==(const KafkaConsumerConfig&) const = default;

@@ -612,6 +612,10 @@ const KeyTable<Config>& root_keys() {
       t.push_back(std::move(replication_key));
     }
     t.push_back(duration<O>("kafka.consumer.session_timeout", "30s", "session.timeout.ms.", DR_AT(kafka.consumer.session_timeout)));
+    t.push_back(duration<O>("kafka.consumer.lag_interval", "15s",
+                            "How often consumers publish their lag (datarefresh_kafka_consumer_lag_messages, from "
+                            "librdkafka statistics); 0 = off.",
+                            DR_AT(kafka.consumer.lag_interval)));
     t.push_back(duration<O>("kafka.consumer.max_poll_interval", "5m", "max.poll.interval.ms: longest gap between polls before the group evicts a consumer.",
                             DR_AT(kafka.consumer.max_poll_interval)));
     t.push_back(enumeration<O>("kafka.consumer.assignment_strategy", AssignmentStrategy::kCooperativeSticky,

@@ -3,13 +3,18 @@
 #include <algorithm>
 #include <atomic>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
+#include <prometheus/gauge.h>
 
 #include "core/common/error.h"
 #include "core/common/log.h"
+#include "core/kafka/consumer_lag.h"
 #include "core/pg/database.h"
 
 namespace datarefresh::service {
@@ -213,6 +218,45 @@ void ServiceContext::ensure_topics() const {
   for (const auto& report : kafka::ensure_topics(kafka_client_options(config_), topic_specs(config_), std::chrono::seconds(30))) {
     if (report.state == kafka::TopicState::kPartitionMismatch) log.warn(report.message, {{"topic", report.name}});
   }
+}
+
+struct ServiceContext::LagMetric {
+  explicit LagMetric(prometheus::Registry& registry)
+      : family(prometheus::BuildGauge()
+                   .Name("datarefresh_kafka_consumer_lag_messages")
+                   .Help("Messages of an assigned partition at or after the group's committed offset, per consumer "
+                         "group, topic and partition (from librdkafka statistics)")
+                   .Register(registry)) {}
+  prometheus::Family<prometheus::Gauge>& family;
+  std::mutex mutex;
+  std::map<std::string, std::set<std::pair<std::string, std::int32_t>>> shown;  // by group
+
+  void update(const std::string& group, std::string_view stats) {
+    auto lags = kafka::consumer_lag_from_statistics(stats);
+    std::lock_guard lock(mutex);
+    auto& previous = shown[group];
+    std::set<std::pair<std::string, std::int32_t>> now;
+    for (const auto& l : lags) {
+      family.Add({{"group", group}, {"topic", l.topic}, {"partition", std::to_string(l.partition)}})
+          .Set(static_cast<double>(l.lag));
+      now.insert({l.topic, l.partition});
+    }
+    for (const auto& [topic, partition] : previous) {
+      if (now.count({topic, partition})) continue;
+      family.Remove(&family.Add({{"group", group}, {"topic", topic}, {"partition", std::to_string(partition)}}));
+    }
+    previous = std::move(now);
+  }
+};
+
+kafka::ConsumerOptions ServiceContext::consumer_options(const std::string& group_id, std::vector<std::string> topics) {
+  auto o = kafka_consumer_options(config_, group_id, std::move(topics));
+  if (config_.kafka.consumer.lag_interval.count() > 0) {
+    if (!lag_) lag_ = std::make_shared<LagMetric>(*registry_);
+    o.client.statistics_interval = config_.kafka.consumer.lag_interval;
+    o.client.on_statistics = [lag = lag_, group_id](std::string_view stats) { lag->update(group_id, stats); };
+  }
+  return o;
 }
 
 void ServiceContext::run_consumer(kafka::GroupConsumer& consumer, bool heartbeat_from_polls) {

@@ -75,6 +75,11 @@ class ServiceContext {
   // Creates the topics of the Kafka contract if missing (a partition-count mismatch is logged).
   void ensure_topics() const;
 
+  // kafka_consumer_options() plus this process's lag metric: every kafka.consumer.lag_interval the
+  // consumer's statistics set datarefresh_kafka_consumer_lag_messages{group, topic, partition} for
+  // the partitions it is assigned (and remove the series of partitions it no longer has).
+  kafka::ConsumerOptions consumer_options(const std::string& group_id, std::vector<std::string> topics);
+
   // Runs `consumer` until shutdown with the process health wired to it: /readyz fails while the
   // poll loop is silent for 30 s; with `heartbeat_from_polls` the liveness heartbeat beats while
   // it polls (otherwise the caller's own loop beats). Returns once the consumer stopped.
@@ -87,6 +92,8 @@ class ServiceContext {
   std::shared_ptr<prometheus::Registry> registry_;
   metrics::HealthState health_;
   std::unique_ptr<metrics::OpsServer> ops_;
+  struct LagMetric;
+  std::shared_ptr<LagMetric> lag_;
 };
 
 }  // namespace datarefresh::service

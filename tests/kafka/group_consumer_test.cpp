@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/kafka/consumer_lag.h"
 #include "tests/kafka/group_test_support.h"
 
 namespace datarefresh::kafka {
@@ -120,6 +121,37 @@ TEST_F(GroupConsumerTest, GracefulStopCommitsCompletedWorkAndReleasesTheRunningJ
   EXPECT_EQ(entries[4].message.offset, KafkaOffset(3));
   std::cout << "graceful stop took " << std::chrono::duration_cast<std::chrono::milliseconds>(stop_took).count()
             << " ms\n";
+}
+
+// The lag read from the consumer's own librdkafka statistics counts what is not committed yet:
+// held and running jobs included, done ones not.
+TEST_F(GroupConsumerTest, StatisticsReportTheUncommittedMessagesAsLag) {
+  cluster_.create_topic(topic_, 1);
+  auto options = test_options(cluster_.bootstrap_servers(), group_, topic_);
+  std::mutex mutex;
+  std::optional<std::int64_t> lag;
+  options.client.statistics_interval = 300ms;
+  options.client.on_statistics = [&](std::string_view stats) {
+    for (const auto& l : consumer_lag_from_statistics(stats)) {
+      std::lock_guard lock(mutex);
+      if (l.topic == topic_ && l.partition == 0) lag = l.lag;
+    }
+  };
+  auto current = [&] {
+    std::lock_guard lock(mutex);
+    return lag.value_or(-1);
+  };
+  std::atomic<bool> hold{true};
+  RunningConsumer a(options, [&](const Message&, const CancelToken& cancel) {
+    while (hold && !cancel.cancelled()) std::this_thread::sleep_for(20ms);
+    return cancel.cancelled() ? JobOutcome::kRetry : JobOutcome::kDone;
+  });
+  produce(5);
+  ASSERT_TRUE(eventually([&] { return a->counters().jobs_started == 1; }, 20s));
+  EXPECT_TRUE(eventually([&] { return current() == 5; }, 10s)) << "lag " << current();
+  hold = false;
+  ASSERT_TRUE(eventually([&] { return committed(0) == 5; }, 20s));
+  EXPECT_TRUE(eventually([&] { return current() == 0; }, 10s)) << "lag " << current();
 }
 
 }  // namespace
