@@ -1,0 +1,81 @@
+#include "core/refresh/status_view.h"
+
+#include <gtest/gtest.h>
+
+namespace datarefresh::refresh {
+namespace {
+
+ledger::ShardRecord shard(std::int32_t n, ledger::ShardStatus status, std::int64_t read, std::int32_t attempt = 1,
+                          std::optional<std::string> error = std::nullopt) {
+  ledger::ShardRecord s;
+  s.shard = n;
+  s.id_start = n * 100;
+  s.id_end = n * 100 + 100;
+  s.status = status;
+  s.attempt = attempt;
+  s.counts = {read, read > 0 ? read - 1 : 0, read > 0 ? 1 : 0, 0, 0};  // one row of each read shard deleted
+  s.error = std::move(error);
+  return s;
+}
+
+ledger::Run indexing_run() {
+  ledger::Run run;
+  run.refresh_id = "0b7e6f5c-1111-4222-8333-444455556666";
+  run.media_type = "image";
+  run.status = ledger::RunStatus::kRunning;
+  run.phase = "indexing";
+  run.expected_rows = 400;
+  run.new_index = "image-0b7e6f5c111142228333444455556666";
+  return run;
+}
+
+TEST(RefreshStatus, IndexingShowsProgressRateAndEta) {
+  using S = ledger::ShardStatus;
+  std::vector<ledger::ShardRecord> shards{shard(0, S::kCompleted, 100), shard(1, S::kRunning, 50, 2, "timeout"),
+                                          shard(2, S::kPending, 0), shard(3, S::kFailed, 0, 1, "HTTP 503")};
+  auto j = refresh_status_json(indexing_run(), shards, 10.0);
+  EXPECT_EQ(j["shards"], (nlohmann::json{{"total", 4}, {"completed", 1}, {"running", 1}, {"pending", 1},
+                                         {"failed", 1}, {"retried", 1}}));
+  EXPECT_EQ(j["documents"]["rows_read"], 150);
+  EXPECT_EQ(j["documents"]["indexed"], 148);
+  EXPECT_EQ(j["documents"]["expected"], 400);
+  EXPECT_DOUBLE_EQ(j["percent"].get<double>(), 37.5);
+  EXPECT_DOUBLE_EQ(j["documents_per_second"].get<double>(), 14.8);
+  EXPECT_DOUBLE_EQ(j["eta_seconds"].get<double>(), 17);  // 250 rows left at 15 rows/s
+  ASSERT_EQ(j["errors"].size(), 2u);
+  EXPECT_EQ(j["errors"][1], (nlohmann::json{{"scope", "shard"}, {"shard", 3}, {"attempt", 1}, {"error", "HTTP 503"}}));
+  EXPECT_TRUE(j["report"].is_null());
+  EXPECT_EQ(j["indices"]["new"], "image-0b7e6f5c111142228333444455556666");
+}
+
+TEST(RefreshStatus, ACompletedRefreshIsAtOneHundredPercentWithItsReport) {
+  auto run = indexing_run();
+  run.status = ledger::RunStatus::kCompleted;
+  run.phase = "completed";
+  run.report = {{"rows_after", 400}};
+  run.finished_at = "2026-11-30T10:00:00Z";
+  auto j = refresh_status_json(run, {shard(0, ledger::ShardStatus::kCompleted, 400)}, 100.0);
+  EXPECT_EQ(j["status"], "completed");
+  EXPECT_DOUBLE_EQ(j["percent"].get<double>(), 100);
+  EXPECT_TRUE(j["eta_seconds"].is_null());
+  EXPECT_TRUE(j["documents_per_second"].is_null());
+  EXPECT_EQ(j["report"]["rows_after"], 400);
+  EXPECT_EQ(j["finished_at"], "2026-11-30T10:00:00Z");
+}
+
+TEST(RefreshStatus, PlanningHasNoShardsYetAndACancelRequestShows) {
+  auto run = indexing_run();
+  run.phase = "copying";
+  run.expected_rows.reset();
+  run.cancel_requested_at = "2026-11-30T10:00:00Z";
+  run.cancel_requested_by = "ops";
+  auto j = refresh_status_json(run, {}, std::nullopt);
+  EXPECT_EQ(j["shards"]["total"], 0);
+  EXPECT_DOUBLE_EQ(j["percent"].get<double>(), 0);
+  EXPECT_TRUE(j["documents"]["expected"].is_null());
+  EXPECT_EQ(j["cancel_requested_by"], "ops");
+  EXPECT_EQ(j["errors"], nlohmann::json::array());
+}
+
+}  // namespace
+}  // namespace datarefresh::refresh
