@@ -779,7 +779,6 @@ int run_coordinator(const std::string& config_file) {
   if (!cfg.notify.slack_webhook.empty()) {
     notifier.emplace(cfg, *context.registry());
     auto o = context.consumer_options("datarefresh-notifier", {cfg.kafka.topic_name(config::Topic::kEvents)});
-    o.auto_offset_reset = "latest";  // a newly configured webhook is not sent the history
     notifier_consumer.emplace(o, [&](const kafka::Message& m, const kafka::CancelToken&) { return notifier->handle(m); });
     notifier_thread = std::thread([&] { notifier_consumer->run(); });
   }

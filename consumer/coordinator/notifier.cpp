@@ -16,6 +16,8 @@ namespace {
 
 using nlohmann::json;
 
+constexpr auto kMaxEventAge = std::chrono::hours(1);
+
 int rank(config::NotifyLevel level) {
   switch (level) {
     case config::NotifyLevel::kVerbose: return 0;
@@ -172,6 +174,11 @@ Notifier::~Notifier() = default;
 
 kafka::JobOutcome Notifier::handle(const kafka::Message& message) {
   auto& m = *impl_;
+  // The group starts at the oldest event it has not seen (events published while the notifier was
+  // joining are announced); a webhook configured anew is spared the topic's older history.
+  if (message.timestamp && std::chrono::system_clock::now() - *message.timestamp > kMaxEventAge) {
+    return kafka::JobOutcome::kDone;
+  }
   auto event = messages::decode_event(message.payload);
   if (!event.ok()) return kafka::JobOutcome::kDone;  // the coordinator dead-letters malformed events
   auto payload = slack_message(event.value(), m.config.notify.level, m.config.environment);

@@ -47,8 +47,9 @@ class WebhookSender {
 
 // Turns refresh events into webhook posts: the handler of its own consumer group on the events
 // topic (group datarefresh-notifier, in the coordinator process), so a slow or dead webhook never
-// holds the refresh back. A post that fails after its attempts is logged and counted, then
-// dropped: handle() always acknowledges. Thread-safe as WebhookSender.
+// holds the refresh back. Events more than an hour old are not announced (a webhook configured
+// anew would otherwise get the topic's history). A post that fails after its attempts is logged and
+// counted, then dropped: handle() always acknowledges. Thread-safe as WebhookSender.
 class Notifier {
  public:
   Notifier(const config::Config& config, prometheus::Registry& registry);

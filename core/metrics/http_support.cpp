@@ -47,7 +47,7 @@ void require_bearer_token(httplib::Server& server, const std::optional<std::stri
     if (bearer_token_matches(req.get_header_value("Authorization"), token)) return httplib::Server::HandlerResponse::Unhandled;
     res.status = 401;
     res.set_header("WWW-Authenticate", "Bearer");
-    res.set_content(R"({"error":"missing or wrong bearer token: send Authorization: Bearer <http.token>"})",
+    res.set_content(R"({"error":"missing or wrong bearer token: send Authorization: Bearer <http.token>","status":401})",
                     "application/json");
     return httplib::Server::HandlerResponse::Handled;
   });

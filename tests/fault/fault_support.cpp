@@ -167,9 +167,9 @@ LiveState live_state(demo::DevStack& stack, const std::string& media) {
 }
 
 void expect_failed_cleanly(demo::DevStack& stack, const std::string& refresh_id, const LiveState& before,
-                           const std::string& media, const std::string& error_contains) {
+                           const std::string& media, const std::string& error_contains, ledger::RunStatus status) {
   auto p = stack.progress(refresh_id);
-  ASSERT_EQ(p.run.status, ledger::RunStatus::kFailed);
+  ASSERT_EQ(p.run.status, status);
   ASSERT_TRUE(p.run.error);
   EXPECT_NE(p.run.error->find(error_contains), std::string::npos) << *p.run.error;
   auto now = live_state(stack, media);
@@ -184,6 +184,7 @@ void expect_failed_cleanly(demo::DevStack& stack, const std::string& refresh_id,
     if (e.is_object() && e.value("type", "") == "refresh.failed" && e.value("refresh_id", "") == refresh_id) {
       found = true;
       EXPECT_NE(e.value("error", "").find(error_contains), std::string::npos) << e.dump();
+      EXPECT_EQ(e.value("cancelled", false), status == ledger::RunStatus::kCancelled) << e.dump();
     }
   }
   EXPECT_TRUE(found) << "a refresh.failed event for " << refresh_id;

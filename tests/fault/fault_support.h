@@ -61,7 +61,9 @@ struct LiveState {
   std::set<std::string> indices;
 };
 LiveState live_state(demo::DevStack& stack, const std::string& media);
+// With `status` kCancelled: the same for a refresh an operator cancelled.
 void expect_failed_cleanly(demo::DevStack& stack, const std::string& refresh_id, const LiveState& before,
-                           const std::string& media, const std::string& error_contains);
+                           const std::string& media, const std::string& error_contains,
+                           ledger::RunStatus status = ledger::RunStatus::kFailed);
 
 }  // namespace datarefresh::fault

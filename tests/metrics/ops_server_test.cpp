@@ -5,6 +5,7 @@
 #include <prometheus/counter.h>
 
 #include "core/common/error.h"
+#include "core/metrics/http_support.h"
 
 namespace datarefresh::metrics {
 namespace {
@@ -81,6 +82,30 @@ TEST(OpsServer, TokenIsRequiredWhenConfiguredAndAnyNonLoopbackBindWithoutOneIsRe
   EXPECT_EQ(http_get(base + "/metrics", "wrong").status, 401);
   EXPECT_EQ(http_get(base + "/metrics", "s3cret").status, 200);
   EXPECT_THROW(OpsServer({"0.0.0.0", 0, std::nullopt}, std::make_shared<prometheus::Registry>(), health), ConfigError);
+}
+
+TEST(BearerToken, MatchesOnlyTheExactHeader) {
+  EXPECT_TRUE(bearer_token_matches("Bearer s3cret", "s3cret"));
+  EXPECT_FALSE(bearer_token_matches("Bearer s3cre", "s3cret"));
+  EXPECT_FALSE(bearer_token_matches("Bearer s3cret ", "s3cret"));
+  EXPECT_FALSE(bearer_token_matches("bearer s3cret", "s3cret"));
+  EXPECT_FALSE(bearer_token_matches("s3cret", "s3cret"));
+  EXPECT_FALSE(bearer_token_matches("Bearer ", ""));
+  EXPECT_FALSE(bearer_token_matches("", ""));
+}
+
+TEST(BearerToken, NoServerListensBeyondLoopbackWithoutOne) {
+  EXPECT_NO_THROW(require_token_off_loopback("127.0.0.1", "http.api_bind", std::nullopt));
+  EXPECT_NO_THROW(require_token_off_loopback("localhost", "http.api_bind", std::nullopt));
+  EXPECT_NO_THROW(require_token_off_loopback("0.0.0.0", "http.api_bind", std::string("t")));
+  try {
+    require_token_off_loopback("10.1.2.3", "http.api_bind", std::string());
+    ADD_FAILURE() << "an empty token off loopback was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("http.api_bind is 10.1.2.3, which is not loopback: set http.token"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
