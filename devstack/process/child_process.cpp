@@ -61,6 +61,12 @@ ChildProcess::ChildProcess(ChildOptions options) {
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
     ::execve(argv[0], argv.data(), envp.data());
+    // Only async-signal-safe calls after fork: say why in the child's log, then exit.
+    const char* why = ::strerrordesc_np(errno);  // a static string: safe after fork, unlike strerror
+    const char* parts[] = {"cannot execute ", argv[0], ": ", why, " (give the executable's path)\n"};
+    for (const char* p : parts) {
+      if (::write(STDERR_FILENO, p, ::strlen(p)) < 0) break;
+    }
     ::_exit(127);
   }
   ::setpgid(pid_, pid_);

@@ -20,6 +20,7 @@
 #include "core/pg/database.h"
 #include "core/refresh/naming.h"
 #include "devstack/demo/dev_stack.h"
+#include "devstack/process/child_process.h"
 #include "tests/fault/fault_support.h"
 
 namespace datarefresh::e2e {
@@ -161,8 +162,8 @@ class Operations : public ::testing::Test {
     return text(a.body, "refresh_id");
   }
 
-  // Metrics of a service, found through its "metrics_port=" log line (json logs: "metrics_port":N).
-  static std::string metrics_of(const std::string& log_name, const std::string& token = kToken) {
+  // A service's metrics port, from its last "metrics_port" log field (json logs); "" if none.
+  static std::string metrics_port(const std::string& log_name) {
     std::ifstream in(stack_->run_dir() / (log_name + ".log"));
     std::string port;
     std::regex re("\"metrics_port\":([0-9]+)");
@@ -170,6 +171,11 @@ class Operations : public ::testing::Test {
       std::smatch m;
       if (std::regex_search(line, m, re)) port = m[1];
     }
+    return port;
+  }
+
+  static std::string metrics_of(const std::string& log_name, const std::string& token = kToken) {
+    auto port = metrics_port(log_name);
     if (port.empty()) return "(no metrics port in " + log_name + ".log)";
     httplib::Client client("127.0.0.1", std::stoi(port));
     httplib::Headers headers;
@@ -356,6 +362,69 @@ TEST_F(Operations, MetricsNeedTheTokenAndIndexersPublishTheirLag) {
       EXPECT_EQ(std::system(("promtool check metrics < '" + file.string() + "' > /dev/null 2>&1").c_str()), 0) << name;
     }
   }
+}
+
+// A real Prometheus server (Debian's prometheus) scrapes every service, with the bearer token, while
+// a refresh runs; its query API then gives back what datarefresh exported.
+TEST_F(Operations, APrometheusServerScrapesARunningRefresh) {
+  std::string executable;
+  for (const char* dir : {"/usr/bin", "/usr/local/bin", "/bin"}) {
+    if (std::filesystem::exists(std::string(dir) + "/prometheus")) executable = std::string(dir) + "/prometheus";
+  }
+  if (executable.empty()) GTEST_SKIP() << "no prometheus (Debian's package prometheus, which ./dev installs)";
+  auto dir = stack_->run_dir() / "prometheus";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "token") << kToken;
+  std::string targets;
+  for (const auto& service : {"planner", "coordinator", "indexer-1", "indexer-2"}) {
+    auto port = metrics_port(service);
+    ASSERT_FALSE(port.empty()) << service;
+    targets += (targets.empty() ? "" : ", ") + fmt::format("'127.0.0.1:{}'", port);
+  }
+  std::ofstream(dir / "prometheus.yml")
+      << "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+         "scrape_configs:\n"
+         "  - job_name: datarefresh\n"
+         "    authorization: {type: Bearer, credentials_file: '" << (dir / "token").string() << "'}\n"
+         "    static_configs: [{targets: [" << targets << "]}]\n";
+  const int port = pick_free_loopback_port();
+  devprocess::ChildProcess prometheus({{executable, "--config.file=" + (dir / "prometheus.yml").string(),
+                                        "--storage.tsdb.path=" + (dir / "data").string(),
+                                        fmt::format("--web.listen-address=127.0.0.1:{}", port)},
+                                       {},
+                                       dir / "prometheus.log"});
+  httplib::Client prom("127.0.0.1", port);
+  auto query = [&](const std::string& q) -> json {
+    auto r = prom.Get("/api/v1/query", httplib::Params{{"query", q}}, httplib::Headers{});
+    if (!r || r->status != 200) return json::array();
+    auto j = json::parse(r->body, nullptr, false);
+    return j.is_object() && j.contains("data") ? j["data"]["result"] : json::array();
+  };
+  auto eventually = [&](const std::string& q, std::chrono::seconds timeout) {
+    json result;
+    for (auto end = Clock::now() + timeout; Clock::now() < end; std::this_thread::sleep_for(500ms)) {
+      result = query(q);
+      if (!result.empty()) return result;
+    }
+    return result;
+  };
+  auto up = eventually("count(up{job=\"datarefresh\"} == 1) == 4", 60s);
+  ASSERT_FALSE(up.empty()) << "Prometheus never scraped all four services: " << query("up").dump();
+
+  const std::string id = request("audio", "prometheus-test");
+  auto over = wait_until_over(id);
+  ASSERT_EQ(text(over, "status"), "completed") << over.dump();
+  auto completed = eventually(
+      "datarefresh_refreshes_total{job=\"datarefresh\",media_type=\"audio\",outcome=\"completed\"} >= 1", 30s);
+  EXPECT_FALSE(completed.empty()) << query("datarefresh_refreshes_total").dump();
+  // Seen while it ran: the progress of the refresh, which is removed once it is over.
+  auto progress = eventually("max_over_time(datarefresh_refresh_progress_ratio{media_type=\"audio\"}[10m]) > 0", 30s);
+  EXPECT_FALSE(progress.empty()) << "no progress was scraped during the refresh";
+  auto documents = eventually("sum(datarefresh_documents_total{media_type=\"audio\",outcome=\"indexed\"}) > 0", 30s);
+  ASSERT_FALSE(documents.empty());
+  EXPECT_EQ(std::stoll(documents[0]["value"][1].get<std::string>()),
+            over["documents"]["indexed"].get<std::int64_t>());
+  prometheus.stop(std::chrono::seconds(10));
 }
 
 TEST_F(Operations, APlannerWithAScheduleRequestsTheRefreshOnItsOwn) {
