@@ -33,7 +33,9 @@ METRIC_LABELS = {
     "datarefresh_bulk_requests_in_flight": {"media_type"},
     "datarefresh_documents_total": {"media_type", "outcome"},
     "datarefresh_events_folded_total": {"type", "changed"},
+    "datarefresh_kafka_consumer_lag_messages": {"group", "topic", "partition"},
     "datarefresh_last_successful_refresh_timestamp_seconds": {"media_type"},
+    "datarefresh_notifications_total": {"outcome"},
     "datarefresh_refresh_phase": {"media_type", "phase"},
     "datarefresh_refresh_progress_ratio": {"media_type"},
     "datarefresh_refresh_requests_total": {"media_type", "outcome"},
@@ -52,8 +54,8 @@ PROMQL_KEYWORDS = {"and", "or", "unless", "offset", "bool", "by", "without", "on
                    "group_left", "group_right", "inf", "nan", "atan2"}
 
 # Packages of ./dev the image build does not need: tests, benchmarks, the dev stack's PostgreSQL
-# server and client, and promtool, PyYAML, kubectl, node and npm (tests/ops).
-DEV_ONLY_PACKAGES = {"libgtest-dev", "libgmock-dev", "libbenchmark-dev", "postgresql-15",
+# server and client, openssl (test certificates), and promtool, PyYAML, kubectl, node and npm (tests/ops).
+DEV_ONLY_PACKAGES = {"libgtest-dev", "libgmock-dev", "libbenchmark-dev", "openssl", "postgresql-15",
                      "postgresql-client-15", "prometheus", "python3-yaml", "kubernetes-client", "nodejs",
                      "npm"}
 # In debian:12-slim already (essential or required by apt).
@@ -288,7 +290,7 @@ def stop_grace_seconds(root):
 
 
 def indexer_group(root):
-    m = re.search(r'kafka_consumer_options\(cfg, "([^"]+)"', read(os.path.join(root, "consumer/indexer/indexer_service.cpp")))
+    m = re.search(r'consumer_options\((?:cfg, )?"([^"]+)"', read(os.path.join(root, "consumer/indexer/indexer_service.cpp")))
     return m.group(1) if m else None
 
 
