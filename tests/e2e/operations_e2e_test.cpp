@@ -52,9 +52,11 @@ class WebhookReceiver {
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
   }
-  ~WebhookReceiver() {
+  ~WebhookReceiver() { stop(); }
+  // Takes the receiver down: posts find nothing listening.
+  void stop() {
     server_.stop();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
   }
   std::string url() const { return fmt::format("http://127.0.0.1:{}/services/{}", port_, kHookSecret); }
   std::vector<std::string> texts() {
@@ -461,6 +463,27 @@ TEST_F(Operations, APlannerWithAScheduleRequestsTheRefreshOnItsOwn) {
   }
   EXPECT_GE(ids.size(), 1u);
   EXPECT_LE(ids.size(), 2u);
+  EXPECT_TRUE(fault::all_services_running(*stack_));
+}
+
+TEST_F(Operations, ARefreshCompletesWhileTheWebhookIsDown) {
+  auto failed_before = [] {
+    std::regex re("datarefresh_notifications_total\\{outcome=\"failed\"\\} ([0-9]+)");
+    std::smatch m;
+    auto metrics = metrics_of("coordinator");
+    return std::regex_search(metrics, m, re) ? std::stoi(m[1]) : 0;
+  };
+  const int before = failed_before();
+  receiver_->stop();
+  const std::string id = request("audio", "webhook-down");
+  auto over = wait_until_over(id);
+  EXPECT_EQ(text(over, "status"), "completed") << over.dump();
+  int failed = before;
+  for (int i = 0; i < 100 && failed <= before; ++i) {
+    std::this_thread::sleep_for(200ms);
+    failed = failed_before();
+  }
+  EXPECT_GT(failed, before) << "the coordinator counted the notifications it could not deliver";
   EXPECT_TRUE(fault::all_services_running(*stack_));
 }
 
