@@ -91,11 +91,11 @@ class MeasuredTransport final : public BulkTransport {
         retried_(metrics.bulk_retried.Add({{"media_type", media}})),
         in_flight_(metrics.in_flight.Add({{"media_type", media}})) {}
 
-  search::Result<search::BulkResponse> bulk(std::string body) override {
+  search::Result<search::BulkResponse> bulk(std::string_view body) override {
     bytes_.Increment(static_cast<double>(body.size()));
     in_flight_.Increment();
     auto start = std::chrono::steady_clock::now();
-    auto r = client_.bulk(std::move(body));
+    auto r = client_.bulk(body);
     seconds_.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     in_flight_.Decrement();
     if (r.ok()) retried_.Increment(static_cast<double>(r.value().count_retryable()));

@@ -36,7 +36,8 @@ class RowSource {
 class BulkTransport {
  public:
   virtual ~BulkTransport() = default;
-  virtual search::Result<search::BulkResponse> bulk(std::string body) = 0;
+  // The body stays the caller's: it is sent again on a retry.
+  virtual search::Result<search::BulkResponse> bulk(std::string_view body) = 0;
 };
 
 // A document the engine rejected for good, on its way to the dead-letter topic.

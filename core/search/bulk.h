@@ -37,6 +37,8 @@ class BulkBodyBuilder {
 void append_json_string(std::string& out, std::string_view text);
 
 // One item of a `_bulk` answer, in request order.
+// One item of a _bulk answer. Client::bulk asks for a filtered answer (status and error only), so
+// index, id and result are empty there: items are matched to the request by position.
 struct BulkItemResult {
   std::size_t position = 0;  // index of the action in the request
   std::string action;        // index | create | delete | update

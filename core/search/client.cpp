@@ -79,7 +79,7 @@ Client::Client(ClientOptions options) : options_(std::move(options)), pool_(std:
 
 Client::~Client() = default;
 
-Result<Client::Response> Client::perform(const std::string& method, const std::string& path, const std::string& body,
+Result<Client::Response> Client::perform(const std::string& method, const std::string& path, std::string_view body,
                                          const std::string& content_type, std::optional<Duration> timeout) {
   CURL* h = pool_->acquire();
   if (h == nullptr) return SearchError{0, "curl_init_failed", method + " " + path + ": curl_easy_init failed", true};
@@ -241,8 +241,10 @@ Result<nlohmann::json> Client::get_settings(const std::string& name) {
   return entry.value("settings", nlohmann::json::object());
 }
 
-Result<BulkResponse> Client::bulk(std::string ndjson) {
-  DATAREFRESH_TRY_PERFORM(r, "POST", "/_bulk", ndjson, "application/x-ndjson")
+Result<BulkResponse> Client::bulk(std::string_view ndjson) {
+  // Elasticsearch's filter_path keeps only these fields of the answer (items stay in request order).
+  DATAREFRESH_TRY_PERFORM(r, "POST", "/_bulk?filter_path=errors,items.*.status,items.*.error", ndjson,
+                          "application/x-ndjson")
   if (auto e = check(r, "POST /_bulk")) return *e;
   return parse_bulk_response(r.body);
 }

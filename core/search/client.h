@@ -89,7 +89,9 @@ class Client {
 
   // A whole-request failure (HTTP 429/5xx, transport) is a retryable SearchError; item failures
   // are in the BulkResponse.
-  Result<BulkResponse> bulk(std::string ndjson);
+  // POST /_bulk?filter_path=... : the answer is cut to what parse_bulk_response() reads (errors,
+  // and each item's status and error), several times smaller than the full one.
+  Result<BulkResponse> bulk(std::string_view ndjson);
 
   // One atomic `_aliases` call.
   Status update_aliases(const std::vector<AliasAction>& actions);
@@ -112,7 +114,7 @@ class Client {
     int status = 0;
     std::string body;
   };
-  Result<Response> perform(const std::string& method, const std::string& path, const std::string& body = {},
+  Result<Response> perform(const std::string& method, const std::string& path, std::string_view body = {},
                            const std::string& content_type = "application/json",
                            std::optional<Duration> timeout = std::nullopt);
 

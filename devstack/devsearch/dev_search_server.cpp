@@ -196,13 +196,19 @@ struct DevSearchServer::Impl {
 
   Answer bulk(const httplib::Request& req, const std::string& index) {
     ++bulk_requests;
-    return store.bulk(
+    // A filter_path the bulk answer can apply per field is applied while writing it (the indexers'
+    // answers are thousands of items); any other is applied to the whole answer afterwards.
+    std::optional<FilterPath::BulkFields> keep;
+    if (req.has_param("filter_path")) keep = FilterPath::parse(req.get_param_value("filter_path")).bulk_fields();
+    auto answer = store.bulk(
         req.body, index,
         [this](std::string_view id) {
           if (injector.reject_mapping(id)) return Store::ItemFault::kMapping400;
           return injector.reject_bulk_item() ? Store::ItemFault::kReject429 : Store::ItemFault::kNone;
         },
-        bulk_counts);
+        bulk_counts, keep ? &*keep : nullptr);
+    answer.filtered = keep.has_value() && answer.status == 200;
+    return answer;
   }
 
   void handle(const httplib::Request& req, httplib::Response& res) {
@@ -233,6 +239,12 @@ struct DevSearchServer::Impl {
       a = Answer{e.status, e.body.dump()};
     } catch (const nlohmann::json::exception& e) {
       a = Answer{400, api_error(400, "parse_exception", std::string("malformed request: ") + e.what()).body.dump()};
+    }
+    if (!a.filtered && req.has_param("filter_path") && a.content_type.rfind("application/json", 0) == 0) {
+      // Elasticsearch filters every JSON answer, errors included.
+      auto filter = FilterPath::parse(req.get_param_value("filter_path"));
+      auto parsed = nlohmann::ordered_json::parse(a.body, nullptr, false);
+      if (!filter.empty() && !parsed.is_discarded()) a.body = filter.apply(parsed).dump();
     }
     bytes_out += static_cast<std::int64_t>(a.body.size());
     res.status = a.status;

@@ -107,7 +107,9 @@ struct Store::Index {
   std::string uuid = random_id(22);
   std::int64_t creation_ms = now_millis();
   FlatSettings settings;
-  Mapping mapping;
+  // Copy-on-write: replaced, never changed in place, so that bulk requests can check documents
+  // against a snapshot outside the store's lock.
+  std::shared_ptr<const Mapping> mapping = std::make_shared<const Mapping>();
   std::map<std::string, Analyzer> analyzers;
   int shards = 1;
   int replicas = 1;
@@ -390,7 +392,7 @@ Store::Index& Store::create_locked(const std::string& name, const nlohmann::json
   index->analyzers = build_analyzers(analysis);
   std::vector<std::string> analyzer_names;
   for (const auto& [n, a] : index->analyzers) analyzer_names.push_back(n);
-  index->mapping = Mapping::parse(body.value("mappings", nlohmann::json()), analyzer_names);
+  index->mapping = std::make_shared<const Mapping>(Mapping::parse(body.value("mappings", nlohmann::json()), analyzer_names));
   std::set<std::string> new_aliases;
   if (body.contains("aliases")) {
     for (const auto& [alias, ignored] : body["aliases"].items()) {
@@ -448,7 +450,7 @@ Answer Store::get_index(const std::string& name) {
         if (members.count(n) > 0) aliases[alias] = nlohmann::ordered_json::object();
       }
       out[n]["aliases"] = aliases;
-      out[n]["mappings"] = nlohmann::ordered_json::parse(idx.mapping.to_json().dump());
+      out[n]["mappings"] = nlohmann::ordered_json::parse(idx.mapping->to_json().dump());
       out[n]["settings"] = nlohmann::ordered_json::parse(get_settings_locked_body(idx).dump());
     }
     return json_answer(200, out);
@@ -567,9 +569,26 @@ namespace {
 void add_sink_delta(Store::Index& idx, std::chrono::steady_clock::time_point now, std::int64_t delta);
 }  // namespace
 
+namespace {
+
+void merge_mapping(Store::Index& idx, const Mapping& additions) {
+  if (additions.empty()) return;
+  auto merged = std::make_shared<Mapping>(*idx.mapping);
+  merged->merge(additions);
+  idx.mapping = std::move(merged);
+}
+
+// Elasticsearch's reason for a document that is not JSON, with where it broke.
+std::string source_parse_error(std::string_view source, rapidjson::ParseErrorCode code, std::size_t offset) {
+  return std::string(rapidjson::GetParseError_En(code)) + " at offset " + std::to_string(offset) + " of [" +
+         std::string(source.substr(0, 100)) + "]";
+}
+
+}  // namespace
+
 Answer Store::bulk(std::string_view body, const std::string& default_index,
-                   const std::function<ItemFault(std::string_view id)>& item_fault,
-                   BulkCounters& counters) {
+                   const std::function<ItemFault(std::string_view id)>& item_fault, BulkCounters& counters,
+                   const FilterPath::BulkFields* keep) {
   auto start = Clock::now();
   struct Item {
     std::string action;
@@ -655,35 +674,131 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
     return json_answer(e);
   }
 
-  // Pass 2: execute the items in order.
+  // Every source is parsed and checked against its index's mapping here, before the store's lock,
+  // so that concurrent requests use every core; under the lock the verdict is used if the
+  // mapping is still the one checked against (nothing in this request added fields before it).
+  struct Verdict {
+    const Mapping* against = nullptr;  // null: not checked here (no such index yet)
+    std::string parse_error;
+    std::optional<nlohmann::ordered_json> mapping_error;
+    Mapping additions;
+  };
+  std::vector<Verdict> verdicts(items.size());
+  // Held to the end: a verdict's mapping must not be freed (and its address reused) meanwhile.
+  std::map<std::string, std::shared_ptr<const Mapping>> snapshots;
+  {
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& item : items) {
+        if (item.action == "delete" || snapshots.count(item.index)) continue;
+        Index* idx = find_locked(item.index);
+        if (idx == nullptr) {
+          if (auto a = aliases_.find(item.index); a != aliases_.end() && a->second.size() == 1) {
+            idx = find_locked(*a->second.begin());
+          }
+        }
+        snapshots[item.index] = idx ? idx->mapping : nullptr;
+      }
+    }
+    rapidjson::Document parsed;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const auto& item = items[i];
+      if (item.action == "delete" || !snapshots[item.index]) continue;
+      auto& v = verdicts[i];
+      v.against = snapshots[item.index].get();
+      // The document's pool would otherwise keep every source of the request until it ends.
+      parsed.SetNull();
+      parsed.GetAllocator().Clear();
+      parsed.Parse(item.source.data(), item.source.size());
+      if (parsed.HasParseError()) {
+        v.parse_error = source_parse_error(item.source, parsed.GetParseError(), parsed.GetErrorOffset());
+      } else {
+        v.mapping_error = v.against->check(parsed, item.id, v.additions);
+      }
+    }
+  }
+
+  // Pass 2: execute the items in order. Each item's answer is written with the fields `keep`
+  // (filter_path) lets through, in Elasticsearch's order; an item left with none is omitted.
   std::string out;
-  out.reserve(items.size() * 200 + 64);
-  out += "{\"took\":";
-  std::size_t took_pos = out.size();
-  out += "          ,\"errors\":false,\"items\":[";
-  std::size_t errors_pos = out.find("false");
+  out.reserve(items.size() * (keep ? 32 : 200) + 64);
+  out += "{";
+  std::size_t took_pos = std::string::npos, errors_pos = std::string::npos;
+  if (!keep || keep->took) {
+    out += "\"took\":";
+    took_pos = out.size();
+    out += "          ";
+  }
+  if (!keep || keep->errors) {
+    if (out.size() > 1) out += ',';
+    out += "\"errors\":";
+    errors_pos = out.size();
+    out += "false";
+  }
+  const bool any_item_field = !keep || !keep->item_fields.empty();
+  std::size_t items_pos = std::string::npos;
+  if (any_item_field) {
+    if (out.size() > 1) out += ',';
+    items_pos = out.size();
+    out += "\"items\":[";
+  }
   bool errors = false;
-  std::lock_guard lock(mutex_);
-  auto now = Clock::now();
-  rapidjson::Document source_doc;
   bool first = true;
-  for (auto& item : items) {
-    if (!first) out.push_back(',');
+  std::string fields;  // one item's fields, then wrapped
+  auto field = [&](const char* name, auto&& write_value) {
+    if (keep && !keep->keeps(name)) return;
+    if (!fields.empty()) fields += ',';
+    fields += '"';
+    fields += name;
+    fields += "\":";
+    write_value();
+  };
+  auto finish_item = [&](const Item& item) {
+    if (!any_item_field || fields.empty()) return;
+    if (!first) out += ',';
     first = false;
     out += "{\"";
     out += item.action;
-    out += "\":{\"_index\":";
-    append_json_string(out, item.index);
-    out += ",\"_type\":\"_doc\",\"_id\":";
-    append_json_string(out, item.id);
+    out += "\":{";
+    out += fields;
+    out += "}}";
+  };
+  std::lock_guard lock(mutex_);
+  auto now = Clock::now();
+  rapidjson::Document source_doc;
+  for (std::size_t n = 0; n < items.size(); ++n) {
+    auto& item = items[n];
+    fields.clear();
+    field("_index", [&] { append_json_string(fields, item.index); });
+    field("_type", [&] { fields += "\"_doc\""; });
+    field("_id", [&] { append_json_string(fields, item.id); });
     auto fail = [&](int status, const nlohmann::ordered_json& error) {
-      out += ",\"status\":" + std::to_string(status) + ",\"error\":" + error.dump() + "}}";
+      field("status", [&] { fields += std::to_string(status); });
+      field("error", [&] { fields += error.dump(); });
+      finish_item(item);
       errors = true;
       if (status == 429) {
         ++counters.rejected;
       } else {
         ++counters.failed;
       }
+    };
+    auto succeed = [&](std::int64_t version, const char* result, const Index& idx, std::int64_t seq, int status) {
+      field("_version", [&] { fields += std::to_string(version); });
+      field("result", [&] {
+        fields += '"';
+        fields += result;
+        fields += '"';
+      });
+      field("_shards", [&] {
+        int assigned = std::min(idx.replicas, options_.nodes - 1);
+        fields += "{\"total\":" + std::to_string(1 + idx.replicas) + ",\"successful\":" + std::to_string(1 + assigned) +
+                  ",\"failed\":0}";
+      });
+      field("_seq_no", [&] { fields += std::to_string(seq); });
+      field("_primary_term", [&] { fields += '1'; });
+      field("status", [&] { fields += std::to_string(status); });
+      finish_item(item);
     };
     Index* idx = find_locked(item.index);
     if (idx == nullptr) {
@@ -731,11 +846,6 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
     }
     int shard = idx->shard_of(item.id);
     bool exists = idx->contains(item.id);
-    auto shards_json = [&] {
-      int assigned = std::min(idx->replicas, options_.nodes - 1);
-      return ",\"_shards\":{\"total\":" + std::to_string(1 + idx->replicas) +
-             ",\"successful\":" + std::to_string(1 + assigned) + ",\"failed\":0}";
-    };
     if (item.action == "delete") {
       std::int64_t version = 1;
       if (exists) {
@@ -752,9 +862,7 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
         ++counters.not_found;
       }
       std::int64_t seq = idx->seq_no[static_cast<std::size_t>(shard)]++;
-      out += ",\"_version\":" + std::to_string(version) + ",\"result\":\"" + (exists ? "deleted" : "not_found") + "\"" +
-             shards_json() + ",\"_seq_no\":" + std::to_string(seq) + ",\"_primary_term\":1,\"status\":" +
-             (exists ? "200" : "404") + "}}";
+      succeed(version, exists ? "deleted" : "not_found", *idx, seq, exists ? 200 : 404);
       continue;
     }
     if (item.action == "create" && exists) {
@@ -765,20 +873,30 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
                                        {"index", idx->name}});
       continue;
     }
-    source_doc.Parse(item.source.data(), item.source.size());
-    if (source_doc.HasParseError()) {
-      std::string reason = std::string(rapidjson::GetParseError_En(source_doc.GetParseError())) + " at offset " +
-                           std::to_string(source_doc.GetErrorOffset()) + " of [" +
-                           std::string(item.source.substr(0, 100)) + "]";
-      fail(400, error_object("mapper_parsing_exception", "failed to parse", error_object("json_parse_exception", reason)));
+    auto& verdict = verdicts[n];
+    if (verdict.against == nullptr || verdict.against != idx->mapping.get()) {
+      // Not checked before the lock (a new index), or the mapping changed since: check now.
+      verdict = Verdict{};
+      source_doc.SetNull();
+      source_doc.GetAllocator().Clear();
+      source_doc.Parse(item.source.data(), item.source.size());
+      if (source_doc.HasParseError()) {
+        verdict.parse_error =
+            source_parse_error(item.source, source_doc.GetParseError(), source_doc.GetErrorOffset());
+      } else {
+        verdict.mapping_error = idx->mapping->check(source_doc, item.id, verdict.additions);
+      }
+    }
+    if (!verdict.parse_error.empty()) {
+      fail(400, error_object("mapper_parsing_exception", "failed to parse",
+                             error_object("json_parse_exception", verdict.parse_error)));
       continue;
     }
-    Mapping additions;
-    if (auto err = idx->mapping.check(source_doc, item.id, additions)) {
-      fail(400, *err);
+    if (verdict.mapping_error) {
+      fail(400, *verdict.mapping_error);
       continue;
     }
-    idx->mapping.merge(additions);
+    merge_mapping(*idx, verdict.additions);
     std::int64_t version = 1;
     std::int64_t seq = idx->seq_no[static_cast<std::size_t>(shard)]++;
     if (idx->sink) {
@@ -795,14 +913,22 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
       idx->pending.push_back({now, item.id, doc});
     }
     (exists ? counters.updated : counters.created)++;
-    out += ",\"_version\":" + std::to_string(version) + ",\"result\":\"" + (exists ? "updated" : "created") + "\"" +
-           shards_json() + ",\"_seq_no\":" + std::to_string(seq) + ",\"_primary_term\":1,\"status\":" +
-           (exists ? "200" : "201") + "}}";
+    succeed(version, exists ? "updated" : "created", *idx, seq, exists ? 200 : 201);
   }
-  out += "]}";
-  if (errors) out.replace(errors_pos, 5, "true ");
-  auto took = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
-  out.replace(took_pos, took.size(), took);
+  if (any_item_field) {
+    if (first && keep) {
+      // Every item was filtered away: Elasticsearch drops the empty array with its key.
+      out.erase(items_pos > 1 ? items_pos - 1 : items_pos);
+    } else {
+      out += "]";
+    }
+  }
+  out += "}";
+  if (errors && errors_pos != std::string::npos) out.replace(errors_pos, 5, "true ");
+  if (took_pos != std::string::npos) {
+    auto took = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+    out.replace(took_pos, took.size(), took);
+  }
   return Answer{200, std::move(out)};
 }
 
@@ -896,7 +1022,7 @@ Answer Store::count(const std::string& index_expr, const std::string& body) {
       }
       for (const auto& [id, doc] : idx.visible) {
         auto source = nlohmann::json::parse(doc->source);
-        if (query_matches(query, idx.mapping, idx.analyzers, id, source)) ++count;
+        if (query_matches(query, *idx.mapping, idx.analyzers, id, source)) ++count;
       }
     }
     nlohmann::ordered_json out;
@@ -958,7 +1084,7 @@ Answer Store::search(const std::string& index_expr, const std::string& body, con
       }
       for (const auto& [id, doc] : idx.visible) {
         auto source = nlohmann::json::parse(doc->source);
-        if (!query_matches(query, idx.mapping, idx.analyzers, id, source)) continue;
+        if (!query_matches(query, *idx.mapping, idx.analyzers, id, source)) continue;
         Hit h{&idx, id, doc, {}};
         for (const auto& k : sort) {
           if (k.field == "_score") {
@@ -966,7 +1092,7 @@ Answer Store::search(const std::string& index_expr, const std::string& body, con
           } else if (k.field == "_doc") {
             h.sort.emplace_back(doc->seq_no);
           } else {
-            h.sort.push_back(sort_value(idx.mapping, k.field, source, k.desc));
+            h.sort.push_back(sort_value(*idx.mapping, k.field, source, k.desc));
           }
         }
         hits.push_back(std::move(h));
@@ -1457,7 +1583,7 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
       } else {
         for (const auto& [id, doc] : idx.visible) {
           auto source = nlohmann::json::parse(doc->source);
-          if (query_matches(task->query, idx.mapping, idx.analyzers, id, source)) {
+          if (query_matches(task->query, *idx.mapping, idx.analyzers, id, source)) {
             slices[slice_of(id)].emplace_back(id, doc);
           }
         }
@@ -1503,7 +1629,7 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
           } else {
             parsed.Parse(doc->source.data(), doc->source.size());
             Mapping additions;
-            if (auto err = dest->mapping.check(parsed, id, additions)) {
+            if (auto err = dest->mapping->check(parsed, id, additions)) {
               nlohmann::ordered_json f;
               f["index"] = dest->name;
               f["type"] = "_doc";
@@ -1513,7 +1639,7 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
               task->failures.push_back(f);
               return;
             }
-            dest->mapping.merge(additions);
+            merge_mapping(*dest, additions);
             std::int64_t version = exists ? dest->latest[id]->version + 1 : 1;
             std::int64_t seq = dest->seq_no[static_cast<std::size_t>(dest->shard_of(id))]++;
             auto copy = std::make_shared<Doc>(Doc{doc->source, version, seq});

@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "devstack/devsearch/filter_path.h"
 #include "devstack/devsearch/analysis.h"
 #include "devstack/devsearch/mapping.h"
 
@@ -30,6 +31,7 @@ struct Answer {
   int status = 200;
   std::string body;
   std::string content_type = "application/json; charset=UTF-8";
+  bool filtered = false;  // filter_path was applied while building it
 };
 
 using Params = std::multimap<std::string, std::string>;
@@ -66,8 +68,10 @@ class Store {
   Answer put_settings(const std::string& name, const std::string& body);
   // What the fault injector does to one bulk item, given its document id.
   enum class ItemFault { kNone, kReject429, kMapping400 };
+  // `keep`: the fields filter_path lets through (nullptr: the whole answer).
   Answer bulk(std::string_view body, const std::string& default_index,
-              const std::function<ItemFault(std::string_view id)>& item_fault, BulkCounters& counters);
+              const std::function<ItemFault(std::string_view id)>& item_fault, BulkCounters& counters,
+              const FilterPath::BulkFields* keep = nullptr);
   Answer get_doc(const std::string& index, const std::string& id);
   Answer refresh(const std::string& index_expr);
   Answer count(const std::string& index_expr, const std::string& body);

@@ -58,11 +58,11 @@ class FakeEngine : public BulkTransport {
     return std::optional<search::SearchError>();
   };
 
-  search::Result<search::BulkResponse> bulk(std::string body) override {
+  search::Result<search::BulkResponse> bulk(std::string_view body) override {
     int request = requests.fetch_add(1);
     if (auto err = request_error(request)) return *err;
     search::BulkResponse resp;
-    std::istringstream in(body);
+    std::istringstream in{std::string(body)};
     std::string action, source;
     std::size_t pos = 0;
     std::size_t docs = 0;
