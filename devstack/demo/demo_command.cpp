@@ -217,6 +217,9 @@ class DemoCommand final : public Command {
     std::cout << "  " << ep.psql_command(ep.catalog_dbname) << "\n";
     std::cout << "  curl " << stack.search_url() << "/_cat/indices?v\n";
     std::cout << "  curl " << stack.search_url() << "/_alias\n";
+    std::cout << "  curl " << stack.api_url() << "/v1/refreshes            # the planner's API (docs/api.md)\n";
+    std::cout << "  curl -H 'Content-Type: application/json' -d '{\"media_type\": \"audio\"}' " << stack.api_url()
+              << "/v1/refreshes\n";
     std::cout << "  kafka bootstrap: " << stack.bootstrap_servers() << "\n";
     std::cout << "  logs: " << stack.run_dir().string() << "\n";
   }
