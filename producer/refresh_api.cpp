@@ -104,8 +104,7 @@ struct RefreshApi::Impl {
   kafka::Producer& producer;
   Planner* planner;
   httplib::Server server;
-  std::thread thread;
-  std::uint16_t port = 0;
+  metrics::ServerThread thread{server};
   Logger log{"api"};
   std::mutex queued_mutex;
   std::set<std::string> queued;  // accepted here, not yet seen in the ledger
@@ -323,18 +322,14 @@ RefreshApi::RefreshApi(Options options, const config::Config& config, kafka::Pro
 RefreshApi::~RefreshApi() { stop(); }
 
 void RefreshApi::start() {
-  auto& o = impl_->options;
-  impl_->port = metrics::bind_server(impl_->server, o.bind, o.port, "HTTP API", "http.api_port or http.api_bind");
-  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
+  impl_->thread.listen(impl_->options.bind, impl_->options.port, "HTTP API", "http.api_port or http.api_bind");
 }
 
 void RefreshApi::stop() {
-  if (!impl_ || !impl_->thread.joinable()) return;
-  impl_->server.stop();
-  impl_->thread.join();
+  if (impl_) impl_->thread.stop();
 }
 
-std::uint16_t RefreshApi::port() const { return impl_->port; }
+std::uint16_t RefreshApi::port() const { return impl_->thread.port(); }
 
 RefreshApi::Options refresh_api_options(const config::Config& config) {
   RefreshApi::Options o;

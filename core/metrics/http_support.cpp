@@ -27,18 +27,27 @@ void require_token_off_loopback(const std::string& bind, std::string_view bind_k
                     "so that requests need a bearer token, or bind to 127.0.0.1");
 }
 
-std::uint16_t bind_server(httplib::Server& server, const std::string& bind, std::uint16_t port, std::string_view what,
-                          std::string_view port_key) {
+std::uint16_t ServerThread::listen(const std::string& bind, std::uint16_t port, std::string_view what,
+                                   std::string_view port_key) {
   if (port == 0) {
-    int any = server.bind_to_any_port(bind);
+    int any = server_.bind_to_any_port(bind);
     if (any <= 0) throw Error(fmt::format("cannot bind the {} to {}:0", what, bind));
-    return static_cast<std::uint16_t>(any);
+    port_ = static_cast<std::uint16_t>(any);
+  } else {
+    if (!server_.bind_to_port(bind, port)) {
+      throw Error(fmt::format("cannot bind the {} to {}:{}: the port is in use or the address is not local; change {}",
+                              what, bind, port, port_key));
+    }
+    port_ = port;
   }
-  if (!server.bind_to_port(bind, port)) {
-    throw Error(fmt::format("cannot bind the {} to {}:{}: the port is in use or the address is not local; change {}",
-                            what, bind, port, port_key));
-  }
-  return port;
+  thread_ = std::thread([this] { server_.listen_after_bind(); });
+  return port_;
+}
+
+void ServerThread::stop() {
+  if (!thread_.joinable()) return;
+  server_.stop();
+  thread_.join();
 }
 
 void require_bearer_token(httplib::Server& server, const std::optional<std::string>& token) {

@@ -29,8 +29,7 @@ struct OpsServer::Impl {
   std::shared_ptr<prometheus::Registry> registry;
   HealthState& health;
   httplib::Server server;
-  std::thread thread;
-  std::uint16_t port = 0;
+  ServerThread thread{server};
 
   Impl(OpsServerOptions o, std::shared_ptr<prometheus::Registry> r, HealthState& h)
       : options(std::move(o)), registry(std::move(r)), health(h) {}
@@ -62,17 +61,13 @@ OpsServer::OpsServer(OpsServerOptions options, std::shared_ptr<prometheus::Regis
 OpsServer::~OpsServer() { stop(); }
 
 void OpsServer::start() {
-  auto& o = impl_->options;
-  impl_->port = bind_server(impl_->server, o.bind, o.port, "metrics/health server", "http.metrics_port");
-  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
+  impl_->thread.listen(impl_->options.bind, impl_->options.port, "metrics/health server", "http.metrics_port");
 }
 
 void OpsServer::stop() {
-  if (!impl_ || !impl_->thread.joinable()) return;
-  impl_->server.stop();
-  impl_->thread.join();
+  if (impl_) impl_->thread.stop();
 }
 
-std::uint16_t OpsServer::port() const { return impl_->port; }
+std::uint16_t OpsServer::port() const { return impl_->thread.port(); }
 
 }  // namespace datarefresh::metrics
