@@ -124,7 +124,11 @@ class ShardRun {
 
   void sender_loop() {
     while (auto batch = queue_.pop()) {
-      if (!send(std::move(*batch))) return;
+      if (!send(std::move(*batch))) {
+        // Failed or cancelled: let a reader waiting for room in the queue go, too.
+        queue_.abort();
+        return;
+      }
     }
   }
 

@@ -253,6 +253,34 @@ TEST(IndexShard, StopsWhenCancelled) {
   EXPECT_LT(result.counts.rows_read, 100000);
 }
 
+// The senders stop at a cancel while the reader waits to hand them the next batch: it must be
+// let go, not left waiting for room in the queue forever (an indexer hung this way, holding its
+// slot, when the refresh of its shard failed while the engine answered 503).
+TEST(IndexShard, ACancelWhileTheQueueIsFullLetsTheReaderGo) {
+  Harness h;
+  h.settings.concurrency = 1;
+  h.settings.max_docs = 10;
+  h.engine.request_error = [](int) {
+    return std::optional<search::SearchError>(search::SearchError{503, "unavailable", "engine down", true});
+  };
+  std::atomic<bool> cancelled{false};
+  h.work.cancelled = [&] { return cancelled.load(); };
+  h.settings.max_retries = 1000;
+  h.settings.deadline = std::chrono::hours(1);
+  FakeRows rows(100000);
+  std::thread cancel_soon([&] {
+    while (h.engine.requests.load() < 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    cancelled = true;
+  });
+  // Real time, each backoff a millisecond: the sender keeps retrying until the cancel.
+  Timing timing{[](Duration) { std::this_thread::sleep_for(std::chrono::milliseconds(1)); },
+                [] { return std::chrono::steady_clock::now(); }};
+  auto result = index_shard(rows, h.engine, h.dead, h.work, h.settings, timing);  // hung without the fix
+  cancel_soon.join();
+  EXPECT_EQ(result.outcome, ShardOutcome::kCancelled);
+  EXPECT_LT(result.counts.rows_read, 100000);
+}
+
 TEST(IndexShard, ReportsProgressWhileRunning) {
   Harness h;
   h.work.progress_interval = std::chrono::milliseconds(1);

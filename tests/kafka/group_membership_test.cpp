@@ -115,7 +115,8 @@ TEST_F(GroupConsumerTest, MembersStoppedDuringTheirFirstRebalanceLeaveWithoutAbo
   produce(6);
   ASSERT_TRUE(eventually([&] { return committed(0) + committed(1) == 6; }, 40s))
       << "the remaining member committed " << committed(0) + committed(1) << " of 6";
-  EXPECT_EQ(done_by_a.load(), 6);
+  // At least once: a commit refused by a rebalance (ILLEGAL_GENERATION) has a job run again.
+  EXPECT_GE(done_by_a.load(), 6);
 }
 
 TEST_F(GroupConsumerTest, AJobLongerThanMaxPollIntervalKeepsTheMembershipAndCommitsOnce) {
