@@ -1,15 +1,16 @@
 #include "core/catalog/tag_rules.h"
 
-namespace datarefresh::catalog {
+#include <fmt/format.h>
 
-std::string tag_filter_sql(const std::string& qualified_table) {
-  // `dropped` mirrors TagRules; the numeric regex keeps a non-numeric accuracy string from
-  // aborting the statement with a cast error (it is treated as malformed instead). Every test
-  // must be null-safe: a NULL here would silently drop the tag from the kept list.
-  return R"SQL(
-WITH expanded AS (
-  SELECT r.id, e.tag, e.ord,
-    COALESCE(jsonb_typeof(e.tag) IS DISTINCT FROM 'object'
+namespace datarefresh::catalog {
+namespace {
+
+// Whether the tag `e.tag` is dropped (mirrors TagRules). The numeric regex keeps a non-numeric
+// accuracy string from aborting the statement with a cast error (it is treated as malformed
+// instead). The COALESCE makes an unknown result keep the tag: a NULL must never drop one. Keep the
+// clause order: OR stops at the first true clause, so the accuracy casts run (and fail on
+// out-of-range numbers) for exactly the tags they always ran for.
+constexpr const char* kTagDropped = R"SQL(COALESCE(jsonb_typeof(e.tag) IS DISTINCT FROM 'object'
      OR jsonb_typeof(e.tag -> 'name') IS DISTINCT FROM 'string'
      OR (e.tag ? 'accuracy' AND jsonb_typeof(e.tag -> 'accuracy') <> 'null' AND (
            CASE
@@ -21,26 +22,58 @@ WITH expanded AS (
            END))
      OR (jsonb_typeof(e.tag -> 'provider') IS NOT DISTINCT FROM 'string' AND (e.tag ->> 'provider') = ANY($4::text[]))
      OR lower(e.tag ->> 'name') = ANY($5::text[])
-     OR lower(e.tag ->> 'name') LIKE ANY($6::text[]), false) AS dropped
-  FROM )SQL" + qualified_table + R"SQL( AS r
-  CROSS JOIN LATERAL jsonb_array_elements(r.tags) WITH ORDINALITY AS e(tag, ord)
-  WHERE r.id >= $1 AND r.id < $2 AND jsonb_typeof(r.tags) = 'array'
-), changed AS (
-  SELECT id,
-         COALESCE(jsonb_agg(tag ORDER BY ord) FILTER (WHERE NOT dropped), '[]'::jsonb) AS kept,
-         count(*) FILTER (WHERE dropped) AS removed
-  FROM expanded
-  GROUP BY id
-  HAVING bool_or(dropped)
-), updated AS (
-  UPDATE )SQL" + qualified_table + R"SQL( AS t
-  SET tags = c.kept
-  FROM changed AS c
-  WHERE t.id = c.id
-  RETURNING c.removed
+     OR lower(e.tag ->> 'name') LIKE ANY($6::text[]), false))SQL";
+
+// Rows with up to this many dropped tags get their kept array by deleting the dropped elements by
+// index (`jsonb - integer`, highest index first so the lower ones do not move); rows with more
+// rebuild it with jsonb_agg. Both give the array without those elements, in their order.
+constexpr int kDeletesByIndex = 8;
+
+std::string kept_tags_sql() {
+  std::string sql = "CASE cardinality(c.dropped_ords)";
+  for (int n = 1; n <= kDeletesByIndex; ++n) {
+    std::string kept = "c.tags";
+    for (int i = n; i >= 1; --i) kept = fmt::format("({} - (c.dropped_ords[{}] - 1)::integer)", kept, i);
+    sql += fmt::format("\n      WHEN {} THEN {}", n, kept);
+  }
+  sql += R"SQL(
+      ELSE (SELECT COALESCE(jsonb_agg(k.tag ORDER BY k.ord), '[]'::jsonb)
+            FROM jsonb_array_elements(c.tags) WITH ORDINALITY AS k(tag, ord)
+            WHERE k.ord <> ALL (c.dropped_ords))
+    END)SQL";
+  return sql;
+}
+
+}  // namespace
+
+std::string tag_filter_sql(const std::string& qualified_table) {
+  // One pass: each tag of each row in the range is tested once, giving the row's ascending
+  // ordinals of dropped tags (ORDER BY e.ord costs no sort: WITH ORDINALITY output is already in
+  // that order). OFFSET 0 keeps the subquery from being flattened into the UPDATE, which would
+  // evaluate the ARRAY(...) again for the filter, the new value and RETURNING. Only rows with a
+  // dropped tag reach the UPDATE, which finds them by ctid: the row versions the subquery read,
+  // in this statement's snapshot, so no primary-key probe per row.
+  return fmt::format(R"SQL(
+WITH updated AS (
+  UPDATE {table} AS t
+  SET tags = {kept}
+  FROM (
+    SELECT r.ctid AS row_tid, r.tags,
+           ARRAY(SELECT e.ord
+                 FROM jsonb_array_elements(r.tags) WITH ORDINALITY AS e(tag, ord)
+                 WHERE {dropped}
+                 ORDER BY e.ord) AS dropped_ords
+    FROM {table} AS r
+    WHERE r.id >= $1 AND r.id < $2 AND jsonb_typeof(r.tags) = 'array'
+    OFFSET 0
+  ) AS c
+  WHERE cardinality(c.dropped_ords) > 0 AND t.ctid = c.row_tid
+  RETURNING cardinality(c.dropped_ords) AS removed
 )
 SELECT count(*)::bigint AS rows_changed, COALESCE(sum(removed), 0)::bigint AS tags_removed FROM updated
-)SQL";
+)SQL",
+                     fmt::arg("table", qualified_table), fmt::arg("kept", kept_tags_sql()),
+                     fmt::arg("dropped", kTagDropped));
 }
 
 std::vector<std::string> contains_like_patterns(const TagRules& rules) {

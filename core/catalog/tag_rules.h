@@ -23,8 +23,10 @@ struct TagRules {
 };
 
 // The SQL that filters the tags of one id range [$1, $2) of `qualified_table` (already quoted)
-// in one set-based statement: it computes the kept tags server-side, writes only the rows that
-// change, and returns one row (rows_changed bigint, tags_removed bigint). Parameters:
+// in one statement: it tests every tag of the range once, writes only the rows that change (their
+// kept tags, in order) and returns one row (rows_changed bigint, tags_removed bigint). Changed rows
+// are updated by ctid (the row versions the statement read), which holds because the planner's
+// batches are disjoint id ranges and nothing else writes the temp table meanwhile. Parameters:
 // $1 id_start, $2 id_end, $3 min accuracy (float8), $4 filtered providers (text[]),
 // $5 exact denylist (text[]), $6 contains patterns (text[], from contains_like_patterns()).
 std::string tag_filter_sql(const std::string& qualified_table);

@@ -27,9 +27,19 @@ TEST(TextArrayLiteral, QuotesEveryElement) {
 
 TEST(TagFilterSql, UpdatesOnlyTheGivenTableAndRange) {
   auto sql = tag_filter_sql("\"public\".\"temp_import_image\"");
-  EXPECT_NE(sql.find("UPDATE \"public\".\"temp_import_image\""), std::string::npos);
+  EXPECT_NE(sql.find("UPDATE \"public\".\"temp_import_image\" AS t"), std::string::npos);
+  EXPECT_NE(sql.find("FROM \"public\".\"temp_import_image\" AS r"), std::string::npos);
   EXPECT_NE(sql.find("r.id >= $1 AND r.id < $2"), std::string::npos);
-  EXPECT_NE(sql.find("HAVING bool_or(dropped)"), std::string::npos);
+  EXPECT_NE(sql.find("t.ctid = c.row_tid"), std::string::npos);
+}
+
+TEST(TagFilterSql, DeletesUpToEightTagsByIndexHighestFirstAndRebuildsBeyond) {
+  auto sql = tag_filter_sql("\"t\"");
+  EXPECT_NE(sql.find("WHEN 2 THEN ((c.tags - (c.dropped_ords[2] - 1)::integer) - (c.dropped_ords[1] - 1)::integer)"),
+            std::string::npos);
+  EXPECT_NE(sql.find("WHEN 8 THEN"), std::string::npos);
+  EXPECT_EQ(sql.find("WHEN 9 THEN"), std::string::npos);
+  EXPECT_NE(sql.find("ELSE (SELECT COALESCE(jsonb_agg(k.tag ORDER BY k.ord), '[]'::jsonb)"), std::string::npos);
 }
 
 }  // namespace
