@@ -147,6 +147,12 @@ std::optional<nlohmann::ordered_json> leaf_problem(const FieldMapping& f, const 
   return std::nullopt;  // text, keyword and the rest take any scalar
 }
 
+// The common case decided without building anything: a scalar in a text or keyword field, which
+// takes any scalar. Everything else goes through leaf_problem().
+bool leaf_ok(const FieldMapping& f, const rapidjson::Value& v) {
+  return !v.IsObject() && (f.type == "keyword" || f.type == "text");
+}
+
 FieldMapping infer(const rapidjson::Value& v) {
   FieldMapping f;
   if (v.IsObject()) {
@@ -328,21 +334,28 @@ std::optional<nlohmann::ordered_json> Mapping::check(const rapidjson::Value& sou
 std::optional<nlohmann::ordered_json> Mapping::check_object(const rapidjson::Value& object, const FieldMapping& mapping,
                                                             const std::string& prefix, const std::string& id,
                                                             FieldMapping& additions) const {
+  // Runs once per member of every indexed document: no allocation unless a field is new, nested
+  // or wrong. `additions` receives only fields the mapping lacks, so that an empty result leaves
+  // the index's mapping (and every other verdict checked against it) alone.
+  std::vector<const rapidjson::Value*> values;
+  std::vector<const rapidjson::Value*> stack;
   for (auto m = object.MemberBegin(); m != object.MemberEnd(); ++m) {
-    std::string name(m->name.GetString(), m->name.GetStringLength());
-    std::string path = prefix.empty() ? name : prefix + "." + name;
+    const std::string_view name(m->name.GetString(), m->name.GetStringLength());
+    auto path = [&] { return prefix.empty() ? std::string(name) : prefix + "." + std::string(name); };
     const rapidjson::Value& value = m->value;
     const FieldMapping* field = nullptr;
+    FieldMapping* added = nullptr;  // this field's entry in `additions`, if it has one
     if (auto it = mapping.properties.find(name); it != mapping.properties.end()) {
       field = &it->second;
+      if (auto ad = additions.properties.find(name); ad != additions.properties.end()) added = &ad->second;
     } else if (auto ad = additions.properties.find(name); ad != additions.properties.end()) {
-      field = &ad->second;
+      field = added = &ad->second;
     } else {
       if (value.IsNull()) continue;
       if (dynamic_ == "false") continue;
       if (dynamic_ == "strict") {
         return error_object("strict_dynamic_mapping_exception",
-                            "mapping set to strict, dynamic introduction of [" + name + "] within [" +
+                            "mapping set to strict, dynamic introduction of [" + std::string(name) + "] within [" +
                                 (prefix.empty() ? "_doc" : prefix) + "] is not allowed");
       }
       const rapidjson::Value* sample = &value;
@@ -351,47 +364,55 @@ std::optional<nlohmann::ordered_json> Mapping::check_object(const rapidjson::Val
         sample = &(*sample)[0];
       }
       if (sample->IsArray() || sample->IsNull()) continue;
-      additions.properties[name] = infer(*sample);
-      field = &additions.properties[name];
+      field = added = &(additions.properties[std::string(name)] = infer(*sample));
     }
-    FieldMapping& sub_additions = additions.properties[name];
-    if (sub_additions.original.is_null() && sub_additions.type == "object" && !field->is_object()) {
-      additions.properties.erase(name);  // placeholder not needed for a leaf
-    }
-    // Flatten arrays (of arrays) into the values to check.
-    std::vector<const rapidjson::Value*> values;
-    std::vector<const rapidjson::Value*> stack{&value};
-    while (!stack.empty()) {
-      const rapidjson::Value* v = stack.back();
-      stack.pop_back();
-      if (v->IsArray()) {
-        for (auto e = v->End(); e != v->Begin();) stack.push_back(&*--e);
-      } else if (!v->IsNull()) {
-        values.push_back(v);
+    // The values to check: the value itself, or an array's (arrays') elements, nulls skipped.
+    values.clear();
+    if (!value.IsArray()) {
+      if (!value.IsNull()) values.push_back(&value);
+    } else {
+      stack.assign(1, &value);
+      while (!stack.empty()) {
+        const rapidjson::Value* v = stack.back();
+        stack.pop_back();
+        if (v->IsArray()) {
+          for (auto e = v->End(); e != v->Begin();) stack.push_back(&*--e);
+        } else if (!v->IsNull()) {
+          values.push_back(v);
+        }
       }
     }
     if (field->is_object()) {
-      FieldMapping& child_additions = additions.properties[name];
+      // New sub-fields go to this field's additions entry, created only if there are any.
+      FieldMapping fresh;
+      FieldMapping& child_additions = added != nullptr ? *added : fresh;
       for (const auto* v : values) {
         if (!v->IsObject()) {
-          return error_object("mapper_parsing_exception", "object mapping for [" + path + "] tried to parse field [" +
-                                                              name + "] as object, but found a concrete value");
+          return error_object("mapper_parsing_exception", "object mapping for [" + path() +
+                                                              "] tried to parse field [" + std::string(name) +
+                                                              "] as object, but found a concrete value");
         }
-        if (auto err = check_object(*v, *field, path, id, child_additions)) return err;
+        if (auto err = check_object(*v, *field, path(), id, child_additions)) return err;
+      }
+      if (added == nullptr && !fresh.properties.empty()) {
+        additions.properties.emplace(std::string(name), std::move(fresh));
       }
       continue;
     }
     if (field->type == "rank_feature" && values.size() > 1) {
       return error_object("mapper_parsing_exception",
-                          "failed to parse field [" + path + "] of type [rank_feature] in document with id '" + id + "'",
+                          "failed to parse field [" + path() + "] of type [rank_feature] in document with id '" + id +
+                              "'",
                           error_object("illegal_argument_exception",
                                        "[rank_feature] fields do not support indexing multiple values for the same field [" +
-                                           path + "] in the same document"));
+                                           path() + "] in the same document"));
     }
     for (const auto* v : values) {
-      if (auto problem = leaf_problem(*field, path, *v)) {
+      if (leaf_ok(*field, *v)) continue;
+      const std::string p = path();
+      if (auto problem = leaf_problem(*field, p, *v)) {
         return error_object("mapper_parsing_exception",
-                            "failed to parse field [" + path + "] of type [" + field->type + "] in document with id '" +
+                            "failed to parse field [" + p + "] of type [" + field->type + "] in document with id '" +
                                 id + "'. Preview of field's value: '" + preview(*v) + "'",
                             *problem);
       }

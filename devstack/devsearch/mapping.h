@@ -17,8 +17,9 @@ struct FieldMapping {
   std::string type = "object";
   std::string analyzer = "standard";  // text fields
   int ignore_above = -1;              // keyword fields
-  std::map<std::string, FieldMapping> properties;
-  std::map<std::string, FieldMapping> fields;
+  // std::less<>: looked up by a document's member names without copying them into strings.
+  std::map<std::string, FieldMapping, std::less<>> properties;
+  std::map<std::string, FieldMapping, std::less<>> fields;
   nlohmann::json original;  // as given, returned by GET /<index>
 
   bool is_object() const { return type == "object" || type == "nested"; }

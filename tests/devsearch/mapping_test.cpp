@@ -1,0 +1,83 @@
+// Checking documents against a mapping: what it adds, and the errors it names.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <rapidjson/document.h>
+
+#include "devstack/devsearch/mapping.h"
+
+namespace datarefresh::devsearch {
+namespace {
+
+Mapping image_mapping() {
+  return Mapping::parse(nlohmann::json::parse(R"({"properties": {
+      "title": {"type": "text", "fields": {"raw": {"type": "keyword"}}},
+      "created_on": {"type": "date"},
+      "tags": {"properties": {"name": {"type": "text"}, "accuracy": {"type": "float"}}},
+      "meta": {"properties": {"inner": {"properties": {"size": {"type": "integer"}}}}}}})"),
+                        {"standard"});
+}
+
+std::optional<nlohmann::ordered_json> check(const Mapping& m, const char* source, Mapping& additions) {
+  rapidjson::Document doc;
+  doc.Parse(source);
+  return m.check(doc, "7", additions);
+}
+
+TEST(MappingCheck, ADocumentThatFitsAddsNothingEvenThroughObjectsAndArraysOfThem) {
+  // Anything added would make the index copy its mapping for this document.
+  auto m = image_mapping();
+  Mapping additions;
+  EXPECT_FALSE(check(m, R"({"title": "a", "created_on": "2020-01-02T03:04:05Z",
+      "tags": [{"name": "cat", "accuracy": 0.9}, {"name": "dog"}, null, [{"name": "x"}]],
+      "meta": {"inner": {"size": 3}}})",
+                     additions));
+  EXPECT_TRUE(additions.empty());
+  EXPECT_FALSE(check(m, R"({"tags": [], "meta": null, "title": null})", additions));
+  EXPECT_TRUE(additions.empty());
+}
+
+TEST(MappingCheck, NewFieldsAreAddedWhereTheyAppearAndNowhereElse) {
+  auto m = image_mapping();
+  Mapping additions;
+  EXPECT_FALSE(check(m, R"({"title": "a", "tags": [{"name": "cat", "source": "ml"}], "meta": {"inner": {"flag": true}},
+      "views": 5})",
+                     additions));
+  ASSERT_FALSE(additions.empty());
+  m.merge(additions);
+  auto j = m.to_json();
+  EXPECT_EQ(j["properties"]["tags"]["properties"]["source"]["type"], "text");
+  EXPECT_EQ(j["properties"]["meta"]["properties"]["inner"]["properties"]["flag"]["type"], "boolean");
+  EXPECT_EQ(j["properties"]["views"]["type"], "long");
+  EXPECT_EQ(j["properties"]["tags"]["properties"]["accuracy"]["type"], "float");
+  // Checked again, the same document adds nothing.
+  Mapping again;
+  EXPECT_FALSE(check(m, R"({"tags": [{"name": "cat", "source": "ml"}], "meta": {"inner": {"flag": true}}, "views": 6})",
+                     again));
+  EXPECT_TRUE(again.empty());
+}
+
+TEST(MappingCheck, ErrorsNameTheFullPathOfTheField) {
+  auto m = image_mapping();
+  Mapping additions;
+  auto err = check(m, R"({"tags": [{"name": "cat"}, {"accuracy": "high"}]})", additions);
+  ASSERT_TRUE(err);
+  EXPECT_EQ((*err)["type"], "mapper_parsing_exception");
+  EXPECT_NE((*err)["reason"].get<std::string>().find("failed to parse field [tags.accuracy] of type [float]"),
+            std::string::npos)
+      << err->dump();
+  err = check(m, R"({"meta": {"inner": {"size": 3000000000}}})", additions);
+  ASSERT_TRUE(err);
+  EXPECT_NE((*err)["reason"].get<std::string>().find("[meta.inner.size]"), std::string::npos) << err->dump();
+  err = check(m, R"({"tags": ["cat"]})", additions);
+  ASSERT_TRUE(err);
+  EXPECT_NE((*err)["reason"].get<std::string>().find("object mapping for [tags] tried to parse field [tags] as object"),
+            std::string::npos)
+      << err->dump();
+  err = check(m, R"({"title": {"a": 1}})", additions);
+  ASSERT_TRUE(err);
+  EXPECT_NE((*err)["reason"].get<std::string>().find("failed to parse field [title] of type [text]"), std::string::npos)
+      << err->dump();
+}
+
+}  // namespace
+}  // namespace datarefresh::devsearch
