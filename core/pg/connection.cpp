@@ -137,6 +137,9 @@ std::string session_setup_sql(const ConnectionOptions& options) {
     for (const auto& schema : options.search_path) path += (path.empty() ? "" : ", ") + Identifier(schema, "schema name").quoted();
     sql += "SET search_path TO " + path + ";";
   }
+  for (const auto& [name, value] : options.settings) {
+    sql += "SET " + Identifier(name, "setting name").quoted() + " = " + quote_literal(value) + ";";
+  }
   return sql;
 }
 

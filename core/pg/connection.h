@@ -25,6 +25,8 @@ struct ConnectionOptions {
   // Set it: with the default "$user", public, a role named like one of our schemas (e.g. a
   // role "datarefresh" owning the ledger schema) would have new tables land in that schema.
   std::vector<std::string> search_path;
+  // Further session settings, set after connecting (SET name = 'value'), e.g. {"jit", "off"}.
+  std::vector<std::pair<std::string, std::string>> settings;
 };
 
 // Connecting failed after every attempt (or for a reason retrying cannot fix). The message names

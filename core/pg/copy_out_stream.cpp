@@ -6,25 +6,69 @@
 
 namespace datarefresh::pg {
 
-struct CopyOutStream::Connection {
+struct CopyConnection::State {
   std::unique_ptr<PGconn, detail::PgConnCloser> pg;
 };
 
+CopyConnection::CopyConnection(ConnectionOptions options)
+    : options_(std::move(options)), state_(std::make_unique<State>()) {}
+
+CopyConnection::~CopyConnection() = default;
+
+bool CopyConnection::connected() const noexcept {
+  return state_->pg && PQstatus(state_->pg.get()) == CONNECTION_OK;
+}
+
 CopyOutStream::CopyOutStream(const ConnectionOptions& options, std::string_view select_query)
-    : conn_(std::make_unique<Connection>()), target_(describe_dsn(options.dsn)) {
-  conn_->pg.reset(detail::open_connection(options));
+    : own_(std::make_unique<CopyConnection>(options)), conn_(own_.get()), target_(describe_dsn(options.dsn)) {
+  start(select_query);
+}
+
+CopyOutStream::CopyOutStream(CopyConnection& connection, std::string_view select_query)
+    : conn_(&connection), target_(describe_dsn(connection.options_.dsn)) {
+  start(select_query);
+}
+
+PGconn* CopyOutStream::pg() const noexcept { return conn_->state_->pg.get(); }
+
+void CopyOutStream::start(std::string_view select_query) {
+  auto& kept = conn_->state_->pg;
+  const bool reused = conn_->connected() && PQtransactionStatus(kept.get()) == PQTRANS_IDLE;
+  if (!reused) {
+    kept.reset();
+    kept.reset(detail::open_connection(conn_->options_));
+    ++conn_->connects_;
+  }
   std::string sql = fmt::format("COPY ({}) TO STDOUT", select_query);
-  PGresult* result = detail::check_result(conn_->pg.get(), PQexec(conn_->pg.get(), sql.c_str()), target_, sql);
-  auto status = PQresultStatus(result);
-  PQclear(result);
-  if (status != PGRES_COPY_OUT) {
-    throw SqlError(fmt::format("COPY on {} did not start a copy-out stream (status {}) [statement: {}]", target_,
-                               PQresStatus(status), detail::statement_excerpt(sql)),
-                   "");
+  PGresult* raw = PQexec(kept.get(), sql.c_str());
+  if (reused && PQstatus(kept.get()) == CONNECTION_BAD) {
+    // The kept connection died while idle: connect again, once.
+    if (raw) PQclear(raw);
+    kept.reset();
+    kept.reset(detail::open_connection(conn_->options_));
+    ++conn_->connects_;
+    raw = PQexec(kept.get(), sql.c_str());
+  }
+  try {
+    PGresult* result = detail::check_result(kept.get(), raw, target_, sql);
+    auto status = PQresultStatus(result);
+    PQclear(result);
+    if (status != PGRES_COPY_OUT) {
+      throw SqlError(fmt::format("COPY on {} did not start a copy-out stream (status {}) [statement: {}]", target_,
+                                 PQresStatus(status), detail::statement_excerpt(sql)),
+                     "");
+    }
+  } catch (...) {
+    kept.reset();  // whatever state it is in, the next stream starts afresh
+    throw;
   }
 }
 
-CopyOutStream::~CopyOutStream() { release_buffer(); }
+CopyOutStream::~CopyOutStream() {
+  release_buffer();
+  // Stopped before its end: the connection is mid-COPY. Closing it makes the server abort it.
+  if (!finished_ && conn_ != nullptr) conn_->state_->pg.reset();
+}
 
 void CopyOutStream::release_buffer() noexcept {
   if (buffer_) {
@@ -36,7 +80,7 @@ void CopyOutStream::release_buffer() noexcept {
 bool CopyOutStream::next(CopyRowView& row) {
   if (finished_) return false;
   release_buffer();
-  PGconn* pg = conn_->pg.get();
+  PGconn* pg = this->pg();
   int n = PQgetCopyData(pg, &buffer_, 0);
   if (n > 0) {
     ++rows_read_;
@@ -74,7 +118,7 @@ void CopyOutStream::fail(const std::string& what) {
   throw CopyStreamError(
       fmt::format("COPY stream from {} broke after {} rows: {}; retry the range from its start", target_, rows_read_,
                   message),
-      PQstatus(conn_->pg.get()) == CONNECTION_BAD ? "08006" : "", rows_read_);
+      PQstatus(pg()) == CONNECTION_BAD ? "08006" : "", rows_read_);
 }
 
 }  // namespace datarefresh::pg

@@ -9,6 +9,8 @@
 #include "core/pg/connection.h"
 #include "core/pg/copy_text.h"
 
+struct pg_conn;
+
 namespace datarefresh::pg {
 
 // The stream broke before its end (connection lost, statement timeout, server error). Says how
@@ -23,8 +25,33 @@ class CopyStreamError : public SqlError {
   std::uint64_t rows_before_break_;
 };
 
+// A connection for successive COPY streams, one at a time. The first stream connects and later
+// ones reuse it: a new backend per stream costs a fork, authentication, session setup and cold
+// catalog caches, paid once per shard otherwise. A stream that stops before its end closes the
+// connection (the server then aborts the COPY); the next stream connects again, as it does when
+// it finds a kept connection broken (server restart, terminated backend). Owned by one thread at
+// a time.
+class CopyConnection {
+ public:
+  explicit CopyConnection(ConnectionOptions options);
+  ~CopyConnection();
+  CopyConnection(const CopyConnection&) = delete;
+  CopyConnection& operator=(const CopyConnection&) = delete;
+
+  bool connected() const noexcept;
+  // Times a stream had to connect (the first, and after a close or a break).
+  std::uint64_t connects() const noexcept { return connects_; }
+
+ private:
+  friend class CopyOutStream;
+  struct State;
+  ConnectionOptions options_;
+  std::unique_ptr<State> state_;
+  std::uint64_t connects_ = 0;
+};
+
 // Streams the result of one query with `COPY (<query>) TO STDOUT` (text format) on a connection
-// of its own, handing out one row at a time. Memory stays bounded by the largest row whatever the
+// of its own or a kept CopyConnection, handing out one row at a time. Memory stays bounded by the largest row whatever the
 // result size: nothing is buffered beyond what libpq holds for the current row, and the row view
 // and its field vector are reused (the only per-row allocation is the one libpq makes inside
 // PQgetCopyData). The indexer's read path.
@@ -36,6 +63,9 @@ class CopyOutStream {
  public:
   // Connects (with the options' retries) and starts the COPY. Throws ConnectionError or SqlError.
   CopyOutStream(const ConnectionOptions& options, std::string_view select_query);
+  // Starts the COPY on `connection` (connecting it first if it is not), which must outlive the
+  // stream and serve no other stream meanwhile.
+  CopyOutStream(CopyConnection& connection, std::string_view select_query);
   ~CopyOutStream();
   CopyOutStream(const CopyOutStream&) = delete;
   CopyOutStream& operator=(const CopyOutStream&) = delete;
@@ -52,8 +82,11 @@ class CopyOutStream {
   [[noreturn]] void fail(const std::string& what);
   void release_buffer() noexcept;
 
-  struct Connection;
-  std::unique_ptr<Connection> conn_;
+  void start(std::string_view select_query);
+  pg_conn* pg() const noexcept;
+
+  std::unique_ptr<CopyConnection> own_;  // the one-shot constructor's connection
+  CopyConnection* conn_ = nullptr;
   std::string target_;
   char* buffer_ = nullptr;
   std::uint64_t rows_read_ = 0;

@@ -59,6 +59,14 @@ TEST(Connect, SetsSessionTimeoutsAndApplicationName) {
   options.statement_timeout = 1500ms;
   options.lock_timeout = 250ms;
   options.application_name = "pg-integration-test";
+  {
+    auto with_settings = options;
+    with_settings.settings = {{"jit", "off"}, {"work_mem", "7MB"}, {"application_name", "it's set; SELECT 1"}};
+    auto db = Database::connect(with_settings);
+    EXPECT_EQ(db.query_value("SHOW jit"), "off");
+    EXPECT_EQ(db.query_value("SHOW work_mem"), "7MB");
+    EXPECT_EQ(db.query_value("SHOW application_name"), "it's set; SELECT 1");
+  }
   auto db = Database::connect(options);
   EXPECT_EQ(db.query_value("SHOW statement_timeout"), "1500ms");
   EXPECT_EQ(db.query_value("SHOW lock_timeout"), "250ms");
@@ -220,6 +228,61 @@ TEST(CopyOutStream, ReportsTheRowCountWhenTheConnectionIsTerminated) {
               std::string::npos)
         << e.what();
   }
+}
+
+// The backend pid a stream on `connection` runs in.
+std::string backend_of(CopyConnection& connection) {
+  CopyOutStream stream(connection, "SELECT pg_backend_pid()");
+  CopyRowView row;
+  EXPECT_TRUE(stream.next(row));
+  std::string pid(row[0]);
+  EXPECT_FALSE(stream.next(row));
+  return pid;
+}
+
+TEST(CopyConnection, SuccessiveStreamsShareOneBackendUntilOneStopsEarlyOrTheBackendDies) {
+  auto db = Database::connect(options_for(g_server->catalog_dsn()));
+  auto options = options_for(g_server->catalog_dsn());
+  options.application_name = "copy-reuse-test";
+  options.settings = {{"jit", "off"}};
+  CopyConnection connection(options);
+  EXPECT_FALSE(connection.connected());
+  const std::string first = backend_of(connection);
+  EXPECT_EQ(backend_of(connection), first);
+  {
+    CopyOutStream stream(connection, "SELECT setting FROM pg_settings WHERE name = 'jit'");
+    CopyRowView row;
+    ASSERT_TRUE(stream.next(row));
+    EXPECT_EQ(row[0], "off");
+    EXPECT_FALSE(stream.next(row));
+  }
+  EXPECT_EQ(connection.connects(), 1u);
+  // Stopped before its end: the connection is closed, and the next stream gets a new backend.
+  {
+    CopyOutStream stream(connection, "SELECT g FROM generate_series(1, 1000000) g");
+    CopyRowView row;
+    ASSERT_TRUE(stream.next(row));
+  }
+  EXPECT_FALSE(connection.connected());
+  const std::string second = backend_of(connection);
+  EXPECT_NE(second, first);
+  EXPECT_EQ(connection.connects(), 2u);
+  // The kept backend is terminated while idle: the next stream connects again by itself.
+  EXPECT_EQ(db.query_value("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                           "WHERE application_name = 'copy-reuse-test'"),
+            "1");
+  for (int i = 0; i < 50 && db.query_value("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                                           "'copy-reuse-test'") != "0";
+       ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  const std::string third = backend_of(connection);
+  EXPECT_NE(third, second);
+  EXPECT_EQ(connection.connects(), 3u);
+  // A failed query leaves it closed; the next stream works.
+  EXPECT_THROW(CopyOutStream(connection, "SELECT * FROM no_such_table"), SqlError);
+  EXPECT_FALSE(backend_of(connection).empty());
+  EXPECT_EQ(connection.connects(), 4u);
 }
 
 TEST(CopyOutStream, FailsClearlyOnABadQuery) {
