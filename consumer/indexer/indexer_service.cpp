@@ -6,8 +6,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 #include <prometheus/counter.h>
@@ -29,7 +32,7 @@ namespace {
 // Rows of the shard query as FieldViews, straight from the COPY stream's reused buffers.
 class CopyRows final : public RowSource {
  public:
-  CopyRows(const pg::ConnectionOptions& options, const std::string& query) : stream_(options, query) {}
+  CopyRows(pg::CopyConnection& connection, const std::string& query) : stream_(connection, query) {}
   bool next(std::vector<catalog::FieldView>& row) override {
     if (!stream_.next(view_)) return false;
     row.resize(view_.size());
@@ -143,7 +146,10 @@ struct IndexerService::Impl {
         publisher(p, c.config()),
         search(service::search_client_options(c.config())),
         metrics(*c.registry()),
-        worker(std::move(w)) {}
+        worker(std::move(w)),
+        // As many batches as the shards this process runs at once can have alive together.
+        batches((2 * static_cast<std::size_t>(c.config().search.bulk.concurrency) + 1) *
+                static_cast<std::size_t>(c.config().indexer.concurrency)) {}
 
   service::ServiceContext& context;
   const config::Config& config;
@@ -152,7 +158,75 @@ struct IndexerService::Impl {
   search::Client search;
   IndexerMetrics metrics;
   std::string worker;
+  BatchPool batches;
   Logger log{"indexer"};
+
+  // Metadata connections kept between shards (a new backend costs a fork and authentication).
+  // One that died while idle is noticed by a trivial query and replaced.
+  std::mutex metadata_mu;
+  std::vector<pg::Database> idle_metadata;
+
+  pg::Database take_metadata_connection() {
+    while (true) {
+      std::optional<pg::Database> kept;
+      {
+        std::lock_guard lock(metadata_mu);
+        if (idle_metadata.empty()) break;
+        kept.emplace(std::move(idle_metadata.back()));
+        idle_metadata.pop_back();
+      }
+      try {
+        kept->query_value("SELECT 1");
+        return std::move(*kept);
+      } catch (const std::exception&) {
+        // closed by the server meanwhile: dropped
+      }
+    }
+    return pg::Database::connect(service::api_db_options(config, "datarefresh-indexer"));
+  }
+
+  void give_metadata_connection(pg::Database db) {
+    std::lock_guard lock(metadata_mu);
+    if (idle_metadata.size() < static_cast<std::size_t>(config.indexer.concurrency)) {
+      idle_metadata.push_back(std::move(db));
+    }
+  }
+
+  // Stream connections kept between shards, one per shard running at once.
+  std::mutex copy_mu;
+  std::vector<std::unique_ptr<pg::CopyConnection>> idle_copy;
+
+  // A kept stream connection for one shard, handed back when the shard is done.
+  class KeptCopyConnection {
+   public:
+    explicit KeptCopyConnection(Impl& impl) : impl_(impl) {
+      std::lock_guard lock(impl_.copy_mu);
+      if (!impl_.idle_copy.empty()) {
+        conn_ = std::move(impl_.idle_copy.back());
+        impl_.idle_copy.pop_back();
+      }
+      if (!conn_) {
+        auto options = service::api_db_options(impl_.config, "datarefresh-indexer-stream");
+        // A range scan streamed once: compiling it (PostgreSQL's JIT, on for plans this costly)
+        // costs more than it saves.
+        options.settings.emplace_back("jit", "off");
+        conn_ = std::make_unique<pg::CopyConnection>(std::move(options));
+      }
+    }
+    ~KeptCopyConnection() {
+      std::lock_guard lock(impl_.copy_mu);
+      if (impl_.idle_copy.size() < static_cast<std::size_t>(impl_.config.indexer.concurrency)) {
+        impl_.idle_copy.push_back(std::move(conn_));
+      }
+    }
+    KeptCopyConnection(const KeptCopyConnection&) = delete;
+    KeptCopyConnection& operator=(const KeptCopyConnection&) = delete;
+    pg::CopyConnection& get() { return *conn_; }
+
+   private:
+    Impl& impl_;
+    std::unique_ptr<pg::CopyConnection> conn_;
+  };
 
   void dead_letter_message(const kafka::Message& m, const std::string& reason, std::optional<std::string> refresh_id) {
     publisher.dead_letter(m, reason, refresh_id);
@@ -197,7 +271,7 @@ struct IndexerService::Impl {
     const auto& media = media_it->second;
     std::vector<std::string> columns;
     {
-      auto db = pg::Database::connect(service::api_db_options(config, "datarefresh-indexer"));
+      auto db = take_metadata_connection();
       ledger::Ledger ledger(db);
       auto run = ledger.run(refresh_id);
       if (!run) {
@@ -231,6 +305,7 @@ struct IndexerService::Impl {
         dead_letter_message(message, "shard job names table " + job.table + ", which does not exist", refresh_id);
         return kafka::JobOutcome::kDone;
       }
+      give_metadata_connection(std::move(db));
     }
 
     messages::ShardStarted started;
@@ -253,6 +328,7 @@ struct IndexerService::Impl {
     work.kind = service::media_kind(media);
     work.cancelled = [&] { return cancel.cancelled() || refresh_over.load(); };
     work.progress_interval = config.refresh.progress_interval;
+    work.batches = &batches;
     work.on_progress = [&](const ShardCounts& c) {
       if (refresh_ended(watch_db, refresh_id)) refresh_over = true;
       messages::ShardProgress p;
@@ -282,7 +358,8 @@ struct IndexerService::Impl {
       auto live = pg::Identifier(media.table, "table name");
       auto query = shard_query(work.kind, pg::Identifier(job.table, "table name"), live, columns,
                                job.id_start.value(), job.id_end.value());
-      CopyRows rows(service::api_db_options(config, "datarefresh-indexer-stream"), query);
+      KeptCopyConnection connection(*this);
+      CopyRows rows(connection.get(), query);
       MeasuredTransport transport(search, metrics, media.name);
       KafkaDeadLetters dead_letters(publisher, message, refresh_id);
       result = index_shard(rows, transport, dead_letters, work, settings);
@@ -357,9 +434,9 @@ kafka::JobOutcome IndexerService::handle(const kafka::Message& message, const ka
 
 int run_indexer(const std::string& config_file, const std::string& worker_id_option) {
   // Bulk bodies are large (search.bulk.max_bytes) and built on several threads: with glibc's
-  // dynamic mmap threshold they come from per-thread arenas that keep the memory after it is
-  // freed, and the resident set grows with the shards seen. Serving them with mmap returns each
-  // to the system when its request is done, so memory stays bounded by the batches in flight.
+  // dynamic mmap threshold they would come from per-thread arenas that keep the memory after it
+  // is freed, and the resident set would grow with the shards seen. With mmap, memory stays
+  // bounded by the batches alive, which the BatchPool reuses instead of mapping new ones.
   ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   ::mallopt(M_ARENA_MAX, 4);
   service::ServiceContext context(config_file, service::ServiceContext::load(config_file), "indexer");

@@ -12,10 +12,9 @@
 #include <fmt/format.h>
 
 namespace datarefresh::indexer {
-namespace {
 
 // One item of a bulk body: its two NDJSON lines, and where its source sits inside them.
-struct Item {
+struct BatchItem {
   std::size_t offset = 0;
   std::size_t length = 0;
   std::size_t source_offset = 0;
@@ -25,8 +24,33 @@ struct Item {
 
 struct Batch {
   std::string body;
-  std::vector<Item> items;
+  std::vector<BatchItem> items;
 };
+
+BatchPool::BatchPool(std::size_t max_kept) : max_kept_(max_kept) {}
+BatchPool::~BatchPool() = default;
+
+Batch BatchPool::take() {
+  std::lock_guard lock(mu_);
+  if (kept_.empty()) return Batch{};
+  Batch b = std::move(kept_.back());
+  kept_.pop_back();
+  return b;
+}
+
+void BatchPool::give(Batch&& batch) {
+  batch.body.clear();
+  batch.items.clear();
+  std::lock_guard lock(mu_);
+  if (kept_.size() < max_kept_) kept_.push_back(std::move(batch));
+}
+
+std::size_t BatchPool::kept() const {
+  std::lock_guard lock(mu_);
+  return kept_.size();
+}
+
+namespace {
 
 // A bounded hand-over between the row reader and the senders. close() lets the senders drain
 // what is queued; abort() makes every waiter return at once.
@@ -98,10 +122,13 @@ class ShardRun {
         work_(work),
         settings_(settings),
         timing_(timing),
-        queue_(std::max<std::size_t>(1, settings.concurrency)) {}
+        queue_(std::max<std::size_t>(1, settings.concurrency)),
+        own_pool_(work.batches ? 0 : 2 * std::max<std::size_t>(1, settings.concurrency) + 1),
+        pool_(work.batches ? *work.batches : own_pool_) {}
 
   AtomicCounts counts;
   BatchQueue& queue() { return queue_; }
+  BatchPool& pool() { return pool_; }
 
   bool cancelled() const { return work_.cancelled && work_.cancelled(); }
   bool failed() const { return failed_.load(); }
@@ -124,7 +151,9 @@ class ShardRun {
 
   void sender_loop() {
     while (auto batch = queue_.pop()) {
-      if (!send(std::move(*batch))) {
+      bool sent = send(*batch);
+      pool_.give(std::move(*batch));
+      if (!sent) {
         // Failed or cancelled: let a reader waiting for room in the queue go, too.
         queue_.abort();
         return;
@@ -134,7 +163,7 @@ class ShardRun {
 
  private:
   // Sends one batch until every item is indexed or dead-lettered. Returns false if the shard must stop.
-  bool send(Batch batch) {
+  bool send(Batch& batch) {
     int fruitless_attempts = 0;
     std::optional<std::chrono::steady_clock::time_point> trouble_since;
     std::string last_problem;
@@ -168,7 +197,7 @@ class ShardRun {
             again.push_back(i);
             last_problem = fmt::format("HTTP {} {}: {}", r.status, r.error_type, r.error_reason);
           } else {
-            const Item& it = batch.items[i];
+            const BatchItem& it = batch.items[i];
             RejectedDocument doc{std::to_string(it.id), fmt::format("{}: {}", r.error_type, r.error_reason),
                                  batch.body.substr(it.source_offset, it.source_length)};
             if (!dead_letters_.record(doc)) {
@@ -207,8 +236,8 @@ class ShardRun {
     for (auto p : positions) bytes += from.items[p].length;
     out.body.reserve(bytes);
     for (auto p : positions) {
-      const Item& it = from.items[p];
-      Item moved = it;
+      const BatchItem& it = from.items[p];
+      BatchItem moved = it;
       moved.offset = out.body.size();
       moved.source_offset = moved.offset + (it.source_offset - it.offset);
       out.body.append(from.body, it.offset, it.length);
@@ -223,6 +252,8 @@ class ShardRun {
   const BulkSettings& settings_;
   const Timing& timing_;
   BatchQueue queue_;
+  BatchPool own_pool_;
+  BatchPool& pool_;
   mutable std::mutex mu_;
   std::atomic<bool> failed_{false};
   std::string error_;
@@ -270,8 +301,9 @@ ShardResult index_shard(RowSource& rows, BulkTransport& transport, DeadLetterSin
 
     std::vector<catalog::FieldView> row;
     std::string source;
-    Batch batch;
-    batch.body.reserve(settings.max_bytes + settings.max_bytes / 8);
+    const std::size_t body_capacity = settings.max_bytes + settings.max_bytes / 8;
+    Batch batch = run.pool().take();
+    batch.body.reserve(body_capacity);
     char id_text[24];
     while (!run.failed()) {
       if (run.cancelled()) break;
@@ -289,7 +321,7 @@ ShardResult index_shard(RowSource& rows, BulkTransport& transport, DeadLetterSin
         case catalog::RowOutcome::kIndexed:
           break;
       }
-      Item item;
+      BatchItem item;
       item.offset = batch.body.size();
       item.id = id;
       auto [end, ec] = std::to_chars(id_text, id_text + sizeof id_text, id);
@@ -304,8 +336,8 @@ ShardResult index_shard(RowSource& rows, BulkTransport& transport, DeadLetterSin
       batch.items.push_back(item);
       if (batch.items.size() >= settings.max_docs || batch.body.size() >= settings.max_bytes) {
         if (!run.queue().push(std::move(batch))) break;
-        batch = Batch{};
-        batch.body.reserve(settings.max_bytes + settings.max_bytes / 8);
+        batch = run.pool().take();
+        batch.body.reserve(body_capacity);
       }
     }
     if (!batch.items.empty() && !run.failed() && !run.cancelled()) run.queue().push(std::move(batch));

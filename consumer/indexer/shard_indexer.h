@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -81,6 +82,30 @@ struct ShardResult {
   bool retryable = true;   // for kFailed: whether another attempt may succeed
 };
 
+struct Batch;  // one _bulk request body and its items (shard_indexer.cpp)
+
+// Batches kept between requests and between shards, so that steady indexing builds each request
+// in memory an earlier one used instead of mapping and faulting in fresh pages every time.
+// Keeps at most `max_kept` (they are at most as many as a shard has alive at once, so memory is
+// no higher than at the peak of a shard); thread-safe.
+class BatchPool {
+ public:
+  explicit BatchPool(std::size_t max_kept);
+  ~BatchPool();
+  BatchPool(const BatchPool&) = delete;
+  BatchPool& operator=(const BatchPool&) = delete;
+  // An empty batch, with the capacity of a returned one when there is one.
+  Batch take();
+  // Empties `batch` and keeps it unless max_kept are kept already (then it is freed).
+  void give(Batch&& batch);
+  std::size_t kept() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<Batch> kept_;
+  std::size_t max_kept_;
+};
+
 struct ShardWork {
   std::string index;                 // target index
   catalog::MediaKind kind = catalog::MediaKind::kImage;
@@ -88,6 +113,8 @@ struct ShardWork {
   // Called from a background thread about every progress_interval with the counts so far.
   std::function<void(const ShardCounts&)> on_progress;
   Duration progress_interval = std::chrono::seconds(5);
+  // Where batches come from and go back to; null: a pool for this shard only.
+  BatchPool* batches = nullptr;
 };
 
 // Indexes one shard: reads every row from `rows`, turns it into a document, and bulk-indexes the

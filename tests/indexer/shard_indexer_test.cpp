@@ -154,6 +154,34 @@ TEST(IndexShard, IndexesEveryEligibleRowExactlyOnceAndCountsTheSkipped) {
   EXPECT_LE(h.engine.max_docs_per_request, 100u);
 }
 
+TEST(IndexShard, BatchesFromASharedPoolAreReusedAcrossShardsAndBuildCorrectBodies) {
+  Harness h;
+  BatchPool pool(2 * h.settings.concurrency + 1);
+  h.work.batches = &pool;
+  FakeRows first(1000);
+  auto a = h.run(first);
+  ASSERT_EQ(a.outcome, ShardOutcome::kCompleted) << a.error;
+  const auto kept_after_first = pool.kept();
+  EXPECT_GE(kept_after_first, 1u);
+  EXPECT_LE(kept_after_first, 2 * h.settings.concurrency + 1);
+  // A second shard, in recycled batches: bodies hold exactly their own documents (the engine
+  // parses them), nothing of the previous shard's.
+  h.engine.accepted.clear();
+  FakeRows second(700, /*deleted_every=*/7);
+  auto b = h.run(second);
+  ASSERT_EQ(b.outcome, ShardOutcome::kCompleted) << b.error;
+  EXPECT_EQ(b.counts.indexed, 600);
+  EXPECT_EQ(h.engine.accepted.size(), 600u);
+  EXPECT_LE(pool.kept(), 2 * h.settings.concurrency + 1);
+  // A pool that keeps nothing frees every batch.
+  BatchPool none(0);
+  h.work.batches = &none;
+  h.engine.accepted.clear();
+  FakeRows third(250);
+  EXPECT_EQ(h.run(third).counts.indexed, 250);
+  EXPECT_EQ(none.kept(), 0u);
+}
+
 TEST(IndexShard, RetriesItemsRejectedWith429UntilAccepted) {
   Harness h;
   h.engine.item_status = [](std::int64_t id, int attempt) { return (id % 10 < 3 && attempt <= 2) ? 429 : 201; };
