@@ -7,22 +7,35 @@ namespace {
 
 // Whether the tag `e.tag` is dropped (mirrors TagRules). The numeric regex keeps a non-numeric
 // accuracy string from aborting the statement with a cast error (it is treated as malformed
-// instead). The COALESCE makes an unknown result keep the tag: a NULL must never drop one. Keep the
-// clause order: OR stops at the first true clause, so the accuracy casts run (and fail on
-// out-of-range numbers) for exactly the tags they always ran for.
+// instead). An accuracy beyond float8's range compares as the catalog's Python float() reads it
+// (1e400 as infinity: kept; -1e400 as -infinity and 1e-400 as 0: below the minimum) instead of
+// failing the whole refresh with "out of range"; strings with exponents of 5 or more digits count
+// as malformed. The COALESCE makes an unknown result keep the tag: a NULL must never drop one.
 constexpr const char* kTagDropped = R"SQL(COALESCE(jsonb_typeof(e.tag) IS DISTINCT FROM 'object'
      OR jsonb_typeof(e.tag -> 'name') IS DISTINCT FROM 'string'
      OR (e.tag ? 'accuracy' AND jsonb_typeof(e.tag -> 'accuracy') <> 'null' AND (
            CASE
-             WHEN jsonb_typeof(e.tag -> 'accuracy') = 'number' THEN (e.tag ->> 'accuracy')::float8 < $3
+             WHEN jsonb_typeof(e.tag -> 'accuracy') = 'number' THEN {number} < $3
              WHEN jsonb_typeof(e.tag -> 'accuracy') = 'string'
-                  AND btrim(e.tag ->> 'accuracy') ~ '^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$'
-               THEN btrim(e.tag ->> 'accuracy')::float8 < $3
+                  AND btrim(e.tag ->> 'accuracy') ~ '^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{{1,4}})?$'
+               THEN {string} < $3
              ELSE true
            END))
      OR (jsonb_typeof(e.tag -> 'provider') IS NOT DISTINCT FROM 'string' AND (e.tag ->> 'provider') = ANY($4::text[]))
      OR lower(e.tag ->> 'name') = ANY($5::text[])
      OR lower(e.tag ->> 'name') LIKE ANY($6::text[]), false))SQL";
+
+// `value` (numeric) as float8, with magnitudes float8 cannot hold clamped to ones that compare the
+// same with any minimum accuracy float8 can hold.
+std::string as_float8(const std::string& value) {
+  return fmt::format("(CASE WHEN abs({0}) < 1e-300 THEN 0 ELSE least(greatest({0}, -1e308), 1e308) END)::float8",
+                     value);
+}
+
+std::string tag_dropped_sql() {
+  return fmt::format(kTagDropped, fmt::arg("number", as_float8("(e.tag -> 'accuracy')::numeric")),
+                     fmt::arg("string", as_float8("btrim(e.tag ->> 'accuracy')::numeric")));
+}
 
 // Rows with up to this many dropped tags get their kept array by deleting the dropped elements by
 // index (`jsonb - integer`, highest index first so the lower ones do not move); rows with more
@@ -73,7 +86,7 @@ WITH updated AS (
 SELECT count(*)::bigint AS rows_changed, COALESCE(sum(removed), 0)::bigint AS tags_removed FROM updated
 )SQL",
                      fmt::arg("table", qualified_table), fmt::arg("kept", kept_tags_sql()),
-                     fmt::arg("dropped", kTagDropped));
+                     fmt::arg("dropped", tag_dropped_sql()));
 }
 
 std::vector<std::string> contains_like_patterns(const TagRules& rules) {
