@@ -7,7 +7,6 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -19,6 +18,7 @@
 
 #include "consumer/indexer/shard_indexer.h"
 #include "consumer/indexer/shard_query.h"
+#include "core/common/kept_objects.h"
 #include "core/common/log.h"
 #include "core/common/shutdown.h"
 #include "core/ledger/ledger.h"
@@ -161,20 +161,14 @@ struct IndexerService::Impl {
   BatchPool batches;
   Logger log{"indexer"};
 
-  // Metadata connections kept between shards (a new backend costs a fork and authentication).
-  // One that died while idle is noticed by a trivial query and replaced.
-  std::mutex metadata_mu;
-  std::vector<pg::Database> idle_metadata;
+  // Connections kept between shards, one of each per shard running at once (a new backend costs
+  // a fork, authentication and cold caches).
+  KeptObjects<pg::Database> idle_metadata{static_cast<std::size_t>(config.indexer.concurrency)};
+  KeptObjects<std::unique_ptr<pg::CopyConnection>> idle_copy{static_cast<std::size_t>(config.indexer.concurrency)};
 
+  // A kept metadata connection; one that died while idle is noticed by a trivial query and dropped.
   pg::Database take_metadata_connection() {
-    while (true) {
-      std::optional<pg::Database> kept;
-      {
-        std::lock_guard lock(metadata_mu);
-        if (idle_metadata.empty()) break;
-        kept.emplace(std::move(idle_metadata.back()));
-        idle_metadata.pop_back();
-      }
+    while (auto kept = idle_metadata.take()) {
       try {
         kept->query_value("SELECT 1");
         return std::move(*kept);
@@ -185,27 +179,14 @@ struct IndexerService::Impl {
     return pg::Database::connect(service::api_db_options(config, "datarefresh-indexer"));
   }
 
-  void give_metadata_connection(pg::Database db) {
-    std::lock_guard lock(metadata_mu);
-    if (idle_metadata.size() < static_cast<std::size_t>(config.indexer.concurrency)) {
-      idle_metadata.push_back(std::move(db));
-    }
-  }
-
-  // Stream connections kept between shards, one per shard running at once.
-  std::mutex copy_mu;
-  std::vector<std::unique_ptr<pg::CopyConnection>> idle_copy;
-
-  // A kept stream connection for one shard, handed back when the shard is done.
+  // A kept stream connection for one shard, handed back when the shard is done. The connection
+  // itself reconnects when it finds its backend gone.
   class KeptCopyConnection {
    public:
     explicit KeptCopyConnection(Impl& impl) : impl_(impl) {
-      std::lock_guard lock(impl_.copy_mu);
-      if (!impl_.idle_copy.empty()) {
-        conn_ = std::move(impl_.idle_copy.back());
-        impl_.idle_copy.pop_back();
-      }
-      if (!conn_) {
+      if (auto kept = impl_.idle_copy.take()) {
+        conn_ = std::move(*kept);
+      } else {
         auto options = service::api_db_options(impl_.config, "datarefresh-indexer-stream");
         // A range scan streamed once: compiling it (PostgreSQL's JIT, on for plans this costly)
         // costs more than it saves.
@@ -213,12 +194,7 @@ struct IndexerService::Impl {
         conn_ = std::make_unique<pg::CopyConnection>(std::move(options));
       }
     }
-    ~KeptCopyConnection() {
-      std::lock_guard lock(impl_.copy_mu);
-      if (impl_.idle_copy.size() < static_cast<std::size_t>(impl_.config.indexer.concurrency)) {
-        impl_.idle_copy.push_back(std::move(conn_));
-      }
-    }
+    ~KeptCopyConnection() { impl_.idle_copy.give(std::move(conn_)); }
     KeptCopyConnection(const KeptCopyConnection&) = delete;
     KeptCopyConnection& operator=(const KeptCopyConnection&) = delete;
     pg::CopyConnection& get() { return *conn_; }
@@ -305,7 +281,7 @@ struct IndexerService::Impl {
         dead_letter_message(message, "shard job names table " + job.table + ", which does not exist", refresh_id);
         return kafka::JobOutcome::kDone;
       }
-      give_metadata_connection(std::move(db));
+      idle_metadata.give(std::move(db));
     }
 
     messages::ShardStarted started;

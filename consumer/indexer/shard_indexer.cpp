@@ -27,28 +27,21 @@ struct Batch {
   std::vector<BatchItem> items;
 };
 
-BatchPool::BatchPool(std::size_t max_kept) : max_kept_(max_kept) {}
+BatchPool::BatchPool(std::size_t max_kept) : kept_(max_kept) {}
 BatchPool::~BatchPool() = default;
 
 Batch BatchPool::take() {
-  std::lock_guard lock(mu_);
-  if (kept_.empty()) return Batch{};
-  Batch b = std::move(kept_.back());
-  kept_.pop_back();
-  return b;
+  auto kept = kept_.take();
+  return kept ? std::move(*kept) : Batch{};
 }
 
 void BatchPool::give(Batch&& batch) {
   batch.body.clear();
   batch.items.clear();
-  std::lock_guard lock(mu_);
-  if (kept_.size() < max_kept_) kept_.push_back(std::move(batch));
+  kept_.give(std::move(batch));
 }
 
-std::size_t BatchPool::kept() const {
-  std::lock_guard lock(mu_);
-  return kept_.size();
-}
+std::size_t BatchPool::kept() const { return kept_.size(); }
 
 namespace {
 

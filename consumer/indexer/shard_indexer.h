@@ -3,13 +3,13 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "core/catalog/document_encoder.h"
 #include "core/common/backoff.h"
+#include "core/common/kept_objects.h"
 #include "core/search/bulk.h"
 #include "core/search/result.h"
 
@@ -101,9 +101,7 @@ class BatchPool {
   std::size_t kept() const;
 
  private:
-  mutable std::mutex mu_;
-  std::vector<Batch> kept_;
-  std::size_t max_kept_;
+  KeptObjects<Batch> kept_;
 };
 
 struct ShardWork {

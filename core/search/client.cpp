@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/common/error.h"
+#include "core/common/kept_objects.h"
 
 namespace datarefresh::search {
 namespace {
@@ -42,27 +43,19 @@ std::string url_encode(const std::string& text) {
 
 // Idle easy handles; a handle keeps its connection cache, so reusing it reuses the connection.
 struct Client::Pool {
-  std::mutex mutex;
-  std::vector<CURL*> idle;
-  ~Pool() {
-    for (CURL* h : idle) curl_easy_cleanup(h);
-  }
+  struct Cleanup {
+    void operator()(CURL* h) const noexcept { curl_easy_cleanup(h); }
+  };
+  KeptObjects<std::unique_ptr<CURL, Cleanup>> idle;
+
   CURL* acquire() {
-    {
-      std::lock_guard lock(mutex);
-      if (!idle.empty()) {
-        CURL* h = idle.back();
-        idle.pop_back();
-        curl_easy_reset(h);
-        return h;
-      }
+    if (auto kept = idle.take()) {
+      curl_easy_reset(kept->get());
+      return kept->release();
     }
     return curl_easy_init();
   }
-  void release(CURL* h) {
-    std::lock_guard lock(mutex);
-    idle.push_back(h);
-  }
+  void release(CURL* h) { idle.give(std::unique_ptr<CURL, Cleanup>(h)); }
 };
 
 Client::Client(ClientOptions options) : options_(std::move(options)), pool_(std::make_unique<Pool>()) {
