@@ -33,20 +33,19 @@ PGconn* CopyOutStream::pg() const noexcept { return conn_->state_->pg.get(); }
 
 void CopyOutStream::start(std::string_view select_query) {
   auto& kept = conn_->state_->pg;
-  const bool reused = conn_->connected() && PQtransactionStatus(kept.get()) == PQTRANS_IDLE;
-  if (!reused) {
+  auto connect = [&] {
     kept.reset();
     kept.reset(detail::open_connection(conn_->options_));
     ++conn_->connects_;
-  }
+  };
+  const bool reused = conn_->connected() && PQtransactionStatus(kept.get()) == PQTRANS_IDLE;
+  if (!reused) connect();
   std::string sql = fmt::format("COPY ({}) TO STDOUT", select_query);
   PGresult* raw = PQexec(kept.get(), sql.c_str());
   if (reused && PQstatus(kept.get()) == CONNECTION_BAD) {
     // The kept connection died while idle: connect again, once.
     if (raw) PQclear(raw);
-    kept.reset();
-    kept.reset(detail::open_connection(conn_->options_));
-    ++conn_->connects_;
+    connect();
     raw = PQexec(kept.get(), sql.c_str());
   }
   try {

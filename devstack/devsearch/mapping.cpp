@@ -93,8 +93,9 @@ std::optional<double> as_number(const rapidjson::Value& v) {
 }
 
 // Why one value does not fit a leaf type, as the caused_by object; nullopt when it fits.
-std::optional<nlohmann::ordered_json> leaf_problem(const FieldMapping& f, const std::string& path,
-                                                   const rapidjson::Value& v) {
+// `path` gives the field's dotted path; it is called only to word an error.
+template <class PathFn>
+std::optional<nlohmann::ordered_json> leaf_problem(const FieldMapping& f, const PathFn& path, const rapidjson::Value& v) {
   const std::string& t = f.type;
   if (v.IsObject()) {
     return error_object("illegal_argument_exception", "Can't get text on a START_OBJECT at 1:1");
@@ -139,18 +140,12 @@ std::optional<nlohmann::ordered_json> leaf_problem(const FieldMapping& f, const 
     auto fv = static_cast<float>(*n);
     if (!(fv >= 1.17549435e-38F) || !std::isfinite(fv)) {
       return error_object("illegal_argument_exception",
-                          "featureValue must be a positive normal float, got: " + preview(v) + " for feature: " + path +
+                          "featureValue must be a positive normal float, got: " + preview(v) + " for feature: " + path() +
                               " which is less than the minimum positive normal float: 1.17549435E-38");
     }
     return std::nullopt;
   }
   return std::nullopt;  // text, keyword and the rest take any scalar
-}
-
-// The common case decided without building anything: a scalar in a text or keyword field, which
-// takes any scalar. Everything else goes through leaf_problem().
-bool leaf_ok(const FieldMapping& f, const rapidjson::Value& v) {
-  return !v.IsObject() && (f.type == "keyword" || f.type == "text");
 }
 
 FieldMapping infer(const rapidjson::Value& v) {
@@ -368,31 +363,28 @@ std::optional<nlohmann::ordered_json> Mapping::check_object(const rapidjson::Val
     }
     // The values to check: the value itself, or an array's (arrays') elements, nulls skipped.
     values.clear();
-    if (!value.IsArray()) {
-      if (!value.IsNull()) values.push_back(&value);
-    } else {
-      stack.assign(1, &value);
-      while (!stack.empty()) {
-        const rapidjson::Value* v = stack.back();
-        stack.pop_back();
-        if (v->IsArray()) {
-          for (auto e = v->End(); e != v->Begin();) stack.push_back(&*--e);
-        } else if (!v->IsNull()) {
-          values.push_back(v);
-        }
+    stack.assign(1, &value);
+    while (!stack.empty()) {
+      const rapidjson::Value* v = stack.back();
+      stack.pop_back();
+      if (v->IsArray()) {
+        for (auto e = v->End(); e != v->Begin();) stack.push_back(&*--e);
+      } else if (!v->IsNull()) {
+        values.push_back(v);
       }
     }
     if (field->is_object()) {
       // New sub-fields go to this field's additions entry, created only if there are any.
       FieldMapping fresh;
       FieldMapping& child_additions = added != nullptr ? *added : fresh;
+      const std::string child_prefix = path();
       for (const auto* v : values) {
         if (!v->IsObject()) {
-          return error_object("mapper_parsing_exception", "object mapping for [" + path() +
+          return error_object("mapper_parsing_exception", "object mapping for [" + child_prefix +
                                                               "] tried to parse field [" + std::string(name) +
                                                               "] as object, but found a concrete value");
         }
-        if (auto err = check_object(*v, *field, path(), id, child_additions)) return err;
+        if (auto err = check_object(*v, *field, child_prefix, id, child_additions)) return err;
       }
       if (added == nullptr && !fresh.properties.empty()) {
         additions.properties.emplace(std::string(name), std::move(fresh));
@@ -408,12 +400,10 @@ std::optional<nlohmann::ordered_json> Mapping::check_object(const rapidjson::Val
                                            path() + "] in the same document"));
     }
     for (const auto* v : values) {
-      if (leaf_ok(*field, *v)) continue;
-      const std::string p = path();
-      if (auto problem = leaf_problem(*field, p, *v)) {
+      if (auto problem = leaf_problem(*field, path, *v)) {
         return error_object("mapper_parsing_exception",
-                            "failed to parse field [" + p + "] of type [" + field->type + "] in document with id '" +
-                                id + "'. Preview of field's value: '" + preview(*v) + "'",
+                            "failed to parse field [" + path() + "] of type [" + field->type +
+                                "] in document with id '" + id + "'. Preview of field's value: '" + preview(*v) + "'",
                             *problem);
       }
     }

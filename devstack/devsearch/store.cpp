@@ -684,6 +684,19 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
     Mapping additions;
   };
   std::vector<Verdict> verdicts(items.size());
+  // Parses `item`'s source into `doc` and checks it against `mapping`.
+  auto judge = [](Verdict& v, const Mapping& mapping, const Item& item, rapidjson::Document& doc) {
+    v.against = &mapping;
+    // The document's pool would otherwise keep every source of the request until it ends.
+    doc.SetNull();
+    doc.GetAllocator().Clear();
+    doc.Parse(item.source.data(), item.source.size());
+    if (doc.HasParseError()) {
+      v.parse_error = source_parse_error(item.source, doc.GetParseError(), doc.GetErrorOffset());
+    } else {
+      v.mapping_error = mapping.check(doc, item.id, v.additions);
+    }
+  };
   // Held to the end: a verdict's mapping must not be freed (and its address reused) meanwhile.
   std::map<std::string, std::shared_ptr<const Mapping>> snapshots;
   {
@@ -704,17 +717,7 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
     for (std::size_t i = 0; i < items.size(); ++i) {
       const auto& item = items[i];
       if (item.action == "delete" || !snapshots[item.index]) continue;
-      auto& v = verdicts[i];
-      v.against = snapshots[item.index].get();
-      // The document's pool would otherwise keep every source of the request until it ends.
-      parsed.SetNull();
-      parsed.GetAllocator().Clear();
-      parsed.Parse(item.source.data(), item.source.size());
-      if (parsed.HasParseError()) {
-        v.parse_error = source_parse_error(item.source, parsed.GetParseError(), parsed.GetErrorOffset());
-      } else {
-        v.mapping_error = v.against->check(parsed, item.id, v.additions);
-      }
+      judge(verdicts[i], *snapshots[item.index], item, parsed);
     }
   }
 
@@ -877,15 +880,7 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
     if (verdict.against == nullptr || verdict.against != idx->mapping.get()) {
       // Not checked before the lock (a new index), or the mapping changed since: check now.
       verdict = Verdict{};
-      source_doc.SetNull();
-      source_doc.GetAllocator().Clear();
-      source_doc.Parse(item.source.data(), item.source.size());
-      if (source_doc.HasParseError()) {
-        verdict.parse_error =
-            source_parse_error(item.source, source_doc.GetParseError(), source_doc.GetErrorOffset());
-      } else {
-        verdict.mapping_error = idx->mapping->check(source_doc, item.id, verdict.additions);
-      }
+      judge(verdict, *idx->mapping, item, source_doc);
     }
     if (!verdict.parse_error.empty()) {
       fail(400, error_object("mapper_parsing_exception", "failed to parse",
