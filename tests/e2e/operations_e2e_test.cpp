@@ -296,9 +296,15 @@ TEST_F(Operations, ARefreshCancelledWhileIndexingIsRolledBackAndTheLiveDataStays
   fault::admin(stack_->search_url(), "DELETE", "/_devsearch/faults");
   EXPECT_EQ(text(over, "status"), "cancelled") << over.dump();
   EXPECT_EQ(over["cancel_requested_by"], "e2e-operator");
-  // Shards still running when the rollback deleted the index stop at their next progress check;
-  // whatever they wrote meanwhile is removed by the coordinator's sweep.
-  for (int i = 0; i < 100 && fault::indices(*stack_) != before.indices; ++i) std::this_thread::sleep_for(200ms);
+  // Shards still running when the rollback deleted the index stop at their next progress check
+  // (1 s here); a bulk request sent before that re-creates the index, and the coordinator's sweep
+  // removes it. Wait past that window too, so that the next test starts from the settled state.
+  auto settle = [&] {
+    for (int i = 0; i < 100 && fault::indices(*stack_) != before.indices; ++i) std::this_thread::sleep_for(200ms);
+  };
+  settle();
+  std::this_thread::sleep_for(3s);
+  settle();
   fault::expect_failed_cleanly(*stack_, id, before, "image", "cancelled by e2e-operator", ledger::RunStatus::kCancelled);
   auto again = call("POST", "/v1/refreshes/" + id + "/cancel");
   EXPECT_EQ(again.status, 409) << again.raw;
