@@ -24,13 +24,15 @@ using std::chrono::seconds;
 
 class InfraFaults : public ::testing::Test {
  protected:
+  static constexpr const char* kLatency = "100ms";
   static void SetUpTestSuite() {
     demo::DevStackOptions o;
     o.image_rows = 3000;
     o.audio_rows = 400;
     o.seed = 5;
-    // Shards last long enough for faults to hit them; a batch gives up after 5 s of failures.
-    o.devsearch_args = {"--latency", "30ms"};
+    // Shards last long enough for faults to hit them (SetUp sets the same latency again, since
+    // TearDown clears every fault); a batch gives up after 5 s of failures.
+    o.devsearch_args = {"--latency", std::string(kLatency)};
     o.env = {{"DATAREFRESH_REFRESH_ROWS_PER_SHARD", "500"},
              {"DATAREFRESH_SEARCH_BULK_MAX_DOCS", "100"},
              {"DATAREFRESH_SEARCH_BULK_CONCURRENCY", "1"},
@@ -50,6 +52,9 @@ class InfraFaults : public ::testing::Test {
     delete stack_;
     stack_ = nullptr;
   }
+  // Every test starts with the suite's bulk latency: without it a 500-row shard runs in a few
+  // milliseconds and wait_indexing() can miss every shard's running state.
+  void SetUp() override { faults({{"latency", kLatency}}); }
   void TearDown() override { admin(stack_->search_url(), "DELETE", "/_devsearch/faults"); }
 
   static pg::Database api() { return pg::Database::connect(stack_->api_db_options()); }
@@ -82,7 +87,7 @@ demo::DevStack* InfraFaults::stack_ = nullptr;
 TEST_F(InfraFaults, BrokersDownAndLeadersMovingLoseNoJobAndNoEvent) {
   const auto& url = stack_->broker_admin_url();
   auto id = stack_->trigger("image");
-  wait_indexing(id);
+  ASSERT_NO_FATAL_FAILURE(wait_indexing(id));
   admin(url, "POST", "/brokers/1/down");
   auto move_leaders = [&](int to) {
     for (const auto& [topic, partitions] : {std::pair{"datarefresh.shard-jobs", 12}, {"datarefresh.events", 3}}) {
@@ -112,7 +117,7 @@ TEST_F(InfraFaults, BulkItemsRejectedWith429AreRetriedUntilAccepted) {
 // retried, nothing lost.
 TEST_F(InfraFaults, UnavailableAndDroppedRequestsForAWhileAreRetried) {
   auto id = stack_->trigger("image");
-  wait_indexing(id);
+  ASSERT_NO_FATAL_FAILURE(wait_indexing(id));
   faults({{"fail_fraction", 0.4}, {"drop_fraction", 0.2}, {"duration", "8s"}});
   stack_->wait(id, seconds(300));
   expect_completed_exactly(*stack_, id, "image");
@@ -127,7 +132,7 @@ TEST_F(InfraFaults, UnavailableAndDroppedRequestsForAWhileAreRetried) {
 TEST_F(InfraFaults, AnEngineDownPastTheDeadlineFailsTheRefreshAndRollsBack) {
   auto before = live_state(*stack_, "image");
   auto id = stack_->trigger("image");
-  wait_indexing(id);
+  ASSERT_NO_FATAL_FAILURE(wait_indexing(id));
   faults({{"fail_fraction", 1.0}, {"duration", "45s"}});
   auto p = stack_->wait(id, seconds(240));
   ASSERT_EQ(p.run.status, ledger::RunStatus::kFailed);
