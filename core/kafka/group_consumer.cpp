@@ -141,6 +141,14 @@ struct GroupConsumer::Impl {
   // seeks back to the retried message. While any wait, the poll loop polls every 2 ms so that the
   // next starts right after a job ends (about 500 cheap wakeups a second, only with a backlog).
   std::map<TopicPartition, std::deque<Message>> held;
+  // Finished jobs whose commit the group refused, per partition: retried by retry_commits().
+  struct Uncommitted {
+    std::int64_t next = 0;  // the offset to commit (after the last finished job)
+    std::int64_t jobs = 0;  // finished jobs it covers
+  };
+  std::map<TopicPartition, Uncommitted> uncommitted;
+  static constexpr std::chrono::milliseconds kCommitRetryEvery{250};
+  SteadyClock::time_point next_commit_retry{};
   bool stopping = false;
   bool closed = false;
   bool subscribed = false;
@@ -222,17 +230,62 @@ struct GroupConsumer::Impl {
     paused = std::move(want);
   }
 
-  void commit(const TopicPartition& tp, KafkaOffset offset) {
-    auto list = one_partition(tp, offset.value() + 1);
+  // Commits `next` (the offset after the last finished job) for tp; false when the group refused
+  // it (a rebalance under way, a coordinator moving).
+  bool try_commit(const TopicPartition& tp, std::int64_t next, rd_kafka_resp_err_t& err) {
+    auto list = one_partition(tp, next);
     (void)rd_kafka_offsets_store(rk.get(), list.get());
-    const auto err = rd_kafka_commit(rk.get(), list.get(), 0);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      count([](auto& c) { ++c.commit_failures; });
-      logger.warn("committing a finished job failed; the message will be delivered again (processing is idempotent)",
-                  {{"partition", to_string(tp)}, {"offset", offset.value()}, {"error", rd_kafka_err2name(err)}});
+    err = rd_kafka_commit(rk.get(), list.get(), 0);
+    return err == RD_KAFKA_RESP_ERR_NO_ERROR;
+  }
+
+  void commit(const TopicPartition& tp, KafkaOffset offset) {
+    auto& pending = uncommitted[tp];
+    pending.next = std::max(pending.next, offset.value() + 1);
+    ++pending.jobs;
+    rd_kafka_resp_err_t err{};
+    if (try_commit(tp, pending.next, err)) {
+      const auto jobs_committed = pending.jobs;
+      uncommitted.erase(tp);
+      count([&](auto& c) { c.jobs_done += jobs_committed; });
       return;
     }
-    count([](auto& c) { ++c.jobs_done; });
+    count([](auto& c) { ++c.commit_failures; });
+    logger.warn("committing a finished job failed; committed again while the partition stays ours, "
+                "else delivered again to its next owner (processing is idempotent)",
+                {{"partition", to_string(tp)}, {"offset", offset.value()}, {"error", rd_kafka_err2name(err)}});
+    next_commit_retry = SteadyClock::now() + kCommitRetryEvery;
+  }
+
+  // Commits again what the group refused before. A partition kept through a cooperative rebalance
+  // is never fetched again below its position, so without this its finished jobs would stay
+  // uncommitted (lag that never drains) until the partition moves. Partitions no longer ours are
+  // dropped: their next owner gets those messages again.
+  void retry_commits(bool now_regardless = false) {
+    if (uncommitted.empty()) return;
+    const auto now = SteadyClock::now();
+    if (!now_regardless && now < next_commit_retry) return;
+    const auto ours = assigned_copy();
+    for (auto it = uncommitted.begin(); it != uncommitted.end();) {
+      const auto& [tp, pending] = *it;
+      if (ours.count(tp) == 0) {
+        it = uncommitted.erase(it);
+        continue;
+      }
+      rd_kafka_resp_err_t err{};
+      if (!try_commit(tp, pending.next, err)) {
+        count([](auto& c) { ++c.commit_failures; });
+        logger.debug("committing again failed", {{"partition", to_string(tp)}, {"error", rd_kafka_err2name(err)}});
+        ++it;
+        continue;
+      }
+      logger.info("committed finished jobs after an earlier refusal",
+                  {{"partition", to_string(tp)}, {"next_offset", pending.next}, {"jobs", pending.jobs}});
+      const auto jobs_committed = pending.jobs;
+      count([&](auto& c) { c.jobs_done += jobs_committed; });
+      it = uncommitted.erase(it);
+    }
+    next_commit_retry = now + kCommitRetryEvery;
   }
 
   void start_job(Message message) {
@@ -367,11 +420,15 @@ struct GroupConsumer::Impl {
       logger.error("rebalance failed; dropping the assignment", {{"error", rd_kafka_err2name(err)}});
     }
     // Commit what finished while the partitions are still ours (not possible once lost).
-    if (!lost) reap();
+    if (!lost) {
+      reap();
+      retry_commits(true);
+    }
     for (const auto& tp : tps) abandon(tp, CancelReason::kRevoked);
     wait_abandoned(SteadyClock::now() + options.revoke_wait);
     for (const auto& tp : tps) {
       retry_until.erase(tp);
+      uncommitted.erase(tp);  // its next owner gets those messages again
       held.erase(tp);
       paused.erase(tp);  // resumed explicitly if it is assigned again (see the assignment above)
     }
@@ -589,6 +646,7 @@ void GroupConsumer::run() {
       rd_kafka_message_destroy(m);
     }
     s.reap();
+    s.retry_commits();
     s.start_held();
     s.refresh_pauses();
   }
@@ -603,6 +661,7 @@ void GroupConsumer::run() {
     return;
   }
   s.reap();
+  s.retry_commits(true);
   if (!s.abandoned.empty()) {
     s.logger.error("consumer closing while cancelled jobs still run; they are not committed",
                    {{"jobs", s.abandoned.size()}});

@@ -57,7 +57,7 @@ struct ConsumerCounters {
   std::int64_t jobs_done = 0;       // kDone outcomes whose offset was committed
   std::int64_t jobs_retried = 0;    // kRetry outcomes and handler exceptions
   std::int64_t jobs_abandoned = 0;  // cancelled by revocation or stop; not committed
-  std::int64_t commit_failures = 0;
+  std::int64_t commit_failures = 0;  // refused commits, each retry counted
 };
 
 // A consumer-group member that runs one long job per message and commits only after the job
@@ -66,7 +66,8 @@ struct ConsumerCounters {
 // run() is the poll loop: it must be called from one thread and blocks until stop(),
 // datarefresh::shutdown_requested() or abort_for_tests(). It keeps polling while jobs run on worker
 // threads (so heartbeats and max.poll.interval.ms are satisfied for jobs of any length); a job's
-// partition is paused while it runs. kDone stores and commits offset+1 and resumes the partition;
+// partition is paused while it runs. kDone stores and commits offset+1 and resumes the partition (a
+// commit the group refuses mid-rebalance is made again while the partition stays ours);
 // kRetry seeks back and resumes after retry_delay. On revocation (cooperative or eager) a running
 // job is cancelled through its CancelToken, awaited (revoke_wait) and never committed, so the new
 // owner gets the message again. stop() stops claiming, lets jobs finish within stop_grace, commits
