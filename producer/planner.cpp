@@ -189,9 +189,6 @@ struct Planner::Impl {
       auto batches = catalog::plan_shards(lo, hi, config.refresh.tag_filter_batch_rows);
       catalog::TagRules rules;
       const std::string sql = catalog::tag_filter_sql(temp.quoted());
-      const std::string providers = catalog::text_array_literal(rules.filtered_providers);
-      const std::string exact = catalog::text_array_literal(rules.exact_denylist);
-      const std::string contains = catalog::text_array_literal(catalog::contains_like_patterns(rules));
       std::atomic<std::size_t> next{0};
       std::atomic<std::int64_t> changed{0}, removed{0};
       std::mutex error_mu;
@@ -215,8 +212,8 @@ struct Planner::Impl {
             }
             auto batch_started = Clock::now();
             conn.transact([&](pg::Database& tx) {
-              auto rs = tx.exec_params(sql, {std::to_string(b.id_start), std::to_string(b.id_end),
-                                             fmt::format("{}", rules.min_accuracy), providers, exact, contains});
+              auto params = catalog::tag_filter_params(b.id_start, b.id_end, rules);
+              auto rs = tx.exec_params(sql, {params.begin(), params.end()});
               std::int64_t c = std::stoll(rs.rows[0][0].value_or("0"));
               std::int64_t r = std::stoll(rs.rows[0][1].value_or("0"));
               ledger::Ledger(tx).mark_step(run.refresh_id, step, seconds_since(batch_started),

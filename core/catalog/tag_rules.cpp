@@ -1,5 +1,7 @@
 #include "core/catalog/tag_rules.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace datarefresh::catalog {
@@ -11,19 +13,24 @@ namespace {
 // (1e400 as infinity: kept; -1e400 as -infinity and 1e-400 as 0: below the minimum) instead of
 // failing the whole refresh with "out of range"; strings with exponents of 5 or more digits count
 // as malformed. The COALESCE makes an unknown result keep the tag: a NULL must never drop one.
+// Cheapest first: the accuracy's type is looked up once (a missing key gives NULL, matching no
+// WHEN: kept), the provider list is tested before the provider's type, and the name is lowered
+// once for one LIKE ANY over the exact and the contains entries (name_like_patterns()).
 constexpr const char* kTagDropped = R"SQL(COALESCE(jsonb_typeof(e.tag) IS DISTINCT FROM 'object'
      OR jsonb_typeof(e.tag -> 'name') IS DISTINCT FROM 'string'
-     OR (e.tag ? 'accuracy' AND jsonb_typeof(e.tag -> 'accuracy') <> 'null' AND (
-           CASE
-             WHEN jsonb_typeof(e.tag -> 'accuracy') = 'number' THEN {number} < $3
-             WHEN jsonb_typeof(e.tag -> 'accuracy') = 'string'
-                  AND btrim(e.tag ->> 'accuracy') ~ '^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{{1,4}})?$'
-               THEN {string} < $3
-             ELSE true
-           END))
-     OR (jsonb_typeof(e.tag -> 'provider') IS NOT DISTINCT FROM 'string' AND (e.tag ->> 'provider') = ANY($4::text[]))
-     OR lower(e.tag ->> 'name') = ANY($5::text[])
-     OR lower(e.tag ->> 'name') LIKE ANY($6::text[]), false))SQL";
+     OR CASE jsonb_typeof(e.tag -> 'accuracy')
+          WHEN 'number' THEN {number} < $3
+          WHEN 'string' THEN CASE
+              WHEN btrim(e.tag ->> 'accuracy') ~ '^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{{1,4}})?$'
+                THEN {string} < $3
+              ELSE true END
+          WHEN 'object' THEN true
+          WHEN 'array' THEN true
+          WHEN 'boolean' THEN true
+          ELSE false
+        END
+     OR ((e.tag ->> 'provider') = ANY($4::text[]) AND jsonb_typeof(e.tag -> 'provider') = 'string')
+     OR lower(e.tag ->> 'name') LIKE ANY($5::text[]), false))SQL";
 
 // `value` (numeric) as float8, with magnitudes float8 cannot hold clamped to ones that compare the
 // same with any minimum accuracy float8 can hold.
@@ -89,18 +96,54 @@ SELECT count(*)::bigint AS rows_changed, COALESCE(sum(removed), 0)::bigint AS ta
                      fmt::arg("dropped", tag_dropped_sql()));
 }
 
+namespace {
+
+// `s` as a LIKE pattern matching it literally (backslash is LIKE's default escape).
+std::string like_literal(const std::string& s) {
+  std::string p;
+  for (char c : s) {
+    if (c == '%' || c == '_' || c == '\\') p += '\\';
+    p += c;
+  }
+  return p;
+}
+
+}  // namespace
+
 std::vector<std::string> contains_like_patterns(const TagRules& rules) {
   std::vector<std::string> out;
-  for (const auto& s : rules.contains_denylist) {
-    std::string p = "%";
-    for (char c : s) {
-      if (c == '%' || c == '_' || c == '\\') p += '\\';
-      p += c;
-    }
-    p += '%';
-    out.push_back(std::move(p));
-  }
+  for (const auto& s : rules.contains_denylist) out.push_back('%' + like_literal(s) + '%');
   return out;
+}
+
+std::vector<std::string> name_like_patterns(const TagRules& rules) {
+  const auto& contains = rules.contains_denylist;
+  // `s` holds a contains entry other than the one at `self`: a name matching `s` (exactly, or
+  // containing it) matches that entry too, so `s` adds nothing to the OR of all the rules.
+  auto covered = [&](const std::string& s, std::size_t self) {
+    for (std::size_t j = 0; j < contains.size(); ++j) {
+      if (j == self) continue;
+      const auto& c = contains[j];
+      // Of two equal entries the first stays.
+      if (c == s ? j < self : s.find(c) != std::string::npos) return true;
+    }
+    return false;
+  };
+  std::vector<std::string> out;
+  for (const auto& e : rules.exact_denylist) {
+    if (!covered(e, contains.size())) out.push_back(like_literal(e));
+  }
+  for (std::size_t i = 0; i < contains.size(); ++i) {
+    if (!covered(contains[i], i)) out.push_back('%' + like_literal(contains[i]) + '%');
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::vector<std::string> tag_filter_params(std::int64_t id_start, std::int64_t id_end, const TagRules& rules) {
+  return {std::to_string(id_start), std::to_string(id_end), fmt::format("{}", rules.min_accuracy),
+          text_array_literal(rules.filtered_providers), text_array_literal(name_like_patterns(rules))};
 }
 
 std::string text_array_literal(const std::vector<std::string>& values) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -28,11 +29,18 @@ struct TagRules {
 // are updated by ctid (the row versions the statement read), which holds because the planner's
 // batches are disjoint id ranges and nothing else writes the temp table meanwhile. Parameters:
 // $1 id_start, $2 id_end, $3 min accuracy (float8), $4 filtered providers (text[]),
-// $5 exact denylist (text[]), $6 contains patterns (text[], from contains_like_patterns()).
+// $5 name patterns (text[], from name_like_patterns()); tag_filter_params() builds them.
 std::string tag_filter_sql(const std::string& qualified_table);
+std::vector<std::string> tag_filter_params(std::int64_t id_start, std::int64_t id_end, const TagRules& rules);
 
 // LIKE patterns ('%' + escaped substring + '%') for the contains denylist.
 std::vector<std::string> contains_like_patterns(const TagRules& rules);
+
+// One LIKE pattern list for both name rules, matched against lower(name): each exact entry as a
+// literal pattern and each contains entry as '%' + entry + '%', leaving out entries another
+// contains entry already covers (an entry holding a contains entry, e.g. "uploaded:by=instagram"
+// holding ":"), and duplicates. A name matches one of them exactly when it matches the two rules.
+std::vector<std::string> name_like_patterns(const TagRules& rules);
 
 // A PostgreSQL array literal ('{"a","b"}') for a text[] parameter.
 std::string text_array_literal(const std::vector<std::string>& values);

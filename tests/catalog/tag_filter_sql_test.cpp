@@ -57,13 +57,20 @@ SELECT count(*)::bigint AS rows_changed, COALESCE(sum(removed), 0)::bigint AS ta
                      fmt::arg("table", table));
 }
 
-std::vector<pg::SqlParam> params(std::int64_t id_start, std::int64_t id_end, const TagRules& rules) {
+// The reference statement's parameters: the two name lists apart, unpruned.
+std::vector<pg::SqlParam> reference_params(std::int64_t id_start, std::int64_t id_end, const TagRules& rules) {
   return {std::to_string(id_start),
           std::to_string(id_end),
           fmt::format("{}", rules.min_accuracy),
           text_array_literal(rules.filtered_providers),
           text_array_literal(rules.exact_denylist),
           text_array_literal(contains_like_patterns(rules))};
+}
+
+// tag_filter_sql()'s parameters, as the planner binds them.
+std::vector<pg::SqlParam> params(std::int64_t id_start, std::int64_t id_end, const TagRules& rules) {
+  auto p = tag_filter_params(id_start, id_end, rules);
+  return {p.begin(), p.end()};
 }
 
 struct Counts {
@@ -73,11 +80,12 @@ struct Counts {
 };
 
 // Runs `sql` over [1, id_end) in batches of `batch` ids, as the planner does.
-Counts run_batches(pg::Database& db, const std::string& sql, std::int64_t id_end, std::int64_t batch,
+using ParamsFn = std::vector<pg::SqlParam> (*)(std::int64_t, std::int64_t, const TagRules&);
+Counts run_batches(pg::Database& db, const std::string& sql, ParamsFn bind, std::int64_t id_end, std::int64_t batch,
                    const TagRules& rules) {
   Counts total;
   for (std::int64_t start = 1; start < id_end; start += batch) {
-    auto rs = db.exec_params(sql, params(start, std::min(start + batch, id_end), rules));
+    auto rs = db.exec_params(sql, bind(start, std::min(start + batch, id_end), rules));
     total.rows_changed += std::stoll(*rs.rows[0][0]);
     total.tags_removed += std::stoll(*rs.rows[0][1]);
   }
@@ -346,8 +354,8 @@ TEST_F(TagFilterSql, MatchesTheExpandAndAggregateStatementRowForRowOnGeneratedTa
     create_marked_table(db, "cur");
     fill_generated(db, "ref", kRows, 7);
     db.exec("INSERT INTO cur (id, tags) SELECT id, tags FROM ref");
-    Counts expected = run_batches(db, reference_tag_filter_sql("\"ref\""), kRows + 1, 250, rules);
-    Counts actual = run_batches(db, tag_filter_sql("\"cur\""), kRows + 1, 250, rules);
+    Counts expected = run_batches(db, reference_tag_filter_sql("\"ref\""), reference_params, kRows + 1, 250, rules);
+    Counts actual = run_batches(db, tag_filter_sql("\"cur\""), params, kRows + 1, 250, rules);
     EXPECT_GT(expected.rows_changed, kRows / 3);
     EXPECT_LT(expected.rows_changed, kRows);
     EXPECT_EQ(actual.rows_changed, expected.rows_changed);
@@ -396,6 +404,25 @@ TEST_F(TagFilterSql, AccuraciesBeyondFloat8CompareAsPythonReadsThemInsteadOfFail
     EXPECT_EQ(db.query_value("SELECT tags = $1::jsonb FROM f", {kept}), "t")
         << db.query_value("SELECT tags::text FROM f").value_or("NULL");
   }
+}
+
+}  // namespace
+}  // namespace datarefresh::catalog
+
+namespace datarefresh::catalog {
+namespace {
+
+TEST(NameLikePatterns, LeaveOutEntriesAContainsEntryCoversAndEscapeWildcards) {
+  TagRules rules;
+  // "uploaded:by=…" and "flickriosapp:filter=flamingo" hold ":"; "by-nc-nd" and "by-nc-sa" hold "by-nc".
+  EXPECT_EQ(name_like_patterns(rules),
+            (std::vector<std::string>{"%:%", "%=%", "%by-nc%", "%by-nd%", "%by-sa%", "%cc0%", "%flickriosapp%",
+                                      "%pdm%", "%uploaded%", "by", "no person", "squareformat"}));
+  rules.exact_denylist = {"100%", "a_b", "x\\y", "same", ""};
+  rules.contains_denylist = {"dup", "dup", "same"};
+  EXPECT_EQ(name_like_patterns(rules), (std::vector<std::string>{"", "%dup%", "%same%", "100\\%", "a\\_b", "x\\\\y"}));
+  rules.contains_denylist = {"", "abc"};  // "" is in every name: it covers everything else
+  EXPECT_EQ(name_like_patterns(rules), (std::vector<std::string>{"%%"}));
 }
 
 }  // namespace
