@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <chrono>
+#include <condition_variable>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -112,6 +114,9 @@ struct Coordinator::Impl {
   Clock::time_point next_sweep{};                  // the first tick sweeps
   bool last_success_loaded = false;
   Logger log{"coordinator"};
+  std::mutex work_mutex;
+  std::condition_variable work_cv;
+  bool work = false;  // an event was folded since the driver last woke
 
   pg::Database& connection(std::optional<pg::Database>& slot, const char* app) {
     if (!slot) {
@@ -711,7 +716,15 @@ Coordinator::~Coordinator() = default;
 
 kafka::JobOutcome Coordinator::handle(const kafka::Message& message, const kafka::CancelToken&) {
   try {
-    return impl_->fold(message);
+    auto outcome = impl_->fold(message);
+    if (outcome == kafka::JobOutcome::kDone) {
+      {
+        std::lock_guard lock(impl_->work_mutex);
+        impl_->work = true;
+      }
+      impl_->work_cv.notify_one();
+    }
+    return outcome;
   } catch (const std::exception& e) {
     impl_->log.error("message not folded, will be redelivered", {{"topic", message.topic}, {"error", e.what()}});
     impl_->fold_db.reset();
@@ -749,6 +762,17 @@ int Coordinator::tick() {
   }
 }
 
+void Coordinator::wait_for_work(std::chrono::milliseconds timeout) {
+  // In slices, so that a shutdown (which does not notify work_cv) is seen within one.
+  constexpr std::chrono::milliseconds kSlice{100};
+  const auto deadline = Clock::now() + timeout;
+  std::unique_lock lock(impl_->work_mutex);
+  while (!impl_->work && !shutdown_requested() && Clock::now() < deadline) {
+    impl_->work_cv.wait_until(lock, std::min(deadline, Clock::now() + kSlice));
+  }
+  impl_->work = false;
+}
+
 int run_coordinator(const std::string& config_file) {
   service::ServiceContext context(config_file, service::ServiceContext::load(config_file), "coordinator");
   context.require_endpoints(service::kApiDatabase | service::kSearchEngine | service::kKafka);
@@ -769,7 +793,7 @@ int run_coordinator(const std::string& config_file) {
     while (!shutdown_requested()) {
       coordinator.tick();
       context.health().heartbeat();
-      wait_for_shutdown(std::chrono::seconds(1));
+      coordinator.wait_for_work(std::chrono::seconds(1));
     }
   });
   // Notifications read the events in a group of their own, so a slow webhook never delays folding.

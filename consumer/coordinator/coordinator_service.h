@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -26,6 +27,10 @@ class Coordinator {
   kafka::JobOutcome handle(const kafka::Message& message, const kafka::CancelToken& cancel);
   // One pass over the running refreshes; returns how many are still running.
   int tick();
+  // Sleeps until an event was folded since the last call (a refresh may be able to move on),
+  // `timeout` passed or a shutdown was requested: the driver ticks right after the last shard
+  // completes instead of up to a whole period later.
+  void wait_for_work(std::chrono::milliseconds timeout);
 
  private:
   struct Impl;

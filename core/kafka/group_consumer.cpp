@@ -560,17 +560,21 @@ GroupConsumer::GroupConsumer(ConsumerOptions options, Handler handler) : impl_(s
   impl_->context->logger = Logger("kafka.consumer");
   impl_->context->owner = impl_.get();
   const auto& o = impl_->options;
-  auto conf = detail::make_conf(o.client,
-                                {{"group.id", o.group_id},
-                                 {"enable.auto.commit", "false"},
-                                 {"enable.auto.offset.store", "false"},
-                                 {"enable.partition.eof", "false"},
-                                 {"auto.offset.reset", o.auto_offset_reset},
-                                 {"partition.assignment.strategy", std::string(strategy_name(o.strategy))},
-                                 {"session.timeout.ms", std::to_string(o.session_timeout.count())},
-                                 {"heartbeat.interval.ms", std::to_string(o.heartbeat_interval.count())},
-                                 {"max.poll.interval.ms", std::to_string(o.max_poll_interval.count())}},
-                                *impl_->context);
+  std::map<std::string, std::string> settings = {
+      {"group.id", o.group_id},
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"enable.partition.eof", "false"},
+      {"auto.offset.reset", o.auto_offset_reset},
+      {"partition.assignment.strategy", std::string(strategy_name(o.strategy))},
+      {"session.timeout.ms", std::to_string(o.session_timeout.count())},
+      {"heartbeat.interval.ms", std::to_string(o.heartbeat_interval.count())},
+      {"max.poll.interval.ms", std::to_string(o.max_poll_interval.count())}};
+  // Jobs are few and latency matters more than fetch efficiency: a fetch that finds nothing waits
+  // at most this long (a broker answers at once when data arrives; librdkafka's mock cluster waits
+  // it out). A kafka.properties entry wins.
+  if (o.client.properties.count("fetch.wait.max.ms") == 0) settings["fetch.wait.max.ms"] = "100";
+  auto conf = detail::make_conf(o.client, settings, *impl_->context);
   rd_kafka_conf_set_rebalance_cb(conf.get(), &Impl::rebalance_cb);
   impl_->rk = detail::new_handle(RD_KAFKA_CONSUMER, std::move(conf), "consumer");
   rd_kafka_poll_set_consumer(impl_->rk.get());

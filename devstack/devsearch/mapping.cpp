@@ -26,6 +26,29 @@ bool is_float_type(const std::string& t) {
   return t == "double" || t == "float" || t == "half_float" || t == "scaled_float";
 }
 
+}  // namespace
+
+void FieldMapping::set_type(std::string t) {
+  type = std::move(t);
+  if (type == "object" || type == "nested") {
+    kind = FieldKind::kObject;
+  } else if (is_integer_type(type)) {
+    kind = FieldKind::kInteger;
+  } else if (is_float_type(type)) {
+    kind = FieldKind::kFloat;
+  } else if (type == "date") {
+    kind = FieldKind::kDate;
+  } else if (type == "boolean") {
+    kind = FieldKind::kBoolean;
+  } else if (type == "rank_feature") {
+    kind = FieldKind::kRankFeature;
+  } else {
+    kind = FieldKind::kOther;
+  }
+}
+
+namespace {
+
 FieldMapping parse_field(const std::string& path, const nlohmann::json& def, const std::vector<std::string>& analyzers) {
   if (!def.is_object()) {
     throw api_error(400, "mapper_parsing_exception",
@@ -33,7 +56,7 @@ FieldMapping parse_field(const std::string& path, const nlohmann::json& def, con
   }
   FieldMapping f;
   f.original = def;
-  f.type = def.contains("type") ? def["type"].get<std::string>() : "object";
+  f.set_type(def.contains("type") ? def["type"].get<std::string>() : "object");
   if (known_types().count(f.type) == 0) {
     throw api_error(400, "mapper_parsing_exception",
                     "Failed to parse mapping [_doc]: No handler for type [" + f.type + "] declared on field [" + path + "]",
@@ -100,7 +123,7 @@ std::optional<nlohmann::ordered_json> leaf_problem(const FieldMapping& f, const 
   if (v.IsObject()) {
     return error_object("illegal_argument_exception", "Can't get text on a START_OBJECT at 1:1");
   }
-  if (is_integer_type(t) || is_float_type(t)) {
+  if (f.kind == FieldKind::kInteger || f.kind == FieldKind::kFloat) {
     auto n = as_number(v);
     if (!n) {
       if (v.IsBool()) {
@@ -110,13 +133,13 @@ std::optional<nlohmann::ordered_json> leaf_problem(const FieldMapping& f, const 
       return error_object("number_format_exception", "For input string: \"" + preview(v) + "\"");
     }
     double limit = t == "long" ? 9.223372036854775807e18 : t == "integer" ? 2147483648.0 : t == "short" ? 32768.0 : 128.0;
-    if (is_integer_type(t) && (*n >= limit || *n < -limit)) {
+    if (f.kind == FieldKind::kInteger && (*n >= limit || *n < -limit)) {
       return error_object("illegal_argument_exception", "Value [" + preview(v) + "] is out of range for " +
                                                             (t == "integer" ? "an " : "a ") + t);
     }
     return std::nullopt;
   }
-  if (t == "date") {
+  if (f.kind == FieldKind::kDate) {
     bool ok = false;
     if (v.IsNumber()) ok = true;
     if (v.IsString()) ok = parse_date(std::string_view(v.GetString(), v.GetStringLength())).has_value();
@@ -125,7 +148,7 @@ std::optional<nlohmann::ordered_json> leaf_problem(const FieldMapping& f, const 
                         "failed to parse date field [" + preview(v) + "] with format [strict_date_optional_time||epoch_millis]",
                         error_object("date_time_parse_exception", "Failed to parse with all enclosed parsers"));
   }
-  if (t == "boolean") {
+  if (f.kind == FieldKind::kBoolean) {
     if (v.IsBool()) return std::nullopt;
     if (v.IsString()) {
       std::string s(v.GetString(), v.GetStringLength());
@@ -134,7 +157,7 @@ std::optional<nlohmann::ordered_json> leaf_problem(const FieldMapping& f, const 
     return error_object("illegal_argument_exception",
                         "Failed to parse value [" + preview(v) + "] as only [true] or [false] are allowed.");
   }
-  if (t == "rank_feature") {
+  if (f.kind == FieldKind::kRankFeature) {
     auto n = as_number(v);
     if (!n) return error_object("number_format_exception", "For input string: \"" + preview(v) + "\"");
     auto fv = static_cast<float>(*n);
@@ -151,21 +174,21 @@ std::optional<nlohmann::ordered_json> leaf_problem(const FieldMapping& f, const 
 FieldMapping infer(const rapidjson::Value& v) {
   FieldMapping f;
   if (v.IsObject()) {
-    f.type = "object";
+    f.set_type("object");
     return f;
   }
   if (v.IsBool()) {
-    f.type = "boolean";
+    f.set_type("boolean");
   } else if (v.IsInt64() || v.IsUint64()) {
-    f.type = "long";
+    f.set_type("long");
   } else if (v.IsNumber()) {
-    f.type = "float";
+    f.set_type("float");
   } else if (v.IsString() && parse_date(std::string_view(v.GetString(), v.GetStringLength()))) {
-    f.type = "date";
+    f.set_type("date");
   } else {
-    f.type = "text";
+    f.set_type("text");
     FieldMapping kw;
-    kw.type = "keyword";
+    kw.set_type("keyword");
     kw.ignore_above = 256;
     kw.original = {{"type", "keyword"}, {"ignore_above", 256}};
     f.fields["keyword"] = kw;
@@ -391,7 +414,7 @@ std::optional<nlohmann::ordered_json> Mapping::check_object(const rapidjson::Val
       }
       continue;
     }
-    if (field->type == "rank_feature" && values.size() > 1) {
+    if (field->kind == FieldKind::kRankFeature && values.size() > 1) {
       return error_object("mapper_parsing_exception",
                           "failed to parse field [" + path() + "] of type [rank_feature] in document with id '" + id +
                               "'",

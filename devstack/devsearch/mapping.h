@@ -12,9 +12,14 @@
 
 namespace datarefresh::devsearch {
 
+// What a document check needs to know of a field's type, decided once by set_type() instead of
+// comparing type names for every value of every document.
+enum class FieldKind : std::uint8_t { kObject, kInteger, kFloat, kDate, kBoolean, kRankFeature, kOther };
+
 // One mapped field: an object (with properties) or a leaf (with optional multi-fields).
 struct FieldMapping {
-  std::string type = "object";
+  std::string type = "object";  // set through set_type(), which keeps `kind` in step
+  FieldKind kind = FieldKind::kObject;
   std::string analyzer = "standard";  // text fields
   int ignore_above = -1;              // keyword fields
   // std::less<>: looked up by a document's member names without copying them into strings.
@@ -22,7 +27,8 @@ struct FieldMapping {
   std::map<std::string, FieldMapping, std::less<>> fields;
   nlohmann::json original;  // as given, returned by GET /<index>
 
-  bool is_object() const { return type == "object" || type == "nested"; }
+  void set_type(std::string t);
+  bool is_object() const { return kind == FieldKind::kObject; }
 };
 
 // An index mapping: `dynamic` ("true", "false", "strict") and the root properties. Not
