@@ -202,9 +202,20 @@ json encode_benchmark(const fs::path& sample_file, const fs::path& run_dir) {
           {"sample_rows", b.value("rows", 0.0)}};
 }
 
+double min_of(const json& samples) {
+  double best = 0;
+  for (const auto& v : samples) {
+    if (best == 0 || v.get<double>() < best) best = v.get<double>();
+  }
+  return best;
+}
+
 // Baselines in the API database over the same FDW: a plain INSERT ... SELECT of the upstream
-// table, and a single UPDATE writing the rows the tag filter changed from a prepared table.
-json baselines(demo::DevStack& stack, std::int64_t tags_rows_changed) {
+// table, and a single UPDATE writing the rows the tag filter changed from a prepared table (the
+// rows whose tags differ from the promoted table's, with those tags), on the table the INSERT just
+// wrote. Measured `samples` times, as many as the refreshes that measured our side, so that both
+// sides of each ratio are the best of as many tries on this noisy machine.
+json baselines(demo::DevStack& stack, std::int64_t tags_rows_changed, int samples) {
   auto db = pg::Database::connect(stack.api_db_options());
   const auto& ep = stack.postgres().endpoint();
   db.exec("DROP SCHEMA IF EXISTS bench_upstream CASCADE; DROP SERVER IF EXISTS bench_fdw CASCADE; "
@@ -215,21 +226,30 @@ json baselines(demo::DevStack& stack, std::int64_t tags_rows_changed) {
                       "FROM SERVER bench_fdw INTO bench_upstream",
                       pg::quote_literal(ep.host), ep.port, pg::quote_literal(ep.catalog_dbname),
                       pg::quote_literal(ep.user), pg::quote_literal(ep.password)));
-  db.exec("CREATE TABLE bench_plain AS SELECT * FROM bench_upstream.image WITH NO DATA");
-  auto started = Clock::now();
-  db.exec("INSERT INTO bench_plain SELECT * FROM bench_upstream.image");
-  double insert_select = since(started);
-  // The rows whose tags the filter changed, with their filtered tags (from the promoted table).
-  db.exec("CREATE TABLE bench_prepared AS SELECT p.identifier, l.tags FROM bench_plain p JOIN image l USING "
-          "(identifier) WHERE p.tags IS DISTINCT FROM l.tags");
-  db.exec("ANALYZE bench_plain; ANALYZE bench_prepared");
-  auto prepared = std::stoll(db.query_value("SELECT count(*) FROM bench_prepared").value_or("0"));
-  started = Clock::now();
-  db.exec("UPDATE bench_plain t SET tags = p.tags FROM bench_prepared p WHERE t.identifier = p.identifier");
-  double update = since(started);
+  json inserts = json::array(), updates = json::array();
+  std::int64_t prepared = 0;
+  for (int i = 0; i < std::max(1, samples); ++i) {
+    db.exec("DROP TABLE IF EXISTS bench_plain; CREATE TABLE bench_plain AS SELECT * FROM bench_upstream.image WITH NO DATA");
+    auto started = Clock::now();
+    db.exec("INSERT INTO bench_plain SELECT * FROM bench_upstream.image");
+    inserts.push_back(since(started));
+    if (i == 0) {
+      // The rows whose tags the filter changed, with their filtered tags (from the promoted table).
+      db.exec("CREATE TABLE bench_prepared AS SELECT p.identifier, l.tags FROM bench_plain p JOIN image l USING "
+              "(identifier) WHERE p.tags IS DISTINCT FROM l.tags");
+      db.exec("ANALYZE bench_prepared");
+      prepared = std::stoll(db.query_value("SELECT count(*) FROM bench_prepared").value_or("0"));
+    }
+    db.exec("ANALYZE bench_plain");
+    started = Clock::now();
+    db.exec("UPDATE bench_plain t SET tags = p.tags FROM bench_prepared p WHERE t.identifier = p.identifier");
+    updates.push_back(since(started));
+  }
   db.exec("DROP SCHEMA bench_upstream CASCADE; DROP SERVER bench_fdw CASCADE; DROP TABLE bench_plain, bench_prepared");
-  return {{"insert_select_seconds", insert_select},
-          {"prepared_update_seconds", update},
+  return {{"insert_select_seconds", min_of(inserts)},
+          {"insert_select_samples", inserts},
+          {"prepared_update_seconds", min_of(updates)},
+          {"prepared_update_samples", updates},
           {"prepared_update_rows", prepared},
           {"tag_filter_rows_changed", tags_rows_changed}};
 }
@@ -260,13 +280,15 @@ void print_table(const json& r) {
     }
   }
   const auto& b = r["baselines"];
-  std::cout << fmt::format("\n  copy: {:.2f} s vs plain INSERT ... SELECT over the FDW {:.2f} s ({:.2f}x)\n",
-                           r["phases"].value("copy", 0.0), b["insert_select_seconds"].get<double>(),
-                           ratio(r["phases"].value("copy", 0.0), b["insert_select_seconds"].get<double>()));
+  const auto& best = r["best_of_runs"];
+  std::cout << fmt::format("\n  best of {} tries each:\n", b["insert_select_samples"].size());
+  std::cout << fmt::format("  copy: {:.2f} s vs plain INSERT ... SELECT over the FDW {:.2f} s ({:.2f}x)\n",
+                           best.value("copy", 0.0), b["insert_select_seconds"].get<double>(),
+                           r["targets"]["copy_over_insert_select"].get<double>());
   std::cout << fmt::format("  tag filtering: {:.2f} s vs one prepared UPDATE of the same {} rows {:.2f} s ({:.2f}x)\n",
-                           r["phases"].value("filter_tags", 0.0), b["prepared_update_rows"].get<std::int64_t>(),
+                           best.value("filter_tags", 0.0), b["prepared_update_rows"].get<std::int64_t>(),
                            b["prepared_update_seconds"].get<double>(),
-                           ratio(r["phases"].value("filter_tags", 0.0), b["prepared_update_seconds"].get<double>()));
+                           r["targets"]["tag_filter_over_prepared_update"].get<double>());
 }
 
 class BenchCommand final : public Command {
@@ -310,6 +332,14 @@ class BenchCommand final : public Command {
     for (int n : o_.indexers) runs.push_back(run_refresh(stack, n));
     result["runs"] = runs;
     result["phases"] = runs.at(0)["phases"];
+    // Every refresh copies and filters the same rows: the best of them, against the best baseline.
+    json best_of_runs = json::object();
+    for (const char* phase : {"copy", "filter_tags"}) {
+      json samples = json::array();
+      for (const auto& run : runs) samples.push_back(run["phases"].value(phase, 0.0));
+      best_of_runs[phase] = min_of(samples);
+    }
+    result["best_of_runs"] = best_of_runs;
     for (const auto& run : runs) {
       result[fmt::format("indexing_rows_per_s_{}_indexer{}", run["indexers"].get<int>(),
                          run["indexers"].get<int>() == 1 ? "" : "s")] = run["indexing_rows_per_s"];
@@ -332,13 +362,13 @@ class BenchCommand final : public Command {
     auto db = pg::Database::connect(stack.api_db_options());
     auto changed = db.query_value("SELECT tags_rows_changed FROM datarefresh.runs WHERE refresh_id = $1::uuid",
                                   {runs.at(0)["refresh_id"].get<std::string>()});
-    result["baselines"] = baselines(stack, std::stoll(changed.value_or("0")));
+    result["baselines"] = baselines(stack, std::stoll(changed.value_or("0")), static_cast<int>(runs.size()));
     result["targets"] = {
         {"indexing_2_over_read_limit", ratio(result.value("indexing_rows_per_s_2_indexers", 0.0),
                                              result["read_limit_rows_per_s"].get<double>())},
-        {"copy_over_insert_select", ratio(result["phases"].value("copy", 0.0),
+        {"copy_over_insert_select", ratio(best_of_runs["copy"].get<double>(),
                                           result["baselines"]["insert_select_seconds"].get<double>())},
-        {"tag_filter_over_prepared_update", ratio(result["phases"].value("filter_tags", 0.0),
+        {"tag_filter_over_prepared_update", ratio(best_of_runs["filter_tags"].get<double>(),
                                                   result["baselines"]["prepared_update_seconds"].get<double>())}};
     print_table(result);
     fs::create_directories(o_.out_dir);
