@@ -133,8 +133,9 @@ std::vector<std::string> name_like_patterns(const TagRules& rules) {
   for (const auto& e : rules.exact_denylist) {
     if (!covered(e, contains.size())) out.push_back(like_literal(e));
   }
+  const auto contains_patterns = contains_like_patterns(rules);
   for (std::size_t i = 0; i < contains.size(); ++i) {
-    if (!covered(contains[i], i)) out.push_back('%' + like_literal(contains[i]) + '%');
+    if (!covered(contains[i], i)) out.push_back(contains_patterns[i]);
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());

@@ -230,13 +230,18 @@ struct GroupConsumer::Impl {
     paused = std::move(want);
   }
 
-  // Commits `next` (the offset after the last finished job) for tp; false when the group refused
-  // it (a rebalance under way, a coordinator moving).
-  bool try_commit(const TopicPartition& tp, std::int64_t next, rd_kafka_resp_err_t& err) {
-    auto list = one_partition(tp, next);
+  // Commits `pending` (the offset after tp's last finished job) and counts the jobs it covers as
+  // done; false when the group refused it (a rebalance under way, a coordinator moving).
+  bool commit_pending(const TopicPartition& tp, const Uncommitted& pending, rd_kafka_resp_err_t& err) {
+    auto list = one_partition(tp, pending.next);
     (void)rd_kafka_offsets_store(rk.get(), list.get());
     err = rd_kafka_commit(rk.get(), list.get(), 0);
-    return err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      count([](auto& c) { ++c.commit_failures; });
+      return false;
+    }
+    count([&](auto& c) { c.jobs_done += pending.jobs; });
+    return true;
   }
 
   void commit(const TopicPartition& tp, KafkaOffset offset) {
@@ -244,13 +249,10 @@ struct GroupConsumer::Impl {
     pending.next = std::max(pending.next, offset.value() + 1);
     ++pending.jobs;
     rd_kafka_resp_err_t err{};
-    if (try_commit(tp, pending.next, err)) {
-      const auto jobs_committed = pending.jobs;
+    if (commit_pending(tp, pending, err)) {
       uncommitted.erase(tp);
-      count([&](auto& c) { c.jobs_done += jobs_committed; });
       return;
     }
-    count([](auto& c) { ++c.commit_failures; });
     logger.warn("committing a finished job failed; committed again while the partition stays ours, "
                 "else delivered again to its next owner (processing is idempotent)",
                 {{"partition", to_string(tp)}, {"offset", offset.value()}, {"error", rd_kafka_err2name(err)}});
@@ -268,22 +270,17 @@ struct GroupConsumer::Impl {
     const auto ours = assigned_copy();
     for (auto it = uncommitted.begin(); it != uncommitted.end();) {
       const auto& [tp, pending] = *it;
+      rd_kafka_resp_err_t err{};
       if (ours.count(tp) == 0) {
         it = uncommitted.erase(it);
-        continue;
-      }
-      rd_kafka_resp_err_t err{};
-      if (!try_commit(tp, pending.next, err)) {
-        count([](auto& c) { ++c.commit_failures; });
+      } else if (commit_pending(tp, pending, err)) {
+        logger.info("committed finished jobs after an earlier refusal",
+                    {{"partition", to_string(tp)}, {"next_offset", pending.next}, {"jobs", pending.jobs}});
+        it = uncommitted.erase(it);
+      } else {
         logger.debug("committing again failed", {{"partition", to_string(tp)}, {"error", rd_kafka_err2name(err)}});
         ++it;
-        continue;
       }
-      logger.info("committed finished jobs after an earlier refusal",
-                  {{"partition", to_string(tp)}, {"next_offset", pending.next}, {"jobs", pending.jobs}});
-      const auto jobs_committed = pending.jobs;
-      count([&](auto& c) { c.jobs_done += jobs_committed; });
-      it = uncommitted.erase(it);
     }
     next_commit_retry = now + kCommitRetryEvery;
   }

@@ -716,8 +716,8 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
     rapidjson::Document parsed;
     for (std::size_t i = 0; i < items.size(); ++i) {
       const auto& item = items[i];
-      if (item.action == "delete" || !snapshots[item.index]) continue;
-      judge(verdicts[i], *snapshots[item.index], item, parsed);
+      if (item.action == "delete") continue;
+      if (const auto& snapshot = snapshots.at(item.index)) judge(verdicts[i], *snapshot, item, parsed);
     }
   }
 
