@@ -65,7 +65,16 @@ void write_string_or_null(Writer& w, const FieldView& f) {
   else w.String(f.text.data(), static_cast<rapidjson::SizeType>(f.text.size()));
 }
 
-void write_key(Writer& w, std::string_view key) { w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size())); }
+// A member name known at compile time: written as it is, quoted, without scanning it for
+// characters to escape (none of ours has any), as Key() would do for every document.
+template <std::size_t N>
+void write_key(Writer& w, const char (&key)[N]) {
+  std::array<char, N + 1> quoted;
+  quoted[0] = '"';
+  std::copy(key, key + N - 1, quoted.begin() + 1);
+  quoted[N] = '"';
+  w.RawValue(quoted.data(), quoted.size(), rapidjson::kStringType);
+}
 
 // "2022-01-01 00:00:00+00" (PostgreSQL, session time zone UTC) -> "2022-01-01T00:00:00+00:00" (ISO 8601).
 void write_timestamp(Writer& w, const FieldView& f, std::string& scratch) {
@@ -126,14 +135,19 @@ struct DocumentEncoder::Impl {
   JsonDoc tags;
   rapidjson::StringBuffer buffer;
   std::string scratch;
-  std::string parse_copy;
+  std::string meta_text;
+  std::string tags_text;
 
   // Parses jsonb text into `doc`, resetting its pool first; null or unparsable text gives a null value.
-  void parse_json(JsonDoc& doc, rapidjson::MemoryPoolAllocator<>& alloc, const FieldView& f) {
+  // The text is parsed in place in `text`, a null-terminated copy kept until the next parse: its
+  // strings are not copied again into the pool, and rapidjson's SIMD scanning applies.
+  void parse_json(JsonDoc& doc, rapidjson::MemoryPoolAllocator<>& alloc, std::string& text, const FieldView& f) {
     doc.SetNull();
     alloc.Clear();
     if (f.is_null) return;
-    doc.Parse(f.text.data(), f.text.size());
+    if (f.text.find('\0') != std::string_view::npos) return;  // not JSON: a NUL must not end the text early
+    text.assign(f.text);
+    doc.ParseInsitu(text.data());
     if (doc.HasParseError()) doc.SetNull();
   }
 };
@@ -155,8 +169,8 @@ RowOutcome DocumentEncoder::encode(std::span<const FieldView> row, std::string& 
   if (parse_bool(row[col::kDeleted])) return RowOutcome::kSkippedDeleted;
   if (parse_bool(row[col::kRemovedFromSource])) return RowOutcome::kSkippedRemoved;
 
-  m.parse_json(m.meta, m.meta_alloc, row[col::kMetaData]);
-  m.parse_json(m.tags, m.tags_alloc, row[col::kTags]);
+  m.parse_json(m.meta, m.meta_alloc, m.meta_text, row[col::kMetaData]);
+  m.parse_json(m.tags, m.tags_alloc, m.tags_text, row[col::kTags]);
   const bool meta_is_object = m.meta.IsObject();
 
   m.buffer.Clear();
@@ -325,7 +339,7 @@ RowOutcome DocumentEncoder::encode(std::span<const FieldView> row, std::string& 
     write_key(w, "filetype");
     write_string_or_null(w, row[col::kFiletype]);
     write_key(w, "extension");
-    m.parse_json(m.tags, m.tags_alloc, row[col::kAltFiles]);  // tags were written; reuse the document
+    m.parse_json(m.tags, m.tags_alloc, m.tags_text, row[col::kAltFiles]);  // tags were written; reuse the document
     if (m.tags.IsArray() && !m.tags.Empty()) {
       w.StartArray();
       for (const auto& alt : m.tags.GetArray()) {

@@ -2,6 +2,10 @@
 
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace datarefresh::pg {
 namespace {
 
@@ -14,6 +18,23 @@ int hex_value(char c) {
 
 bool is_octal(char c) { return c >= '0' && c <= '7'; }
 
+// The first tab or backslash in [p, end), or end: 16 bytes at a time where SSE2 is there (every
+// x86-64), never reading past `end`.
+char* find_tab_or_backslash(char* p, char* end) {
+#if defined(__SSE2__)
+  const __m128i tab = _mm_set1_epi8('\t');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  while (end - p >= 16) {
+    const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const int hits = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(chunk, tab), _mm_cmpeq_epi8(chunk, backslash)));
+    if (hits != 0) return p + __builtin_ctz(static_cast<unsigned>(hits));
+    p += 16;
+  }
+#endif
+  while (p < end && *p != '\t' && *p != '\\') ++p;
+  return p;
+}
+
 }  // namespace
 
 bool parse_copy_text_row(char* line, std::size_t length, CopyRowView& row) {
@@ -25,9 +46,9 @@ bool parse_copy_text_row(char* line, std::size_t length, CopyRowView& row) {
 
   while (true) {
     char* start = p;
-    // Fast path: most fields have no escapes, so find the end with memchr-like scanning and
-    // only fall back to byte-by-byte decoding when a backslash shows up.
-    while (p < end && *p != '\t' && *p != '\\') ++p;
+    // Fast path: most fields have no escapes, so find the end with a vector scan and only fall
+    // back to byte-by-byte decoding when a backslash shows up.
+    p = find_tab_or_backslash(p, end);
     if (p < end && *p == '\\') {
       if (p == start && p + 1 < end && p[1] == 'N' && (p + 2 == end || p[2] == '\t')) {
         row.fields_.push_back({static_cast<std::uint32_t>(start - line), 0, true});

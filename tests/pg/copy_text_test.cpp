@@ -92,5 +92,30 @@ TEST(CopyText, ReusesTheRowViewAcrossRows) {
   EXPECT_EQ(row[0], "x");
 }
 
+// Fields of every length from 0 to 40 with a tab, a backslash escape or nothing at every
+// position: the vector scan finds the same boundaries as a byte-by-byte one would, whatever the
+// alignment of the field in the line.
+TEST(CopyText, FindsEveryFieldBoundaryWhateverTheFieldLengthAndPlace) {
+  for (std::size_t lead = 0; lead < 17; ++lead) {
+    for (std::size_t len = 0; len <= 40; ++len) {
+      for (std::size_t at = 0; at <= len; ++at) {
+        std::string value(len, 'a');
+        std::string escaped = value;
+        if (at < len) {
+          value[at] = '\t';  // a tab inside the value is written escaped
+          escaped = value.substr(0, at) + "\\t" + value.substr(at + 1);
+        }
+        const std::string line = std::string(lead, 'x') + "\t" + escaped + "\t" + std::string(len, 'z') + "\n";
+        auto p = parse(line);
+        ASSERT_TRUE(p.ok) << line;
+        ASSERT_EQ(p.row.size(), 3u) << line;
+        EXPECT_EQ(p.row[0], std::string(lead, 'x'));
+        EXPECT_EQ(p.row[1], value) << "lead " << lead << " len " << len << " at " << at;
+        EXPECT_EQ(p.row[2], std::string(len, 'z'));
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace datarefresh::pg
