@@ -98,7 +98,7 @@ class MeasuredTransport final : public BulkTransport {
     bytes_.Increment(static_cast<double>(body.size()));
     in_flight_.Increment();
     auto start = std::chrono::steady_clock::now();
-    auto r = client_.bulk(body);
+    auto r = client_.bulk(body, search::BulkItems::kFailedOnly);
     seconds_.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     in_flight_.Decrement();
     if (r.ok()) retried_.Increment(static_cast<double>(r.value().count_retryable()));

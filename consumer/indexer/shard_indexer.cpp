@@ -174,19 +174,26 @@ class ShardRun {
         }
         last_problem = err.describe();
       } else {
-        const auto& items = answer.value().items;
-        if (items.size() != batch.items.size()) {
-          fail(fmt::format("bulk answer for index {} listed {} items for {} sent", work_.index, items.size(),
+        const auto& response = answer.value();
+        if (response.item_count != batch.items.size()) {
+          fail(fmt::format("bulk answer for index {} listed {} items for {} sent", work_.index, response.item_count,
                            batch.items.size()),
                true);
           return false;
         }
-        for (std::size_t i = 0; i < items.size(); ++i) {
-          const auto& r = items[i];
-          if (r.ok()) {
-            counts.indexed.fetch_add(1, std::memory_order_relaxed);
-            progress = true;
-          } else if (r.retryable) {
+        // Every item not listed as failed was indexed.
+        std::size_t failed = 0;
+        for (const auto& r : response.items) {
+          if (r.ok()) continue;
+          ++failed;
+          const std::size_t i = r.position;
+          if (i >= batch.items.size()) {
+            fail(fmt::format("bulk answer for index {} placed a failed item at {} of {} sent", work_.index, i,
+                             batch.items.size()),
+                 true);
+            return false;
+          }
+          if (r.retryable) {
             again.push_back(i);
             last_problem = fmt::format("HTTP {} {}: {}", r.status, r.error_type, r.error_reason);
           } else {
@@ -202,6 +209,10 @@ class ShardRun {
             counts.dead_lettered.fetch_add(1, std::memory_order_relaxed);
             progress = true;
           }
+        }
+        if (response.item_count > failed) {
+          counts.indexed.fetch_add(response.item_count - failed, std::memory_order_relaxed);
+          progress = true;
         }
         if (again.empty()) return true;
         batch = subset(batch, again);

@@ -37,7 +37,8 @@ class RowSource {
 class BulkTransport {
  public:
   virtual ~BulkTransport() = default;
-  // The body stays the caller's: it is sent again on a retry.
+  // The body stays the caller's: it is sent again on a retry. The answer's item_count counts
+  // every item; its items must hold at least the failed ones (ok items in it are ignored).
   virtual search::Result<search::BulkResponse> bulk(std::string_view body) = 0;
 };
 

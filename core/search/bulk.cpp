@@ -1,6 +1,10 @@
 #include "core/search/bulk.h"
 
+#include <optional>
+
 #include <rapidjson/document.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 
 namespace datarefresh::search {
 
@@ -69,12 +73,84 @@ std::size_t BulkResponse::count_retryable() const {
   return n;
 }
 
-Result<BulkResponse> parse_bulk_response(std::string_view body) {
+namespace {
+
+// Counts the items of an answer without building it: {"errors": <bool>, "items": [{...}, ...], ...}.
+// Anything else at the top level is skipped.
+struct ItemCounter : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ItemCounter> {
+  int depth = 0;             // objects and arrays open
+  bool key_errors = false;   // the last top-level key was "errors"
+  bool key_items = false;    // ... was "items"
+  bool in_items = false;     // inside the top-level "items" array
+  bool items_seen = false;   // "items" held an array
+  bool items_ok = true;      // every element of "items" was an object
+  std::optional<bool> errors;
+  std::size_t count = 0;
+
+  bool Default() {
+    if (depth == 2 && in_items) items_ok = false;  // an item that is not an object
+    key_errors = key_items = false;
+    return true;
+  }
+  bool Bool(bool b) {
+    if (depth == 1 && key_errors) errors = b;
+    return Default();
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    if (depth == 1) {
+      std::string_view k(s, n);
+      key_errors = k == "errors";
+      key_items = k == "items";
+    }
+    return true;
+  }
+  bool StartObject() {
+    if (depth == 1) key_errors = key_items = false;
+    if (depth == 2 && in_items) ++count;
+    ++depth;
+    return true;
+  }
+  bool EndObject(rapidjson::SizeType) {
+    --depth;
+    return true;
+  }
+  bool StartArray() {
+    if (depth == 1 && key_items) {
+      in_items = true;
+      items_seen = true;
+    } else if (depth == 2 && in_items) {
+      items_ok = false;
+    }
+    if (depth == 1) key_errors = key_items = false;
+    ++depth;
+    return true;
+  }
+  bool EndArray(rapidjson::SizeType) {
+    if (--depth == 1) in_items = false;
+    return true;
+  }
+};
+
+}  // namespace
+
+Result<BulkResponse> parse_bulk_response(std::string_view body, BulkItems keep) {
   // On the indexers' hot path (one answer per bulk request, thousands of items each): parsed
   // with rapidjson, several times faster than a general-purpose JSON tree.
   auto permanent = [](std::string reason) {
     return SearchError{200, "invalid_bulk_response", std::move(reason), false};
   };
+  if (keep == BulkItems::kFailedOnly) {
+    // Elasticsearch sets "errors" when any item failed: an answer without it is only counted. Any
+    // doubt (errors, a shape that is not a bulk answer) goes to the full parse below.
+    ItemCounter counter;
+    rapidjson::Reader reader;
+    rapidjson::MemoryStream ms(body.data(), body.size());
+    if (reader.Parse(ms, counter) && counter.errors == false && counter.items_seen && counter.items_ok) {
+      BulkResponse out;
+      out.item_count = counter.count;
+      return out;
+    }
+  }
   rapidjson::Document doc;
   doc.Parse(body.data(), body.size());
   if (doc.HasParseError() || !doc.IsObject()) return permanent("_bulk answer is not a JSON object");
@@ -88,7 +164,7 @@ Result<BulkResponse> parse_bulk_response(std::string_view body) {
   };
   BulkResponse out;
   if (auto e = doc.FindMember("errors"); e != doc.MemberEnd() && e->value.IsBool()) out.errors = e->value.GetBool();
-  out.items.reserve(items->value.Size());
+  if (keep == BulkItems::kEvery) out.items.reserve(items->value.Size());
   std::size_t position = 0;
   for (const auto& wrapper : items->value.GetArray()) {
     if (!wrapper.IsObject() || wrapper.MemberCount() != 1 || !wrapper.MemberBegin()->value.IsObject()) {
@@ -112,8 +188,9 @@ Result<BulkResponse> parse_bulk_response(std::string_view body) {
       }
     }
     r.retryable = !r.ok() && (r.status == 429 || r.status >= 500 || is_retryable(r.status, r.error_type));
-    out.items.push_back(std::move(r));
+    if (keep == BulkItems::kEvery || !r.ok()) out.items.push_back(std::move(r));
   }
+  out.item_count = position;
   return out;
 }
 

@@ -53,8 +53,15 @@ struct BulkItemResult {
   bool ok() const { return status >= 200 && status < 300; }
 };
 
+// Which items of a `_bulk` answer parse_bulk_response() keeps.
+enum class BulkItems {
+  kEvery,       // every item, in request order
+  kFailedOnly,  // only the items that failed (their `position` places them in the request)
+};
+
 struct BulkResponse {
   bool errors = false;
+  std::size_t item_count = 0;  // items in the answer, kept or not
   std::vector<BulkItemResult> items;
 
   std::size_t count_failed() const;
@@ -62,7 +69,8 @@ struct BulkResponse {
 };
 
 // Parses the body of a 200 `_bulk` answer. A body that is not a bulk answer is a permanent
-// SearchError naming what was wrong.
-Result<BulkResponse> parse_bulk_response(std::string_view body);
+// SearchError naming what was wrong. With kFailedOnly an answer saying `"errors": false` is only
+// counted, not built item by item (the indexers' hot path: thousands of items per answer).
+Result<BulkResponse> parse_bulk_response(std::string_view body, BulkItems keep = BulkItems::kEvery);
 
 }  // namespace datarefresh::search

@@ -234,12 +234,12 @@ Result<nlohmann::json> Client::get_settings(const std::string& name) {
   return entry.value("settings", nlohmann::json::object());
 }
 
-Result<BulkResponse> Client::bulk(std::string_view ndjson) {
+Result<BulkResponse> Client::bulk(std::string_view ndjson, BulkItems keep) {
   // Elasticsearch's filter_path keeps only these fields of the answer (items stay in request order).
   DATAREFRESH_TRY_PERFORM(r, "POST", "/_bulk?filter_path=errors,items.*.status,items.*.error", ndjson,
                           "application/x-ndjson")
   if (auto e = check(r, "POST /_bulk")) return *e;
-  return parse_bulk_response(r.body);
+  return parse_bulk_response(r.body, keep);
 }
 
 Status Client::update_aliases(const std::vector<AliasAction>& actions) {

@@ -91,7 +91,7 @@ class Client {
   // are in the BulkResponse.
   // POST /_bulk?filter_path=... : the answer is cut to what parse_bulk_response() reads (errors,
   // and each item's status and error), several times smaller than the full one.
-  Result<BulkResponse> bulk(std::string_view ndjson);
+  Result<BulkResponse> bulk(std::string_view ndjson, BulkItems keep = BulkItems::kEvery);
 
   // One atomic `_aliases` call.
   Status update_aliases(const std::vector<AliasAction>& actions);

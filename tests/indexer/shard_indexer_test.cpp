@@ -93,6 +93,7 @@ class FakeEngine : public BulkTransport {
       }
       resp.errors = resp.errors || !r.ok();
       resp.items.push_back(r);
+      ++resp.item_count;
       ++docs;
     }
     std::lock_guard lock(mu);

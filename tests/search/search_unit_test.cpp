@@ -78,6 +78,38 @@ TEST(ParseBulkResponse, MarksRejectedAndServerErrorItemsRetryable) {
   EXPECT_EQ(r->count_retryable(), 2u);
 }
 
+TEST(ParseBulkResponse, FailedOnlyCountsAnAnswerWithoutErrorsAndKeepsNoItems) {
+  auto r = parse_bulk_response(R"({"items":[{"index":{"status":201}},{"index":{"status":200}},{"create":{"status":201}}],
+    "errors":false})",
+                               BulkItems::kFailedOnly);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_FALSE(r->errors);
+  EXPECT_EQ(r->item_count, 3u);
+  EXPECT_TRUE(r->items.empty());
+  // The same answer read in full keeps every item.
+  auto every = parse_bulk_response(R"({"errors":false,"items":[{"index":{"status":201}},{"index":{"status":200}}]})");
+  ASSERT_TRUE(every.ok());
+  EXPECT_EQ(every->item_count, 2u);
+  EXPECT_EQ(every->items.size(), 2u);
+}
+
+TEST(ParseBulkResponse, FailedOnlyKeepsTheFailedItemsWithTheirPositions) {
+  auto r = parse_bulk_response(kMappingErrorAnswer, BulkItems::kFailedOnly);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_TRUE(r->errors);
+  EXPECT_EQ(r->item_count, 2u);
+  ASSERT_EQ(r->items.size(), 1u);
+  EXPECT_EQ(r->items[0].position, 0u);
+  EXPECT_EQ(r->items[0].error_type, "mapper_parsing_exception");
+}
+
+TEST(ParseBulkResponse, FailedOnlyStillRefusesWhatIsNotABulkAnswer) {
+  for (const char* body : {R"({"errors":false})", R"({"errors":false,"items":{}})", R"({"errors":false,"items":[1]})",
+                           R"({"errors":false,"items":[{"index":{"status":201}}])", "[]"}) {
+    EXPECT_FALSE(parse_bulk_response(body, BulkItems::kFailedOnly).ok()) << body;
+  }
+}
+
 TEST(ParseBulkResponse, RefusesABodyThatIsNotABulkAnswer) {
   auto r = parse_bulk_response(R"({"acknowledged":true})");
   ASSERT_FALSE(r.ok());
