@@ -200,13 +200,14 @@ struct DevSearchServer::Impl {
     // answers are thousands of items); any other is applied to the whole answer afterwards.
     std::optional<FilterPath::BulkFields> keep;
     if (req.has_param("filter_path")) keep = FilterPath::parse(req.get_param_value("filter_path")).bulk_fields();
-    auto answer = store.bulk(
-        req.body, index,
-        [this](std::string_view id) {
-          if (injector.reject_mapping(id)) return Store::ItemFault::kMapping400;
-          return injector.reject_bulk_item() ? Store::ItemFault::kReject429 : Store::ItemFault::kNone;
-        },
-        bulk_counts, keep ? &*keep : nullptr);
+    std::function<Store::ItemFault(std::string_view)> item_fault;
+    if (injector.item_faults_active()) {
+      item_fault = [this](std::string_view id) {
+        if (injector.reject_mapping(id)) return Store::ItemFault::kMapping400;
+        return injector.reject_bulk_item() ? Store::ItemFault::kReject429 : Store::ItemFault::kNone;
+      };
+    }
+    auto answer = store.bulk(req.body, index, item_fault, bulk_counts, keep ? &*keep : nullptr);
     answer.filtered = keep.has_value() && answer.status == 200;
     return answer;
   }

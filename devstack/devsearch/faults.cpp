@@ -107,6 +107,12 @@ bool FaultInjector::fail(Clock::time_point now) {
   return draw_locked(active_locked(now).fail_fraction);
 }
 
+bool FaultInjector::item_faults_active(Clock::time_point now) const {
+  std::lock_guard lock(mutex_);
+  auto active = active_locked(now);
+  return active.bulk_reject_fraction > 0 || active.mapping_reject_fraction > 0;
+}
+
 bool FaultInjector::reject_bulk_item(Clock::time_point now) {
   std::lock_guard lock(mutex_);
   return draw_locked(active_locked(now).bulk_reject_fraction);

@@ -45,6 +45,9 @@ class FaultInjector {
   Duration latency(Clock::time_point now = Clock::now()) const;
   bool drop(Clock::time_point now = Clock::now());
   bool fail(Clock::time_point now = Clock::now());
+  // Whether any per-item bulk fault (429 rejections, mapping rejections) is active: when none is,
+  // a bulk request skips asking for every item.
+  bool item_faults_active(Clock::time_point now = Clock::now()) const;
   bool reject_bulk_item(Clock::time_point now = Clock::now());
   // Whether the document with this id is refused for good (mapping_reject_fraction).
   bool reject_mapping(std::string_view id, Clock::time_point now = Clock::now()) const;

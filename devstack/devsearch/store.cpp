@@ -1,6 +1,7 @@
 #include "devstack/devsearch/store.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <functional>
@@ -11,6 +12,7 @@
 
 #include "core/common/duration.h"
 #include "devstack/devsearch/api_error.h"
+#include "devstack/devsearch/id_set.h"
 #include "devstack/devsearch/query.h"
 #include "devstack/devsearch/store_util.h"
 
@@ -128,7 +130,7 @@ struct Store::Index {
   std::deque<Pending> pending;
 
   bool sink = false;
-  std::unordered_set<std::string> ids;
+  IdSet ids;
   std::deque<std::pair<Clock::time_point, std::int64_t>> sink_pending;
   std::int64_t sink_visible = 0;
 
@@ -174,7 +176,7 @@ struct Store::Index {
   std::int64_t visible_count() const {
     return sink ? sink_visible : static_cast<std::int64_t>(visible.size());
   }
-  bool contains(const std::string& id) const { return sink ? ids.count(id) > 0 : latest.count(id) > 0; }
+  bool contains(const std::string& id) const { return sink ? ids.contains(id) : latest.count(id) > 0; }
 };
 
 struct Store::Task {
@@ -684,13 +686,19 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
     Mapping additions;
   };
   std::vector<Verdict> verdicts(items.size());
-  // Parses `item`'s source into `doc` and checks it against `mapping`.
-  auto judge = [](Verdict& v, const Mapping& mapping, const Item& item, rapidjson::Document& doc) {
+  // Parses `item`'s source into `doc` and checks it against `mapping`. The source is parsed in
+  // place in `text`, a null-terminated copy that must live as long as `doc` is used.
+  auto judge = [](Verdict& v, const Mapping& mapping, const Item& item, rapidjson::Document& doc, std::string& text) {
     v.against = &mapping;
     // The document's pool would otherwise keep every source of the request until it ends.
     doc.SetNull();
     doc.GetAllocator().Clear();
-    doc.Parse(item.source.data(), item.source.size());
+    if (item.source.find('\0') == std::string_view::npos) {
+      text.assign(item.source);
+      doc.ParseInsitu(text.data());
+    } else {
+      doc.Parse(item.source.data(), item.source.size());  // a NUL byte must fail the parse, not end it
+    }
     if (doc.HasParseError()) {
       v.parse_error = source_parse_error(item.source, doc.GetParseError(), doc.GetErrorOffset());
     } else {
@@ -702,8 +710,11 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
   {
     {
       std::lock_guard lock(mutex_);
+      const std::string* last = nullptr;  // items mostly name one index: skip the lookup for a repeat
       for (const auto& item : items) {
-        if (item.action == "delete" || snapshots.count(item.index)) continue;
+        if (item.action == "delete" || (last && *last == item.index)) continue;
+        last = &item.index;
+        if (snapshots.count(item.index)) continue;
         Index* idx = find_locked(item.index);
         if (idx == nullptr) {
           if (auto a = aliases_.find(item.index); a != aliases_.end() && a->second.size() == 1) {
@@ -714,10 +725,17 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
       }
     }
     rapidjson::Document parsed;
+    std::string parsed_text;
+    const std::string* last = nullptr;
+    const Mapping* snapshot = nullptr;
     for (std::size_t i = 0; i < items.size(); ++i) {
       const auto& item = items[i];
       if (item.action == "delete") continue;
-      if (const auto& snapshot = snapshots.at(item.index)) judge(verdicts[i], *snapshot, item, parsed);
+      if (!last || *last != item.index) {
+        last = &item.index;
+        snapshot = snapshots.at(item.index).get();
+      }
+      if (snapshot) judge(verdicts[i], *snapshot, item, parsed, parsed_text);
     }
   }
 
@@ -748,8 +766,15 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
   bool errors = false;
   bool first = true;
   std::string fields;  // one item's fields, then wrapped
-  auto field = [&](const char* name, auto&& write_value) {
-    if (keep && !keep->keeps(name)) return;
+  // Which item fields filter_path keeps, decided once per request, not per item.
+  enum ItemField { kIndex, kType, kId, kStatus, kError, kVersion, kResult, kShards, kSeqNo, kPrimaryTerm, kFieldCount };
+  static constexpr std::array<const char*, kFieldCount> kFieldNames = {
+      "_index", "_type", "_id", "status", "error", "_version", "result", "_shards", "_seq_no", "_primary_term"};
+  std::array<bool, kFieldCount> kept{};
+  for (int f = 0; f < kFieldCount; ++f) kept[f] = !keep || keep->keeps(kFieldNames[f]);
+  auto field = [&](ItemField f, auto&& write_value) {
+    if (!kept[f]) return;
+    const char* name = kFieldNames[f];
     if (!fields.empty()) fields += ',';
     fields += '"';
     fields += name;
@@ -769,15 +794,19 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
   std::lock_guard lock(mutex_);
   auto now = Clock::now();
   rapidjson::Document source_doc;
+  std::string source_text;
+  // The index the previous item resolved to, by the name it gave: most requests name one index.
+  const std::string* last_name = nullptr;
+  Index* last_idx = nullptr;
   for (std::size_t n = 0; n < items.size(); ++n) {
     auto& item = items[n];
     fields.clear();
-    field("_index", [&] { append_json_string(fields, item.index); });
-    field("_type", [&] { fields += "\"_doc\""; });
-    field("_id", [&] { append_json_string(fields, item.id); });
+    field(kIndex, [&] { append_json_string(fields, item.index); });
+    field(kType, [&] { fields += "\"_doc\""; });
+    field(kId, [&] { append_json_string(fields, item.id); });
     auto fail = [&](int status, const nlohmann::ordered_json& error) {
-      field("status", [&] { fields += std::to_string(status); });
-      field("error", [&] { fields += error.dump(); });
+      field(kStatus, [&] { fields += std::to_string(status); });
+      field(kError, [&] { fields += error.dump(); });
       finish_item(item);
       errors = true;
       if (status == 429) {
@@ -787,23 +816,23 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
       }
     };
     auto succeed = [&](std::int64_t version, const char* result, const Index& idx, std::int64_t seq, int status) {
-      field("_version", [&] { fields += std::to_string(version); });
-      field("result", [&] {
+      field(kVersion, [&] { fields += std::to_string(version); });
+      field(kResult, [&] {
         fields += '"';
         fields += result;
         fields += '"';
       });
-      field("_shards", [&] {
+      field(kShards, [&] {
         int assigned = std::min(idx.replicas, options_.nodes - 1);
         fields += "{\"total\":" + std::to_string(1 + idx.replicas) + ",\"successful\":" + std::to_string(1 + assigned) +
                   ",\"failed\":0}";
       });
-      field("_seq_no", [&] { fields += std::to_string(seq); });
-      field("_primary_term", [&] { fields += '1'; });
-      field("status", [&] { fields += std::to_string(status); });
+      field(kSeqNo, [&] { fields += std::to_string(seq); });
+      field(kPrimaryTerm, [&] { fields += '1'; });
+      field(kStatus, [&] { fields += std::to_string(status); });
       finish_item(item);
     };
-    Index* idx = find_locked(item.index);
+    Index* idx = last_name && *last_name == item.index ? last_idx : find_locked(item.index);
     if (idx == nullptr) {
       if (auto a = aliases_.find(item.index); a != aliases_.end()) {
         if (a->second.size() != 1) {
@@ -832,6 +861,8 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
         continue;
       }
     }
+    last_name = &item.index;
+    last_idx = idx;
     const ItemFault injected = item_fault ? item_fault(item.id) : ItemFault::kNone;
     if (injected == ItemFault::kMapping400 && item.action != "delete") {
       fail(400, error_object("mapper_parsing_exception",
@@ -880,7 +911,7 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
     if (verdict.against == nullptr || verdict.against != idx->mapping.get()) {
       // Not checked before the lock (a new index), or the mapping changed since: check now.
       verdict = Verdict{};
-      judge(verdict, *idx->mapping, item, source_doc);
+      judge(verdict, *idx->mapping, item, source_doc, source_text);
     }
     if (!verdict.parse_error.empty()) {
       fail(400, error_object("mapper_parsing_exception", "failed to parse",
@@ -948,7 +979,7 @@ Answer Store::get_doc(const std::string& index, const std::string& id) {
     out["_type"] = "_doc";
     out["_id"] = id;
     auto it = idx.latest.find(id);
-    if (idx.sink && idx.ids.count(id) > 0) {
+    if (idx.sink && idx.ids.contains(id)) {
       throw illegal_argument("devsearch runs in --sink mode and keeps no sources: GET [" + index + "/_doc/" + id +
                              "] cannot be answered");
     }
@@ -1570,11 +1601,11 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
       if (it == indices_.end()) continue;
       Index& idx = *it->second;
       idx.scheduled_refresh();
-      auto slice_of = [&](const std::string& id) {
-        return static_cast<std::size_t>(std::hash<std::string>{}(id) % static_cast<std::size_t>(task->slices));
+      auto slice_of = [&](std::string_view id) {
+        return static_cast<std::size_t>(std::hash<std::string_view>{}(id) % static_cast<std::size_t>(task->slices));
       };
       if (idx.sink) {
-        for (const auto& id : idx.ids) slices[slice_of(id)].emplace_back(id, nullptr);
+        idx.ids.for_each([&](std::string_view id) { slices[slice_of(id)].emplace_back(std::string(id), nullptr); });
       } else {
         for (const auto& [id, doc] : idx.visible) {
           auto source = nlohmann::json::parse(doc->source);
