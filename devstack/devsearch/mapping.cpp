@@ -338,20 +338,33 @@ Mapping Mapping::parse(const nlohmann::json& mappings, const std::vector<std::st
 
 Mapping Mapping::dynamic_default() { return Mapping{}; }
 
+const FieldMapping* FieldLookupCache::find(const FieldMapping& parent, std::string_view name) {
+  // Where the entry for (parent, name) would be: cheap to compute, and two of a document's
+  // members rarely meet in one slot.
+  std::size_t h = (reinterpret_cast<std::uintptr_t>(&parent) >> 4) ^ (name.size() * 0x9E37u);
+  if (!name.empty()) h ^= static_cast<unsigned char>(name.front()) * 131u ^ static_cast<unsigned char>(name.back()) * 7u;
+  Entry& e = entries_[h % entries_.size()];
+  if (e.parent == &parent && *e.name == name) return e.child;
+  auto it = parent.properties.find(name);
+  if (it == parent.properties.end()) return nullptr;
+  e = Entry{&parent, &it->first, &it->second};
+  return &it->second;
+}
+
 std::optional<nlohmann::ordered_json> Mapping::check(const rapidjson::Value& source, const std::string& id,
-                                                     Mapping& additions) const {
+                                                     Mapping& additions, FieldLookupCache* cache) const {
   if (!source.IsObject()) {
     return error_object("mapper_parsing_exception", "failed to parse",
                         error_object("not_x_content_exception",
                                      "Compressor detection can only be called on some xcontent bytes or compressed "
                                      "xcontent bytes"));
   }
-  return check_object(source, root_, "", id, additions.root_);
+  return check_object(source, root_, "", id, additions.root_, cache);
 }
 
 std::optional<nlohmann::ordered_json> Mapping::check_object(const rapidjson::Value& object, const FieldMapping& mapping,
                                                             const std::string& prefix, const std::string& id,
-                                                            FieldMapping& additions) const {
+                                                            FieldMapping& additions, FieldLookupCache* cache) const {
   // Runs once per member of every indexed document: no allocation unless a field is new, nested
   // or wrong. `additions` receives only fields the mapping lacks, so that an empty result leaves
   // the index's mapping (and every other verdict checked against it) alone.
@@ -363,8 +376,14 @@ std::optional<nlohmann::ordered_json> Mapping::check_object(const rapidjson::Val
     const rapidjson::Value& value = m->value;
     const FieldMapping* field = nullptr;
     FieldMapping* added = nullptr;  // this field's entry in `additions`, if it has one
-    if (auto it = mapping.properties.find(name); it != mapping.properties.end()) {
-      field = &it->second;
+    const FieldMapping* mapped = nullptr;
+    if (cache != nullptr) {
+      mapped = cache->find(mapping, name);
+    } else if (auto it = mapping.properties.find(name); it != mapping.properties.end()) {
+      mapped = &it->second;
+    }
+    if (mapped != nullptr) {
+      field = mapped;
       if (auto ad = additions.properties.find(name); ad != additions.properties.end()) added = &ad->second;
     } else if (auto ad = additions.properties.find(name); ad != additions.properties.end()) {
       field = added = &ad->second;
@@ -386,14 +405,18 @@ std::optional<nlohmann::ordered_json> Mapping::check_object(const rapidjson::Val
     }
     // The values to check: the value itself, or an array's (arrays') elements, nulls skipped.
     values.clear();
-    stack.assign(1, &value);
-    while (!stack.empty()) {
-      const rapidjson::Value* v = stack.back();
-      stack.pop_back();
-      if (v->IsArray()) {
-        for (auto e = v->End(); e != v->Begin();) stack.push_back(&*--e);
-      } else if (!v->IsNull()) {
-        values.push_back(v);
+    if (!value.IsArray()) {
+      if (!value.IsNull()) values.push_back(&value);
+    } else {
+      stack.assign(1, &value);
+      while (!stack.empty()) {
+        const rapidjson::Value* v = stack.back();
+        stack.pop_back();
+        if (v->IsArray()) {
+          for (auto e = v->End(); e != v->Begin();) stack.push_back(&*--e);
+        } else if (!v->IsNull()) {
+          values.push_back(v);
+        }
       }
     }
     if (field->is_object()) {
@@ -407,7 +430,10 @@ std::optional<nlohmann::ordered_json> Mapping::check_object(const rapidjson::Val
                                                               "] tried to parse field [" + std::string(name) +
                                                               "] as object, but found a concrete value");
         }
-        if (auto err = check_object(*v, *field, child_prefix, id, child_additions)) return err;
+        // The cache only ever points into the mapping checked against, never into additions.
+        if (auto err = check_object(*v, *field, child_prefix, id, child_additions, field == mapped ? cache : nullptr)) {
+          return err;
+        }
       }
       if (added == nullptr && !fresh.properties.empty()) {
         additions.properties.emplace(std::string(name), std::move(fresh));

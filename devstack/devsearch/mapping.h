@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -31,6 +32,24 @@ struct FieldMapping {
   bool is_object() const { return kind == FieldKind::kObject; }
 };
 
+// Remembers where member names were found in a mapping, for the documents of one bulk request:
+// they mostly have the same members, so a hit costs one string comparison instead of a walk
+// down the properties tree. It points into the mappings it was used with, which must outlive it
+// unchanged (a request's mapping snapshots do).
+class FieldLookupCache {
+ public:
+  // The child of `parent` named `name`, or null.
+  const FieldMapping* find(const FieldMapping& parent, std::string_view name);
+
+ private:
+  struct Entry {
+    const FieldMapping* parent = nullptr;
+    const std::string* name = nullptr;
+    const FieldMapping* child = nullptr;
+  };
+  std::array<Entry, 256> entries_{};
+};
+
 // An index mapping: `dynamic` ("true", "false", "strict") and the root properties. Not
 // thread-safe; the owning index guards it.
 class Mapping {
@@ -44,7 +63,7 @@ class Mapping {
   // item error ({"type":"mapper_parsing_exception",...}). With dynamic "true", new fields are
   // added to `additions` (applied by the caller only when the document succeeds).
   std::optional<nlohmann::ordered_json> check(const rapidjson::Value& source, const std::string& id,
-                                              Mapping& additions) const;
+                                              Mapping& additions, FieldLookupCache* cache = nullptr) const;
   void merge(const Mapping& additions);
   bool empty() const { return root_.properties.empty(); }
 
@@ -61,7 +80,7 @@ class Mapping {
  private:
   std::optional<nlohmann::ordered_json> check_object(const rapidjson::Value& object, const FieldMapping& mapping,
                                                      const std::string& prefix, const std::string& id,
-                                                     FieldMapping& additions) const;
+                                                     FieldMapping& additions, FieldLookupCache* cache) const;
   std::string dynamic_ = "true";
   FieldMapping root_;
 };

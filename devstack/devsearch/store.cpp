@@ -688,7 +688,8 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
   std::vector<Verdict> verdicts(items.size());
   // Parses `item`'s source into `doc` and checks it against `mapping`. The source is parsed in
   // place in `text`, a null-terminated copy that must live as long as `doc` is used.
-  auto judge = [](Verdict& v, const Mapping& mapping, const Item& item, rapidjson::Document& doc, std::string& text) {
+  auto judge = [](Verdict& v, const Mapping& mapping, const Item& item, rapidjson::Document& doc, std::string& text,
+                  FieldLookupCache* cache) {
     v.against = &mapping;
     // The document's pool would otherwise keep every source of the request until it ends.
     doc.SetNull();
@@ -702,7 +703,7 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
     if (doc.HasParseError()) {
       v.parse_error = source_parse_error(item.source, doc.GetParseError(), doc.GetErrorOffset());
     } else {
-      v.mapping_error = mapping.check(doc, item.id, v.additions);
+      v.mapping_error = mapping.check(doc, item.id, v.additions, cache);
     }
   };
   // Held to the end: a verdict's mapping must not be freed (and its address reused) meanwhile.
@@ -726,6 +727,7 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
     }
     rapidjson::Document parsed;
     std::string parsed_text;
+    FieldLookupCache lookups;  // points into the snapshots, which outlive it
     const std::string* last = nullptr;
     const Mapping* snapshot = nullptr;
     for (std::size_t i = 0; i < items.size(); ++i) {
@@ -735,7 +737,7 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
         last = &item.index;
         snapshot = snapshots.at(item.index).get();
       }
-      if (snapshot) judge(verdicts[i], *snapshot, item, parsed, parsed_text);
+      if (snapshot) judge(verdicts[i], *snapshot, item, parsed, parsed_text, &lookups);
     }
   }
 
@@ -911,7 +913,7 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
     if (verdict.against == nullptr || verdict.against != idx->mapping.get()) {
       // Not checked before the lock (a new index), or the mapping changed since: check now.
       verdict = Verdict{};
-      judge(verdict, *idx->mapping, item, source_doc, source_text);
+      judge(verdict, *idx->mapping, item, source_doc, source_text, nullptr);  // this mapping may change: no cache
     }
     if (!verdict.parse_error.empty()) {
       fail(400, error_object("mapper_parsing_exception", "failed to parse",

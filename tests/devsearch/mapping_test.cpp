@@ -56,6 +56,36 @@ TEST(MappingCheck, NewFieldsAreAddedWhereTheyAppearAndNowhereElse) {
   EXPECT_TRUE(again.empty());
 }
 
+// One lookup cache through a run of documents, as a bulk request uses it: every verdict and
+// every addition is the one checking without it gives.
+TEST(MappingCheck, ALookupCacheAcrossDocumentsChangesNoVerdict) {
+  const auto m = image_mapping();
+  FieldLookupCache cache;
+  const char* docs[] = {
+      R"({"title": "a", "tags": [{"name": "cat", "accuracy": 0.9}], "meta": {"inner": {"size": 3}}})",
+      R"({"tags": [{"name": "cat", "source": "ml", "extra": {"deep": 1}}], "views": 5})",
+      R"({"tags": [{"accuracy": "high"}]})",
+      R"({"meta": {"inner": {"size": 3000000000}}})",
+      R"({"title": "b", "tags": [{"name": "dog", "source": 7}], "meta": {"inner": {"size": 4, "flag": true}}})",
+      R"({"title": {"a": 1}})",
+      R"({"title": "a", "tags": [{"name": "cat", "accuracy": 0.9}], "meta": {"inner": {"size": 3}}})",
+  };
+  for (int round = 0; round < 2; ++round) {
+    for (const char* source : docs) {
+      rapidjson::Document doc;
+      doc.Parse(source);
+      Mapping plain_additions, cached_additions;
+      auto plain = m.check(doc, "7", plain_additions);
+      auto cached = m.check(doc, "7", cached_additions, &cache);
+      EXPECT_EQ(plain.has_value(), cached.has_value()) << source;
+      if (plain && cached) {
+        EXPECT_EQ(plain->dump(), cached->dump()) << source;
+      }
+      EXPECT_EQ(plain_additions.to_json(), cached_additions.to_json()) << source;
+    }
+  }
+}
+
 TEST(MappingCheck, ErrorsNameTheFullPathOfTheField) {
   auto m = image_mapping();
   Mapping additions;
