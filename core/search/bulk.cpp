@@ -76,36 +76,34 @@ std::size_t BulkResponse::count_retryable() const {
 namespace {
 
 // Counts the items of an answer without building it: {"errors": <bool>, "items": [{...}, ...], ...}.
-// Anything else at the top level is skipped.
+// Anything else at the top level is skipped. A top-level value always follows its own key, so the
+// last top-level key read is the one a top-level value belongs to.
 struct ItemCounter : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ItemCounter> {
-  int depth = 0;             // objects and arrays open
-  bool key_errors = false;   // the last top-level key was "errors"
-  bool key_items = false;    // ... was "items"
-  bool in_items = false;     // inside the top-level "items" array
-  bool items_seen = false;   // "items" held an array
-  bool items_ok = true;      // every element of "items" was an object
+  enum class TopKey { kOther, kErrors, kItems };
+  int depth = 0;                  // objects and arrays open
+  TopKey key = TopKey::kOther;    // the last top-level key
+  bool in_items = false;          // inside the top-level "items" array
+  bool items_seen = false;        // "items" held an array
+  bool items_ok = true;           // every element of "items" was an object
   std::optional<bool> errors;
   std::size_t count = 0;
 
   bool Default() {
     if (depth == 2 && in_items) items_ok = false;  // an item that is not an object
-    key_errors = key_items = false;
     return true;
   }
   bool Bool(bool b) {
-    if (depth == 1 && key_errors) errors = b;
+    if (depth == 1 && key == TopKey::kErrors) errors = b;
     return Default();
   }
   bool Key(const char* s, rapidjson::SizeType n, bool) {
     if (depth == 1) {
       std::string_view k(s, n);
-      key_errors = k == "errors";
-      key_items = k == "items";
+      key = k == "errors" ? TopKey::kErrors : k == "items" ? TopKey::kItems : TopKey::kOther;
     }
     return true;
   }
   bool StartObject() {
-    if (depth == 1) key_errors = key_items = false;
     if (depth == 2 && in_items) ++count;
     ++depth;
     return true;
@@ -115,13 +113,12 @@ struct ItemCounter : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ItemCounter
     return true;
   }
   bool StartArray() {
-    if (depth == 1 && key_items) {
+    if (depth == 1 && key == TopKey::kItems) {
       in_items = true;
       items_seen = true;
     } else if (depth == 2 && in_items) {
       items_ok = false;
     }
-    if (depth == 1) key_errors = key_items = false;
     ++depth;
     return true;
   }
