@@ -65,6 +65,7 @@ struct KafkaConsumerConfig {
   Duration session_timeout = std::chrono::seconds(30);
   Duration lag_interval = std::chrono::seconds(15);  // consumer lag metric refresh; 0 = off
   Duration max_poll_interval = std::chrono::minutes(5);
+  Duration stall_timeout = std::chrono::seconds(30);  // 0 = off
   AssignmentStrategy assignment_strategy = AssignmentStrategy::kCooperativeSticky;
   bool operator==(const KafkaConsumerConfig&) const = default;
 };

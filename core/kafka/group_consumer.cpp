@@ -115,6 +115,9 @@ void validate(const ConsumerOptions& o, std::string_view key_prefix) {
                     "waits for revoked jobs inside the rebalance",
                     key_prefix, o.revoke_wait.count(), o.max_poll_interval.count()));
   }
+  if (o.stall_timeout.count() < 0) {
+    throw ConfigError(fmt::format("{}.stall_timeout is negative: set a duration, or 0 to turn the check off", key_prefix));
+  }
   if (o.auto_offset_reset != "earliest" && o.auto_offset_reset != "latest") {
     throw ConfigError(
         fmt::format("{}.auto_offset_reset is '{}': use earliest or latest", key_prefix, o.auto_offset_reset));
@@ -149,6 +152,11 @@ struct GroupConsumer::Impl {
   std::map<TopicPartition, Uncommitted> uncommitted;
   static constexpr std::chrono::milliseconds kCommitRetryEvery{250};
   SteadyClock::time_point next_commit_retry{};
+  // When each assigned partition last showed life (assigned, delivered, finished a job, checked):
+  // the stall check looks only at partitions quiet for stall_timeout.
+  std::map<TopicPartition, SteadyClock::time_point> last_activity;
+  SteadyClock::time_point next_stall_check{};
+  std::atomic<std::int32_t> drop_partition_for_tests{-1};
   bool stopping = false;
   bool closed = false;
   bool subscribed = false;
@@ -285,6 +293,51 @@ struct GroupConsumer::Impl {
     next_commit_retry = now + kCommitRetryEvery;
   }
 
+  // The self-heal described at ConsumerOptions::stall_timeout. Runs on the poll thread; the
+  // broker is asked only about partitions quiet for stall_timeout, each at most once per period.
+  void check_stalls() {
+    const auto timeout = options.stall_timeout;
+    if (timeout.count() <= 0 || stopping) return;
+    const auto now = SteadyClock::now();
+    if (now < next_stall_check) return;
+    next_stall_check = now + std::min<SteadyClock::duration>(timeout / 4, std::chrono::seconds(5));
+    std::set<TopicPartition> quiet;
+    for (const auto& tp : assigned_copy()) {
+      if (jobs.count(tp) != 0 || held.count(tp) != 0 || paused.count(tp) != 0 || retry_until.count(tp) != 0 ||
+          uncommitted.count(tp) != 0) {
+        continue;  // busy, or waiting on purpose
+      }
+      auto [it, inserted] = last_activity.try_emplace(tp, now);
+      if (!inserted && now - it->second >= timeout) quiet.insert(tp);
+    }
+    if (quiet.empty()) return;
+    for (const auto& tp : quiet) last_activity[tp] = now;  // checked: next time in a period
+    auto list = to_list(quiet);
+    constexpr int kQueryTimeoutMs = 5000;
+    if (const auto err = rd_kafka_committed(rk.get(), list.get(), kQueryTimeoutMs); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      logger.debug("stall check: reading committed offsets failed", {{"error", rd_kafka_err2name(err)}});
+      return;
+    }
+    for (int i = 0; i < list->cnt; ++i) {
+      const auto& e = list->elems[i];
+      if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+      std::int64_t low = 0, high = 0;
+      if (rd_kafka_query_watermark_offsets(rk.get(), e.topic, e.partition, &low, &high, kQueryTimeoutMs) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR) {
+        continue;
+      }
+      std::int64_t next = e.offset;  // the first message not done
+      if (next < 0) next = options.auto_offset_reset == "earliest" ? low : high;
+      if (next >= high) continue;
+      const TopicPartition tp{e.topic, e.partition};
+      logger.warn("partition delivered nothing although messages wait; fetching it again from its committed offset",
+                  {{"partition", to_string(tp)}, {"offset", next}, {"waiting", high - next},
+                   {"quiet_ms", std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()}});
+      count([](auto& c) { ++c.stalls_recovered; });
+      seek(tp, KafkaOffset(next));
+    }
+  }
+
   void start_job(Message message) {
     auto tp = message.topic_partition();
     auto job = std::make_unique<Job>();
@@ -327,6 +380,7 @@ struct GroupConsumer::Impl {
       }
       job.thread.join();
       const auto tp = it->first;
+      last_activity[tp] = SteadyClock::now();
       if (job.outcome == JobOutcome::kDone) {
         commit(tp, job.message.offset);
       } else {
@@ -401,11 +455,11 @@ struct GroupConsumer::Impl {
       }
       logger.info("partitions assigned",
                   {{"partitions", to_json(tps)}, {"protocol", cooperative ? "cooperative" : "eager"}});
-      // librdkafka keeps a partition's pause flag across a revoke and a later re-assignment: a
-      // partition paused when it was taken away would never deliver again. Start each assigned
-      // partition unpaused; refresh_pauses() pauses what must wait.
-      set_paused(tps, false);
-      for (const auto& tp : tps) paused.erase(tp);
+      // Not resumed here: a partition taken away while paused was resumed before it went (see
+      // below), and resuming one that is not paused is not harmless in librdkafka before 2.4.0
+      // (it outdates the partition's fetch state; librdkafka issues #4637, #4686).
+      const auto now = SteadyClock::now();
+      for (const auto& tp : tps) last_activity[tp] = now;
       refresh_pauses();
       return;
     }
@@ -423,11 +477,19 @@ struct GroupConsumer::Impl {
     }
     for (const auto& tp : tps) abandon(tp, CancelReason::kRevoked);
     wait_abandoned(SteadyClock::now() + options.revoke_wait);
+    // librdkafka keeps a partition's pause flag across a revoke and a later re-assignment: one
+    // taken away while paused would never deliver again. Resume what we paused before it goes.
+    std::set<TopicPartition> to_resume;
+    for (const auto& tp : tps) {
+      if (paused.count(tp) != 0) to_resume.insert(tp);
+    }
+    set_paused(to_resume, false);
     for (const auto& tp : tps) {
       retry_until.erase(tp);
       uncommitted.erase(tp);  // its next owner gets those messages again
       held.erase(tp);
-      paused.erase(tp);  // resumed explicitly if it is assigned again (see the assignment above)
+      paused.erase(tp);
+      last_activity.erase(tp);
     }
     if (cooperative) {
       if (auto* error = rd_kafka_incremental_unassign(rk.get(), partitions)) {
@@ -464,9 +526,14 @@ struct GroupConsumer::Impl {
                                           {"detail", rd_kafka_message_errstr(m)}});
       return;
     }
+    if (m->partition == drop_partition_for_tests.load() && rd_kafka_topic_name(m->rkt) == options.topics.front()) {
+      drop_partition_for_tests.store(-1);
+      return;
+    }
     Message message = to_value(m);
     const auto tp = message.topic_partition();
     if (assigned_copy().count(tp) == 0) return;  // a leftover from a revoked partition
+    last_activity[tp] = SteadyClock::now();
     if (stopping) return;  // never started, never committed: delivered again after a restart
     if (retry_until.count(tp) != 0) {
       // Fetched again before the retry's pause took effect: hand it back (a seek discards what
@@ -650,6 +717,7 @@ void GroupConsumer::run() {
     s.retry_commits();
     s.start_held();
     s.refresh_pauses();
+    s.check_stalls();
   }
 
   if (s.abort_requested.load()) {
@@ -676,6 +744,9 @@ void GroupConsumer::stop() {
 }
 void GroupConsumer::abort_for_tests() {
   impl_->abort_requested.store(true);
+}
+void GroupConsumer::drop_next_message_for_tests(std::int32_t partition) {
+  impl_->drop_partition_for_tests.store(partition);
 }
 
 std::vector<TopicPartition> GroupConsumer::assignment() const {

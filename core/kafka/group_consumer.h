@@ -44,6 +44,11 @@ struct ConsumerOptions {
   // A kRetry outcome keeps the partition paused this long before the message is delivered again.
   Duration retry_delay{std::chrono::seconds(1)};
   Duration poll_timeout{std::chrono::milliseconds(100)};
+  // An assigned partition that has messages past its committed offset, none of them running or
+  // held, and has delivered nothing for this long is fetched again from its committed offset:
+  // a self-heal for a partition the client stopped fetching (seen with librdkafka 2.0.2 after a
+  // rebalance). Zero turns the check off.
+  Duration stall_timeout{std::chrono::seconds(30)};
 };
 
 // Throws ConfigError naming the key under `key_prefix` (e.g. "kafka.consumer.group_id is empty: ...").
@@ -58,6 +63,7 @@ struct ConsumerCounters {
   std::int64_t jobs_retried = 0;    // kRetry outcomes and handler exceptions
   std::int64_t jobs_abandoned = 0;  // cancelled by revocation or stop; not committed
   std::int64_t commit_failures = 0;  // refused commits, each retry counted
+  std::int64_t stalls_recovered = 0;  // stalled partitions fetched again (see stall_timeout)
 };
 
 // A consumer-group member that runs one long job per message and commits only after the job
@@ -90,6 +96,9 @@ class GroupConsumer {
   // theirs is committed, and the client disconnects WITHOUT leaving the group; the coordinator
   // notices only after session.timeout.ms.
   void abort_for_tests();
+  // Simulates a message lost between the broker and this consumer, for tests: the next message
+  // delivered from `partition` of the first topic is dropped unseen, as if never fetched.
+  void drop_next_message_for_tests(std::int32_t partition);
 
   std::vector<TopicPartition> assignment() const;
   ConsumerCounters counters() const;

@@ -58,6 +58,7 @@ kafka::ConsumerOptions kafka_consumer_options(const config::Config& c, const std
   }
   o.session_timeout = c.kafka.consumer.session_timeout;
   o.max_poll_interval = c.kafka.consumer.max_poll_interval;
+  o.stall_timeout = c.kafka.consumer.stall_timeout;
   return o;
 }
 

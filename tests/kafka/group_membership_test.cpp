@@ -151,5 +151,31 @@ TEST_F(GroupConsumerTest, AJobLongerThanMaxPollIntervalKeepsTheMembershipAndComm
   EXPECT_EQ(committed(0), 2);
 }
 
+// A partition whose messages stop reaching the consumer (a client that stopped fetching it: seen
+// once with librdkafka 2.0.2 after a rebalance, when a shard job was never delivered and its
+// refresh waited for good) is fetched again from its committed offset once it has been quiet for
+// stall_timeout; a healthy idle partition is left alone.
+TEST_F(GroupConsumerTest, APartitionThatStopsDeliveringIsFetchedAgainFromItsCommittedOffset) {
+  cluster_.create_topic(topic_, 1);
+  auto options = test_options(cluster_.bootstrap_servers(), group_, topic_);
+  options.stall_timeout = 2s;
+  RunningConsumer a(options, [&](const Message& m, const CancelToken&) {
+    journal_.add("a", m);
+    return JobOutcome::kDone;
+  });
+  ASSERT_TRUE(eventually([&] { return a->counters().assigned_events >= 1; }, 20s)) << "a never joined";
+  a->drop_next_message_for_tests(0);
+  produce(1);
+  ASSERT_TRUE(eventually([&] { return journal_.size() == 1; }, 20s)) << "the lost message was never delivered";
+  EXPECT_EQ(a->counters().stalls_recovered, 1);
+  ASSERT_TRUE(eventually([&] { return committed(0) == 1; }, 10s));
+
+  // Quiet, with nothing waiting: no more fetching again, nothing delivered twice.
+  std::this_thread::sleep_for(5s);
+  EXPECT_EQ(journal_.size(), 1u);
+  EXPECT_EQ(a->counters().stalls_recovered, 1);
+  EXPECT_EQ(a->counters().jobs_done, 1);
+}
+
 }  // namespace
 }  // namespace datarefresh::kafka
