@@ -313,7 +313,9 @@ struct GroupConsumer::Impl {
     if (quiet.empty()) return;
     for (const auto& tp : quiet) last_activity[tp] = now;  // checked: next time in a period
     auto list = to_list(quiet);
-    constexpr int kQueryTimeoutMs = 5000;
+    // Bounded: the poll thread waits for these answers. A broker that does not answer in time
+    // ends this round (a partition led by a broker that is down is not stalled in the client).
+    constexpr int kQueryTimeoutMs = 2000;
     if (const auto err = rd_kafka_committed(rk.get(), list.get(), kQueryTimeoutMs); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       logger.debug("stall check: reading committed offsets failed", {{"error", rd_kafka_err2name(err)}});
       return;
@@ -322,9 +324,11 @@ struct GroupConsumer::Impl {
       const auto& e = list->elems[i];
       if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
       std::int64_t low = 0, high = 0;
-      if (rd_kafka_query_watermark_offsets(rk.get(), e.topic, e.partition, &low, &high, kQueryTimeoutMs) !=
-          RD_KAFKA_RESP_ERR_NO_ERROR) {
-        continue;
+      if (const auto werr = rd_kafka_query_watermark_offsets(rk.get(), e.topic, e.partition, &low, &high, kQueryTimeoutMs);
+          werr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        logger.debug("stall check: reading the watermarks failed",
+                     {{"partition", fmt::format("{}[{}]", e.topic, e.partition)}, {"error", rd_kafka_err2name(werr)}});
+        break;
       }
       std::int64_t next = e.offset;  // the first message not done
       if (next < 0) next = options.auto_offset_reset == "earliest" ? low : high;
@@ -332,7 +336,7 @@ struct GroupConsumer::Impl {
       const TopicPartition tp{e.topic, e.partition};
       logger.warn("partition delivered nothing although messages wait; fetching it again from its committed offset",
                   {{"partition", to_string(tp)}, {"offset", next}, {"waiting", high - next},
-                   {"quiet_ms", std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()}});
+                   {"stall_timeout_ms", std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()}});
       count([](auto& c) { ++c.stalls_recovered; });
       seek(tp, KafkaOffset(next));
     }
@@ -747,6 +751,10 @@ void GroupConsumer::abort_for_tests() {
 }
 void GroupConsumer::drop_next_message_for_tests(std::int32_t partition) {
   impl_->drop_partition_for_tests.store(partition);
+}
+
+const std::string& GroupConsumer::group_id() const {
+  return impl_->options.group_id;
 }
 
 std::vector<TopicPartition> GroupConsumer::assignment() const {

@@ -100,6 +100,7 @@ class GroupConsumer {
   // delivered from `partition` of the first topic is dropped unseen, as if never fetched.
   void drop_next_message_for_tests(std::int32_t partition);
 
+  const std::string& group_id() const;
   std::vector<TopicPartition> assignment() const;
   ConsumerCounters counters() const;
   // When the loop last returned from poll; a stale value means the loop is stuck (for /readyz).

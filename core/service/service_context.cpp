@@ -10,6 +10,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 
 #include "core/common/error.h"
@@ -265,16 +266,25 @@ void ServiceContext::run_consumer(kafka::GroupConsumer& consumer, bool heartbeat
     auto age = std::chrono::steady_clock::now() - consumer.last_poll();
     return age < std::chrono::seconds(30) ? std::string() : std::string("consumer poll loop silent for over 30 s");
   });
+  auto& stalls = prometheus::BuildCounter()
+                     .Name("datarefresh_kafka_partition_stalls_total")
+                     .Help("Assigned partitions that delivered nothing for kafka.consumer.stall_timeout although "
+                           "messages waited, and were fetched again from the committed offset, per consumer group")
+                     .Register(*registry_)
+                     .Add({{"group", consumer.group_id()}});
   std::atomic<bool> done{false};
-  std::thread heartbeat;
-  if (heartbeat_from_polls) {
-    heartbeat = std::thread([&] {
-      while (!done) {
-        if (std::chrono::steady_clock::now() - consumer.last_poll() < std::chrono::seconds(60)) health_.heartbeat();
-        std::this_thread::sleep_for(std::chrono::seconds(1));
+  std::thread heartbeat([&] {
+    std::int64_t stalls_seen = 0;
+    while (!done) {
+      if (heartbeat_from_polls && std::chrono::steady_clock::now() - consumer.last_poll() < std::chrono::seconds(60)) {
+        health_.heartbeat();
       }
-    });
-  }
+      const auto recovered = consumer.counters().stalls_recovered;
+      stalls.Increment(static_cast<double>(recovered - stalls_seen));
+      stalls_seen = recovered;
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  });
   consumer.run();
   done = true;
   if (heartbeat.joinable()) heartbeat.join();

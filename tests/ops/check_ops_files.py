@@ -34,6 +34,7 @@ METRIC_LABELS = {
     "datarefresh_documents_total": {"media_type", "outcome"},
     "datarefresh_events_folded_total": {"type", "changed"},
     "datarefresh_kafka_consumer_lag_messages": {"group", "topic", "partition"},
+    "datarefresh_kafka_partition_stalls_total": {"group"},
     "datarefresh_last_successful_refresh_timestamp_seconds": {"media_type"},
     "datarefresh_notifications_total": {"outcome"},
     "datarefresh_refresh_phase": {"media_type", "phase"},
