@@ -619,8 +619,9 @@ const KeyTable<Config>& root_keys() {
     t.push_back(duration<O>("kafka.consumer.max_poll_interval", "5m", "max.poll.interval.ms: longest gap between polls before the group evicts a consumer.",
                             DR_AT(kafka.consumer.max_poll_interval)));
     t.push_back(duration<O>("kafka.consumer.stall_timeout", "30s",
-                            "An assigned partition with messages waiting that delivers nothing for this long is "
-                            "fetched again from its committed offset (a client-side stall); 0 = off.",
+                            "A partition quiet this long is checked; if a message past its committed offset still "
+                            "waits undelivered this long later, it is fetched again from there (a client-side "
+                            "stall); 0 = off.",
                             DR_AT(kafka.consumer.stall_timeout)));
     t.push_back(enumeration<O>("kafka.consumer.assignment_strategy", AssignmentStrategy::kCooperativeSticky,
                                "partition.assignment.strategy.", DR_AT(kafka.consumer.assignment_strategy)));

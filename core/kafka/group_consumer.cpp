@@ -155,6 +155,10 @@ struct GroupConsumer::Impl {
   // When each assigned partition last showed life (assigned, delivered, finished a job, checked):
   // the stall check looks only at partitions quiet for stall_timeout.
   std::map<TopicPartition, SteadyClock::time_point> last_activity;
+  // Quiet partitions found with messages waiting, and the first waiting offset: fetched again
+  // only if the same message still waits, undelivered, one stall_timeout later (a message
+  // produced just before a check is not a stall).
+  std::map<TopicPartition, std::int64_t> suspect;
   SteadyClock::time_point next_stall_check{};
   std::atomic<std::int32_t> drop_partition_for_tests{-1};
   bool stopping = false;
@@ -294,7 +298,8 @@ struct GroupConsumer::Impl {
   }
 
   // The self-heal described at ConsumerOptions::stall_timeout. Runs on the poll thread; the
-  // broker is asked only about partitions quiet for stall_timeout, each at most once per period.
+  // broker is asked only about partitions quiet for stall_timeout, each at most once per
+  // stall_timeout.
   void check_stalls() {
     const auto timeout = options.stall_timeout;
     if (timeout.count() <= 0 || stopping) return;
@@ -332,8 +337,17 @@ struct GroupConsumer::Impl {
       }
       std::int64_t next = e.offset;  // the first message not done
       if (next < 0) next = options.auto_offset_reset == "earliest" ? low : high;
-      if (next >= high) continue;
       const TopicPartition tp{e.topic, e.partition};
+      if (next >= high) {
+        suspect.erase(tp);
+        continue;
+      }
+      auto it = suspect.find(tp);
+      if (it == suspect.end() || it->second != next) {
+        suspect[tp] = next;  // waiting now; a stall if still so at the next look
+        continue;
+      }
+      suspect.erase(it);
       logger.warn("partition delivered nothing although messages wait; fetching it again from its committed offset",
                   {{"partition", to_string(tp)}, {"offset", next}, {"waiting", high - next},
                    {"stall_timeout_ms", std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()}});
@@ -494,6 +508,7 @@ struct GroupConsumer::Impl {
       held.erase(tp);
       paused.erase(tp);
       last_activity.erase(tp);
+      suspect.erase(tp);
     }
     if (cooperative) {
       if (auto* error = rd_kafka_incremental_unassign(rk.get(), partitions)) {
@@ -538,6 +553,7 @@ struct GroupConsumer::Impl {
     const auto tp = message.topic_partition();
     if (assigned_copy().count(tp) == 0) return;  // a leftover from a revoked partition
     last_activity[tp] = SteadyClock::now();
+    suspect.erase(tp);
     if (stopping) return;  // never started, never committed: delivered again after a restart
     if (retry_until.count(tp) != 0) {
       // Fetched again before the retry's pause took effect: hand it back (a seek discards what

@@ -44,10 +44,11 @@ struct ConsumerOptions {
   // A kRetry outcome keeps the partition paused this long before the message is delivered again.
   Duration retry_delay{std::chrono::seconds(1)};
   Duration poll_timeout{std::chrono::milliseconds(100)};
-  // An assigned partition that has messages past its committed offset, none of them running or
-  // held, and has delivered nothing for this long is fetched again from its committed offset:
-  // a self-heal for a partition the client stopped fetching (seen with librdkafka 2.0.2 after a
-  // rebalance). Zero turns the check off.
+  // A self-heal for a partition the client stops fetching (seen with librdkafka 2.0.2): an
+  // assigned partition quiet for this long (nothing delivered, running or held) is checked against
+  // the broker; if a message past its committed offset still waits undelivered when it is checked
+  // again this long later, the partition is fetched again from its committed offset. A stall is
+  // thus recovered within about 2 x stall_timeout. Zero turns the check off.
   Duration stall_timeout{std::chrono::seconds(30)};
 };
 
