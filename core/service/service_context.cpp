@@ -268,8 +268,9 @@ void ServiceContext::run_consumer(kafka::GroupConsumer& consumer, bool heartbeat
   });
   auto& stalls = prometheus::BuildCounter()
                      .Name("datarefresh_kafka_partition_stalls_total")
-                     .Help("Assigned partitions that delivered nothing for kafka.consumer.stall_timeout although "
-                           "messages waited, and were fetched again from the committed offset, per consumer group")
+                     .Help("Assigned partitions whose first message past the committed offset waited undelivered "
+                           "for kafka.consumer.stall_timeout, and that were fetched again from that offset, per "
+                           "consumer group")
                      .Register(*registry_)
                      .Add({{"group", consumer.group_id()}});
   std::atomic<bool> done{false};
@@ -285,9 +286,15 @@ void ServiceContext::run_consumer(kafka::GroupConsumer& consumer, bool heartbeat
       std::this_thread::sleep_for(std::chrono::seconds(1));
     }
   });
+  struct JoinOnExit {  // also when run() throws: a joinable thread must not be destroyed
+    std::atomic<bool>& done;
+    std::thread& thread;
+    ~JoinOnExit() {
+      done = true;
+      thread.join();
+    }
+  } join_on_exit{done, heartbeat};
   consumer.run();
-  done = true;
-  if (heartbeat.joinable()) heartbeat.join();
 }
 
 config::Config ServiceContext::load(const std::filesystem::path& config_file) {
