@@ -328,16 +328,16 @@ struct GroupConsumer::Impl {
     for (int i = 0; i < list->cnt; ++i) {
       const auto& e = list->elems[i];
       if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+      const TopicPartition tp{e.topic, e.partition};
       std::int64_t low = 0, high = 0;
       if (const auto werr = rd_kafka_query_watermark_offsets(rk.get(), e.topic, e.partition, &low, &high, kQueryTimeoutMs);
           werr != RD_KAFKA_RESP_ERR_NO_ERROR) {
         logger.debug("stall check: reading the watermarks failed",
-                     {{"partition", fmt::format("{}[{}]", e.topic, e.partition)}, {"error", rd_kafka_err2name(werr)}});
+                     {{"partition", to_string(tp)}, {"error", rd_kafka_err2name(werr)}});
         break;
       }
       std::int64_t next = e.offset;  // the first message not done
       if (next < 0) next = options.auto_offset_reset == "earliest" ? low : high;
-      const TopicPartition tp{e.topic, e.partition};
       if (next >= high) {
         suspect.erase(tp);
         continue;
