@@ -1,7 +1,6 @@
 #include "core/service/service_context.h"
 
 #include <algorithm>
-#include <atomic>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -273,10 +272,10 @@ void ServiceContext::run_consumer(kafka::GroupConsumer& consumer, bool heartbeat
                            "consumer group")
                      .Register(*registry_)
                      .Add({{"group", consumer.group_id()}});
-  std::atomic<bool> done{false};
-  std::thread heartbeat([&] {
+  // A jthread: asked to stop and joined when it goes out of scope, also when run() throws.
+  std::jthread heartbeat([&](std::stop_token stop) {
     std::int64_t stalls_seen = 0;
-    while (!done) {
+    while (!stop.stop_requested()) {
       if (heartbeat_from_polls && std::chrono::steady_clock::now() - consumer.last_poll() < std::chrono::seconds(60)) {
         health_.heartbeat();
       }
@@ -286,14 +285,6 @@ void ServiceContext::run_consumer(kafka::GroupConsumer& consumer, bool heartbeat
       std::this_thread::sleep_for(std::chrono::seconds(1));
     }
   });
-  struct JoinOnExit {  // also when run() throws: a joinable thread must not be destroyed
-    std::atomic<bool>& done;
-    std::thread& thread;
-    ~JoinOnExit() {
-      done = true;
-      thread.join();
-    }
-  } join_on_exit{done, heartbeat};
   consumer.run();
 }
 
