@@ -44,7 +44,18 @@ TEST(BenchSmoke, ASmallBenchmarkRunsEndToEndAndWritesItsResult) {
     EXPECT_TRUE(r["phases"].contains(phase)) << phase << " in " << r["phases"].dump();
   }
   EXPECT_GT(r["baselines"]["insert_select_seconds"].get<double>(), 0);
-  EXPECT_EQ(r["runs"].size(), 2u);
+  ASSERT_EQ(r["runs"].size(), 2u);
+  // Each refresh is compared with a read limit measured right after it; the target uses the
+  // 2-indexer refresh's own.
+  for (const auto& run : r["runs"]) {
+    EXPECT_GT(run["read_limit"]["rows_per_s"].get<double>(), 0) << run.dump();
+    EXPECT_DOUBLE_EQ(run["indexing_over_read_limit"].get<double>(),
+                     run["indexing_rows_per_s"].get<double>() / run["read_limit"]["rows_per_s"].get<double>());
+  }
+  EXPECT_EQ(r["runs"][1]["indexers"], 2);
+  EXPECT_DOUBLE_EQ(r["targets"]["indexing_2_over_read_limit"].get<double>(),
+                   r["runs"][1]["indexing_over_read_limit"].get<double>());
+  EXPECT_EQ(r["read_limit"], r["runs"][1]["read_limit"]);
   std::error_code ignored;
   fs::remove_all(out, ignored);
   fs::remove(out.string() + ".log", ignored);
