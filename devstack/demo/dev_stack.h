@@ -11,6 +11,7 @@
 
 #include "core/ledger/ledger.h"
 #include "core/pg/connection.h"
+#include "core/pg/database.h"
 #include "core/search/client.h"
 #include "devstack/datagen/catalog_generator.h"
 #include "devstack/postgres/local_postgres.h"
@@ -112,8 +113,12 @@ class DevStack {
   static std::filesystem::path find_source_dir();
 
  private:
+  RefreshProgress read_progress(pg::Database& db, const std::string& refresh_id);
+
   DevStackOptions options_;
   std::unique_ptr<devpg::LocalPostgres> postgres_;
+  // progress()'s connection, kept across polls (declared after postgres_: closed before it stops).
+  std::optional<pg::Database> progress_db_;
   std::optional<devprocess::ChildProcess> broker_, devsearch_, planner_, coordinator_;
   std::vector<devprocess::ChildProcess> indexers_;
   std::vector<std::string> indexer_ids_;  // parallel to indexers_
