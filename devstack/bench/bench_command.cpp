@@ -360,8 +360,8 @@ class BenchCommand final : public Command {
     double peak = 0;
     for (const auto& run : runs) peak = std::max(peak, run["processes"]["indexers"]["peak_rss_mb"].get<double>());
     result["indexer_peak_rss_mb"] = peak;
-    // The top-level read limit is the one measured after the refresh with the most indexers (the
-    // target's); every run keeps its own.
+    // The top-level read limit is the one measured after the last refresh (with the default
+    // --indexers 1 2, the 2-indexer one: the target's); every run keeps its own.
     result["read_limit"] = runs.back()["read_limit"];
     result["read_limit_rows_per_s"] = result["read_limit"]["rows_per_s"];
     result["encode_docs_per_s_per_core"] = nullptr;
