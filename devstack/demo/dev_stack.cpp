@@ -196,14 +196,16 @@ search::ClientOptions DevStack::search_options() const {
 RefreshProgress DevStack::progress(const std::string& refresh_id) {
   // One connection for all the polls, kept: a new one every poll (a backend fork, authentication,
   // cold caches) cost PostgreSQL about 85 ms of CPU each, 14% of the two cores during the
-  // benchmark's indexing phase. A kept connection that broke (server restarted) is replaced once.
-  for (int attempt = 1;; ++attempt) {
+  // benchmark's indexing phase. A kept connection that broke (server restarted) is replaced once;
+  // a failure on a fresh one propagates, as before.
+  while (true) {
+    const bool kept = progress_db_.has_value();
     try {
-      if (!progress_db_) progress_db_.emplace(pg::Database::connect(api_db_options()));
+      if (!kept) progress_db_.emplace(pg::Database::connect(api_db_options()));
       return read_progress(*progress_db_, refresh_id);
     } catch (const std::exception&) {
       progress_db_.reset();
-      if (attempt >= 2) throw;
+      if (!kept) throw;
     }
   }
 }
