@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
+#include "core/catalog/tag_rules.h"
 #include "core/common/error.h"
 
 namespace datarefresh::planner {
@@ -18,8 +21,13 @@ std::vector<pg::Identifier> shared_columns(const std::vector<std::string>& upstr
   return out;
 }
 
-std::vector<std::string> copy_statements(const TableCopy& copy, const FdwTarget& fdw,
-                                         const std::vector<pg::Identifier>& columns) {
+std::string uuid_split_point(int i, int n) {
+  const auto top = static_cast<std::uint32_t>((static_cast<std::uint64_t>(i) << 32) / static_cast<std::uint64_t>(n));
+  return fmt::format("{:08x}-0000-0000-0000-000000000000", top);
+}
+
+CopyPlan copy_plan(const TableCopy& copy, const FdwTarget& fdw, const std::vector<pg::Identifier>& columns,
+                   int parts, bool filter_tags) {
   if (columns.empty()) {
     throw ConfigError("the upstream table " + copy.upstream.name() + " and the API table " + copy.live.name() +
                       " share no column: check media_types.*.table / extra_tables and the upstream schema");
@@ -28,20 +36,28 @@ std::vector<std::string> copy_statements(const TableCopy& copy, const FdwTarget&
   const auto seq = temp.with_suffix("_id_seq");
   const auto server = copy.fdw_server.quoted();
   const auto schema = copy.import_schema.quoted();
+  const std::string count_column = pg::Identifier(kTagsRemovedColumn, "column name").quoted();
   std::string cols;
-  std::string src_cols;
-  bool has_identifier = false;
+  std::vector<std::string> quoted;
+  bool has_identifier = false, has_tags = false;
   for (std::size_t i = 0; i < columns.size(); ++i) {
     cols += (i ? ", " : "") + columns[i].quoted();
-    src_cols += (i ? ", u." : "u.") + columns[i].quoted();
+    quoted.push_back(columns[i].quoted());
     has_identifier = has_identifier || columns[i].name() == "identifier";
+    has_tags = has_tags || columns[i].name() == "tags";
   }
   if (copy.exclude_deleted && !has_identifier) {
     throw ConfigError("the advanced copy of " + copy.live.name() +
                       " needs an identifier column to skip deleted media; use copy: basic for this table");
   }
+  if (filter_tags && !has_tags) {
+    throw ConfigError("the upstream table " + copy.upstream.name() + " and the API table " + copy.live.name() +
+                      " share no tags column, so their tags cannot be filtered: check media_types.*.table");
+  }
 
-  std::vector<std::string> s;
+  CopyPlan plan;
+  plan.filters_tags = filter_tags;
+  auto& s = plan.setup;
   s.push_back("CREATE EXTENSION IF NOT EXISTS postgres_fdw");
   s.push_back("DROP SERVER IF EXISTS " + server + " CASCADE");
   // fetch_size: postgres_fdw's default of 100 rows per round trip makes large copies crawl.
@@ -70,16 +86,39 @@ std::vector<std::string> copy_statements(const TableCopy& copy, const FdwTarget&
       "IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = " +
       pg::quote_literal(temp.name()) + " AND column_name = 'updated_on') THEN EXECUTE 'ALTER TABLE " + temp.quoted() +
       " ALTER COLUMN updated_on SET DEFAULT CURRENT_TIMESTAMP'; END IF; END $$");
-  std::string insert = "INSERT INTO " + temp.quoted() + " (" + cols + ") SELECT " + src_cols + " FROM " + schema +
-                       "." + copy.upstream.quoted() + " AS u";
-  if (copy.exclude_deleted) {
-    insert += " WHERE NOT EXISTS (SELECT FROM " + copy.live.with_prefix("api_deleted").quoted() +
-              " AS d WHERE d.identifier = u.identifier)";
+  if (filter_tags) s.push_back("ALTER TABLE " + temp.quoted() + " ADD COLUMN " + count_column + " integer");
+
+  // A row limit copies the first rows by identifier: one ordered part.
+  const bool limited = copy.row_limit && has_identifier;
+  const int n = (limited || !has_identifier) ? 1 : std::max(1, parts);
+  for (int i = 0; i < n; ++i) {
+    std::vector<std::string> where;
+    if (i > 0) where.push_back("u.identifier >= " + pg::quote_literal(uuid_split_point(i, n)) + "::uuid");
+    if (i + 1 < n) where.push_back("u.identifier < " + pg::quote_literal(uuid_split_point(i + 1, n)) + "::uuid");
+    if (copy.exclude_deleted) {
+      where.push_back("NOT EXISTS (SELECT FROM " + copy.live.with_prefix("api_deleted").quoted() +
+                      " AS d WHERE d.identifier = u.identifier)");
+    }
+    std::string from = schema + "." + copy.upstream.quoted() + " AS u";
+    for (std::size_t w = 0; w < where.size(); ++w) from += (w ? " AND " : " WHERE ") + where[w];
+    if (limited) from += " ORDER BY u.identifier LIMIT " + std::to_string(*copy.row_limit);
+    std::string insert;
+    if (filter_tags) {
+      insert = "INSERT INTO " + temp.quoted() + " (" + cols + ", " + count_column + ") " +
+               catalog::tags_filtered_select_sql(quoted, from) + " RETURNING " + count_column + " AS removed";
+    } else {
+      std::string src_cols;
+      for (std::size_t c = 0; c < quoted.size(); ++c) src_cols += (c ? ", u." : "u.") + quoted[c];
+      insert = "INSERT INTO " + temp.quoted() + " (" + cols + ") SELECT " + src_cols + " FROM " + from +
+               " RETURNING NULL::integer AS removed";
+    }
+    plan.parts.push_back("WITH copied AS (" + insert +
+                         ") SELECT count(*)::bigint, count(removed)::bigint, COALESCE(sum(removed), 0)::bigint "
+                         "FROM copied");
   }
-  if (copy.row_limit && has_identifier) insert += " ORDER BY u.identifier LIMIT " + std::to_string(*copy.row_limit);
-  s.push_back(insert);
-  s.push_back("ALTER TABLE " + temp.quoted() + " ADD PRIMARY KEY (id)");
-  return s;
+  if (filter_tags) plan.finish.push_back("ALTER TABLE " + temp.quoted() + " DROP COLUMN " + count_column);
+  plan.finish.push_back("ALTER TABLE " + temp.quoted() + " ADD PRIMARY KEY (id)");
+  return plan;
 }
 
 }  // namespace datarefresh::planner

@@ -33,11 +33,33 @@ struct TableCopy {
 std::vector<pg::Identifier> shared_columns(const std::vector<std::string>& upstream_columns,
                                            const std::vector<std::string>& api_columns);
 
-// The statements of the copy, in order, for one transaction: FDW server and user mapping, the
-// imported upstream table, temp_import_<live> LIKE the live table with a fresh id sequence and
-// timestamp defaults, the INSERT ... SELECT over the shared columns, then the primary key. Safe to
-// run again from the start (everything is dropped first). The FDW objects are dropped separately.
-std::vector<std::string> copy_statements(const TableCopy& copy, const FdwTarget& fdw,
-                                         const std::vector<pg::Identifier>& columns);
+// The column the copy's parts write each row's number of dropped tags to (NULL: none), so that
+// the parts can count what the filter did; dropped again before the primary key is added.
+inline constexpr const char* kTagsRemovedColumn = "datarefresh_tags_removed";
+
+// The statements of one table's copy, in three stages:
+//  - setup, one transaction: FDW server and user mapping, the imported upstream table,
+//    temp_import_<live> LIKE the live table with a fresh id sequence and timestamp defaults. Safe
+//    to run again from the start (everything is dropped first).
+//  - parts, one statement each, each in its own session and transaction: INSERT ... SELECT over the
+//    shared columns of one range of upstream identifiers (the ranges split the uuid space evenly
+//    and cover it together; one part when the copy has a row limit or no identifier). Each returns
+//    one row: rows copied, rows whose tags the filter changed, tags removed (both 0 without it).
+//  - finish, one transaction: the count column dropped, then the primary key.
+// With filter_tags the parts filter the `tags` column on the way in (tags_filtered_select_sql();
+// they then take tag_filter_params() as $1..$3), so no row is written twice. The FDW objects are
+// dropped separately.
+struct CopyPlan {
+  std::vector<std::string> setup;
+  std::vector<std::string> parts;
+  bool filters_tags = false;
+  std::vector<std::string> finish;
+};
+CopyPlan copy_plan(const TableCopy& copy, const FdwTarget& fdw, const std::vector<pg::Identifier>& columns,
+                   int parts, bool filter_tags);
+
+// The lower bound of part `i` of `n` in the uuid space (i in 1..n-1): the first 32 bits of
+// i * 2^128 / n, the rest zero.
+std::string uuid_split_point(int i, int n);
 
 }  // namespace datarefresh::planner

@@ -133,14 +133,15 @@ struct Planner::Impl {
     struct Job {
       std::string upstream, live;
       bool advanced;
+      bool filter_tags;  // the media table: its tags are filtered on the way in (spec §1.3)
     };
-    std::vector<Job> jobs{{media.table, media.table, true}};
+    std::vector<Job> jobs{{media.table, media.table, true, true}};
     for (const auto& extra : media.extra_tables) {
-      jobs.push_back({extra.upstream, extra.downstream, extra.copy == config::CopyMode::kAdvanced});
+      jobs.push_back({extra.upstream, extra.downstream, extra.copy == config::CopyMode::kAdvanced, false});
     }
     auto names = refresh::refresh_names(media.name, run.refresh_id);
     for (const auto& job : jobs) {
-      std::string step = "copy:" + job.live;
+      const std::string step = "copy:" + job.live;
       if (ledger.step_done(run.refresh_id, step)) continue;
       auto started = Clock::now();
       TableCopy copy{pg::Identifier(job.upstream, "upstream table"), pg::Identifier(job.live, "table name"),
@@ -152,98 +153,122 @@ struct Planner::Impl {
                         ": check media_types." + media.name + " and postgres.upstream.dsn",
                         false);
       }
-      auto statements = copy_statements(copy, fdw, shared_columns(upstream_cols, table_columns(db, job.live)));
-      std::uint64_t rows = 0;
-      // One transaction: a crash leaves nothing half-copied, and the step is recorded with the data.
+      const auto columns = shared_columns(upstream_cols, table_columns(db, job.live));
+      // A resumed copy keeps the number of parts its setup planned, whatever the config says now.
+      const std::string setup_step = "copy_setup:" + job.live;
+      int parts = std::max(1, config.refresh.copy_parallelism);
+      if (auto done = ledger.step_details(run.refresh_id, setup_step)) parts = done->value("parts", parts);
+      auto plan = copy_plan(copy, fdw, columns, parts, job.filter_tags);
+      if (!ledger.step_done(run.refresh_id, setup_step)) {
+        db.transact(
+            [&](pg::Database& tx) {
+              set_copy_timeout(tx);
+              for (const auto& s : plan.setup) tx.exec(s);
+              crash_point("planner.copy_uncommitted");
+              ledger::Ledger(tx).mark_step(run.refresh_id, setup_step, seconds_since(started),
+                                           {{"parts", static_cast<int>(plan.parts.size())}});
+            },
+            pg::TransactionOptions{config.postgres.lock_timeout, 3});
+      }
+      auto totals = copy_parts(run, job.live, plan);
+      // The count column goes and the primary key comes in the transaction that records the copy.
       db.transact(
           [&](pg::Database& tx) {
-            if (config.postgres.copy_timeout.count() > 0) {
-              tx.exec(fmt::format("SET LOCAL statement_timeout = {}", config.postgres.copy_timeout.count()));
-            }
-            for (std::size_t i = 0; i < statements.size(); ++i) {
-              auto rs = tx.exec(statements[i]);
-              if (statements[i].rfind("INSERT INTO", 0) == 0) rows = rs.affected_rows;
-            }
-            crash_point("planner.copy_uncommitted");
+            set_copy_timeout(tx);
+            for (const auto& s : plan.finish) tx.exec(s);
             ledger::Ledger(tx).mark_step(run.refresh_id, step, seconds_since(started),
-                                         {{"rows", rows}, {"upstream", job.upstream}});
+                                         {{"rows", totals.rows},
+                                          {"upstream", job.upstream},
+                                          {"parts", static_cast<int>(plan.parts.size())},
+                                          {"tags_rows_changed", totals.rows_changed},
+                                          {"tags_removed", totals.tags_removed}});
           },
           pg::TransactionOptions{config.postgres.lock_timeout, 3});
-      log.info("table copied", {{"refresh_id", run.refresh_id}, {"table", job.live}, {"rows", rows},
+      log.info("table copied", {{"refresh_id", run.refresh_id},
+                                {"table", job.live},
+                                {"rows", totals.rows},
+                                {"parts", plan.parts.size()},
+                                {"tags_rows_changed", totals.rows_changed},
+                                {"tags_removed", totals.tags_removed},
                                 {"seconds", seconds_since(started)}});
-      if (job.live == media.table) ledger.update_run(run.refresh_id, {{"rows_copied", rows}});
+      if (job.live == media.table) {
+        ledger.update_run(run.refresh_id, {{"rows_copied", totals.rows},
+                                           {"tags_rows_changed", totals.rows_changed},
+                                           {"tags_removed", totals.tags_removed}});
+      }
     }
     refresh::drop_fdw_objects(db, media, run.refresh_id);
     run = *ledger.run(run.refresh_id);
   }
 
-  void filter_tags(ledger::Ledger& ledger, pg::Database& db, ledger::Run& run, const config::MediaTypeConfig& media) {
-    if (ledger.step_done(run.refresh_id, "filter_tags")) return;
-    enter_phase(ledger, run, "filtering_tags");
-    auto started = Clock::now();
-    auto temp = refresh::temp_table(pg::Identifier(media.table, "table name"));
-    auto bounds = db.exec("SELECT min(id), max(id) FROM " + temp.quoted());
-    std::int64_t rows_changed = 0, tags_removed = 0;
-    if (bounds.rows[0][0]) {
-      std::int64_t lo = std::stoll(*bounds.rows[0][0]), hi = std::stoll(*bounds.rows[0][1]);
-      auto batches = catalog::plan_shards(lo, hi, config.refresh.tag_filter_batch_rows);
-      catalog::TagRules rules;
-      const std::string sql = catalog::tag_filter_sql(temp.quoted());
-      std::atomic<std::size_t> next{0};
-      std::atomic<std::int64_t> changed{0}, removed{0};
-      std::mutex error_mu;
-      std::optional<std::string> error;
-      bool error_retryable = true;
-      auto worker = [&] {
-        try {
-          auto conn = pg::Database::connect(service::api_db_options(config, "datarefresh-planner-tags"));
-          ledger::Ledger worker_ledger(conn);
-          for (std::size_t i = next++; i < batches.size(); i = next++) {
-            {
-              std::lock_guard lock(error_mu);
-              if (error) return;
-            }
-            const auto& b = batches[i];
-            std::string step = fmt::format("filter_tags:{}", b.id_start);
-            if (auto done = worker_ledger.step_details(run.refresh_id, step)) {
-              changed += (*done)["rows_changed"].get<std::int64_t>();
-              removed += (*done)["tags_removed"].get<std::int64_t>();
-              continue;
-            }
-            auto batch_started = Clock::now();
-            conn.transact([&](pg::Database& tx) {
-              auto params = catalog::tag_filter_params(b.id_start, b.id_end, rules);
-              auto rs = tx.exec_params(sql, {params.begin(), params.end()});
-              std::int64_t c = std::stoll(rs.rows[0][0].value_or("0"));
-              std::int64_t r = std::stoll(rs.rows[0][1].value_or("0"));
-              ledger::Ledger(tx).mark_step(run.refresh_id, step, seconds_since(batch_started),
-                                           {{"rows_changed", c}, {"tags_removed", r}});
-              changed += c;
-              removed += r;
-            });
-            if (i == batches.size() / 2) crash_point("planner.tags_half_filtered");
-          }
-        } catch (const std::exception& e) {
-          std::lock_guard lock(error_mu);
-          if (!error) {
-            error = e.what();
-            error_retryable = refresh::is_retryable(e);
-          }
-        }
-      };
-      std::vector<std::thread> threads;
-      for (int i = 0; i < std::max(1, config.refresh.tag_filter_parallelism); ++i) threads.emplace_back(worker);
-      for (auto& t : threads) t.join();
-      if (error) throw StepError("filtering tags of " + temp.name() + ": " + *error, error_retryable);
-      rows_changed = changed;
-      tags_removed = removed;
+  void set_copy_timeout(pg::Database& tx) {
+    if (config.postgres.copy_timeout.count() > 0) {
+      tx.exec(fmt::format("SET LOCAL statement_timeout = {}", config.postgres.copy_timeout.count()));
     }
-    ledger.update_run(run.refresh_id, {{"tags_rows_changed", rows_changed}, {"tags_removed", tags_removed}});
-    ledger.mark_step(run.refresh_id, "filter_tags", seconds_since(started),
-                     {{"rows_changed", rows_changed}, {"tags_removed", tags_removed}});
-    log.info("tags filtered", {{"refresh_id", run.refresh_id}, {"rows_changed", rows_changed},
-                               {"tags_removed", tags_removed}, {"seconds", seconds_since(started)}});
-    run = *ledger.run(run.refresh_id);
+  }
+
+  struct CopyTotals {
+    std::int64_t rows = 0, rows_changed = 0, tags_removed = 0;
+  };
+
+  // Runs the parts of `plan` not yet done, at most refresh.copy_parallelism at once, each on its
+  // own connection and in its own transaction with its ledger step, so a crash loses only the
+  // parts in flight; returns the totals of all parts, done before or now.
+  CopyTotals copy_parts(const ledger::Run& run, const std::string& table, const CopyPlan& plan) {
+    const auto params = catalog::tag_filter_params(catalog::TagRules{});
+    std::atomic<std::size_t> next{0};
+    std::mutex mu;
+    CopyTotals totals;
+    std::optional<std::string> error;
+    bool error_retryable = true;
+    auto worker = [&] {
+      try {
+        auto conn = pg::Database::connect(service::api_db_options(config, "datarefresh-planner-copy"));
+        ledger::Ledger worker_ledger(conn);
+        for (std::size_t i = next++; i < plan.parts.size(); i = next++) {
+          {
+            std::lock_guard lock(mu);
+            if (error) return;
+          }
+          const std::string step = fmt::format("copy_part:{}:{}/{}", table, i + 1, plan.parts.size());
+          CopyTotals part;
+          if (auto done = worker_ledger.step_details(run.refresh_id, step)) {
+            part = {done->value("rows", std::int64_t{0}), done->value("tags_rows_changed", std::int64_t{0}),
+                    done->value("tags_removed", std::int64_t{0})};
+          } else {
+            auto part_started = Clock::now();
+            conn.transact([&](pg::Database& tx) {
+              set_copy_timeout(tx);
+              auto rs = plan.filters_tags ? tx.exec_params(plan.parts[i], {params.begin(), params.end()})
+                                          : tx.exec(plan.parts[i]);
+              part = {std::stoll(rs.rows[0][0].value_or("0")), std::stoll(rs.rows[0][1].value_or("0")),
+                      std::stoll(rs.rows[0][2].value_or("0"))};
+              ledger::Ledger(tx).mark_step(run.refresh_id, step, seconds_since(part_started),
+                                           {{"rows", part.rows},
+                                            {"tags_rows_changed", part.rows_changed},
+                                            {"tags_removed", part.tags_removed}});
+            });
+            crash_point("planner.copy_part_committed");
+          }
+          std::lock_guard lock(mu);
+          totals.rows += part.rows;
+          totals.rows_changed += part.rows_changed;
+          totals.tags_removed += part.tags_removed;
+        }
+      } catch (const std::exception& e) {
+        std::lock_guard lock(mu);
+        if (!error) {
+          error = e.what();
+          error_retryable = refresh::is_retryable(e);
+        }
+      }
+    };
+    std::vector<std::thread> threads;
+    const auto workers = std::min<std::size_t>(plan.parts.size(), std::max(1, config.refresh.copy_parallelism));
+    for (std::size_t i = 0; i < workers; ++i) threads.emplace_back(worker);
+    for (auto& t : threads) t.join();
+    if (error) throw StepError("copying into temp_import_" + table + ": " + *error, error_retryable);
+    return totals;
   }
 
   void create_index(ledger::Ledger& ledger, ledger::Run& run, const config::MediaTypeConfig& media) {
@@ -362,12 +387,11 @@ void Planner::interrupt(const std::string& refresh_id) {
     std::lock_guard lock(impl_->cancel_mutex);
     if (impl_->current_refresh != refresh_id) return;
   }
-  // The planner's own sessions in the API database (the copy runs there through the FDW, tag
-  // filtering on its workers); the statement fails with query_canceled and plan() rolls back.
+  // The planner's own sessions in the API database (the copy's parts run there through the FDW); the statement fails with query_canceled and plan() rolls back.
   auto db = pg::Database::connect(service::api_db_options(impl_->config, "datarefresh-planner-cancel"));
   auto n = db.query_value(
       "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND "
-      "application_name IN ('datarefresh-planner', 'datarefresh-planner-tags') AND state = 'active' AND "
+      "application_name IN ('datarefresh-planner', 'datarefresh-planner-copy') AND state = 'active' AND "
       "pid <> pg_backend_pid()");
   impl_->log.info("interrupted the planner's statements for a cancel request",
                   {{"refresh_id", refresh_id}, {"statements", n.value_or("0")}});
@@ -448,9 +472,6 @@ PlanOutcome Planner::plan(const messages::RefreshRequested& request, const kafka
     if (cancelled()) return PlanOutcome::kRetryLater;
     m.check_cancel(ledger, run);
     m.copy_tables(ledger, db, run, media);
-    if (cancelled()) return PlanOutcome::kRetryLater;
-    m.check_cancel(ledger, run);
-    m.filter_tags(ledger, db, run, media);
     if (cancelled()) return PlanOutcome::kRetryLater;
     m.check_cancel(ledger, run);
     m.create_index(ledger, run, media);

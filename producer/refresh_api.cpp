@@ -90,7 +90,7 @@ std::string requested_by(const json& object, const std::string& field, const std
   return v.get<std::string>();
 }
 
-const std::set<std::string> kPlannerPhases = {"planning", "copying", "filtering_tags", "creating_index",
+const std::set<std::string> kPlannerPhases = {"planning", "copying", "creating_index",
                                               "planning_shards"};
 
 }  // namespace

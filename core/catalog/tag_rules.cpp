@@ -19,18 +19,18 @@ namespace {
 constexpr const char* kTagDropped = R"SQL(COALESCE(jsonb_typeof(e.tag) IS DISTINCT FROM 'object'
      OR jsonb_typeof(e.tag -> 'name') IS DISTINCT FROM 'string'
      OR CASE jsonb_typeof(e.tag -> 'accuracy')
-          WHEN 'number' THEN {number} < $3
+          WHEN 'number' THEN {number} < $1
           WHEN 'string' THEN CASE
               WHEN btrim(e.tag ->> 'accuracy') ~ '^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{{1,4}})?$'
-                THEN {string} < $3
+                THEN {string} < $1
               ELSE true END
           WHEN 'object' THEN true
           WHEN 'array' THEN true
           WHEN 'boolean' THEN true
           ELSE false
         END
-     OR ((e.tag ->> 'provider') = ANY($4::text[]) AND jsonb_typeof(e.tag -> 'provider') = 'string')
-     OR lower(e.tag ->> 'name') LIKE ANY($5::text[]), false))SQL";
+     OR ((e.tag ->> 'provider') = ANY($2::text[]) AND jsonb_typeof(e.tag -> 'provider') = 'string')
+     OR lower(e.tag ->> 'name') LIKE ANY($3::text[]), false))SQL";
 
 // `value` (numeric) as float8, with magnitudes float8 cannot hold clamped to ones that compare the
 // same with any minimum accuracy float8 can hold.
@@ -46,11 +46,11 @@ std::string tag_dropped_sql() {
 
 // Rows with up to this many dropped tags get their kept array by deleting the dropped elements by
 // index (`jsonb - integer`, highest index first so the lower ones do not move); rows with more
-// rebuild it with jsonb_agg. Both give the array without those elements, in their order.
+// rebuild it with jsonb_agg. Both give the array without those elements, in their order. Rows with
+// none (or whose tags are not an array, so have no ordinals) keep their tags as they are.
 constexpr int kDeletesByIndex = 8;
-
 std::string kept_tags_sql() {
-  std::string sql = "CASE cardinality(c.dropped_ords)";
+  std::string sql = "CASE COALESCE(cardinality(c.dropped_ords), 0)\n      WHEN 0 THEN c.tags";
   for (int n = 1; n <= kDeletesByIndex; ++n) {
     std::string kept = "c.tags";
     for (int i = n; i >= 1; --i) kept = fmt::format("({} - (c.dropped_ords[{}] - 1)::integer)", kept, i);
@@ -66,34 +66,32 @@ std::string kept_tags_sql() {
 
 }  // namespace
 
-std::string tag_filter_sql(const std::string& qualified_table) {
-  // One pass: each tag of each row in the range is tested once, giving the row's ascending
-  // ordinals of dropped tags (ORDER BY e.ord costs no sort: WITH ORDINALITY output is already in
-  // that order). OFFSET 0 keeps the subquery from being flattened into the UPDATE, which would
-  // evaluate the ARRAY(...) again for the filter, the new value and RETURNING. Only rows with a
-  // dropped tag reach the UPDATE, which finds them by ctid: the row versions the subquery read,
-  // in this statement's snapshot, so no primary-key probe per row.
-  return fmt::format(R"SQL(
-WITH updated AS (
-  UPDATE {table} AS t
-  SET tags = {kept}
-  FROM (
-    SELECT r.ctid AS row_tid, r.tags,
+std::string tags_filtered_select_sql(const std::vector<std::string>& quoted_columns, const std::string& from_sql) {
+  // The inner query tests each tag of each array once, giving the row's ascending ordinals of
+  // dropped tags (ORDER BY e.ord costs no sort: WITH ORDINALITY output is already in that order).
+  // OFFSET 0 keeps it from being flattened into the outer query, which would evaluate the
+  // ARRAY(...) again for the kept tags and for the count.
+  std::string inner, outer;
+  for (std::size_t i = 0; i < quoted_columns.size(); ++i) {
+    const auto& col = quoted_columns[i];
+    inner += fmt::format("{}u.{}", i ? ", " : "", col);
+    outer += (i ? ", " : "") + (col == "\"tags\"" ? kept_tags_sql() : "c." + col);
+  }
+  return fmt::format(R"SQL(SELECT {outer},
+       NULLIF(COALESCE(cardinality(c.dropped_ords), 0), 0) AS tags_removed
+FROM (
+  SELECT {inner},
+         CASE WHEN jsonb_typeof(u.tags) = 'array' THEN
            ARRAY(SELECT e.ord
-                 FROM jsonb_array_elements(r.tags) WITH ORDINALITY AS e(tag, ord)
+                 FROM jsonb_array_elements(u.tags) WITH ORDINALITY AS e(tag, ord)
                  WHERE {dropped}
-                 ORDER BY e.ord) AS dropped_ords
-    FROM {table} AS r
-    WHERE r.id >= $1 AND r.id < $2 AND jsonb_typeof(r.tags) = 'array'
-    OFFSET 0
-  ) AS c
-  WHERE cardinality(c.dropped_ords) > 0 AND t.ctid = c.row_tid
-  RETURNING cardinality(c.dropped_ords) AS removed
-)
-SELECT count(*)::bigint AS rows_changed, COALESCE(sum(removed), 0)::bigint AS tags_removed FROM updated
-)SQL",
-                     fmt::arg("table", qualified_table), fmt::arg("kept", kept_tags_sql()),
-                     fmt::arg("dropped", tag_dropped_sql()));
+                 ORDER BY e.ord)
+         END AS dropped_ords
+  FROM {from}
+  OFFSET 0
+) AS c)SQL",
+                     fmt::arg("outer", outer), fmt::arg("inner", inner), fmt::arg("dropped", tag_dropped_sql()),
+                     fmt::arg("from", from_sql));
 }
 
 namespace {
@@ -142,9 +140,9 @@ std::vector<std::string> name_like_patterns(const TagRules& rules) {
   return out;
 }
 
-std::vector<std::string> tag_filter_params(std::int64_t id_start, std::int64_t id_end, const TagRules& rules) {
-  return {std::to_string(id_start), std::to_string(id_end), fmt::format("{}", rules.min_accuracy),
-          text_array_literal(rules.filtered_providers), text_array_literal(name_like_patterns(rules))};
+std::vector<std::string> tag_filter_params(const TagRules& rules) {
+  return {fmt::format("{}", rules.min_accuracy), text_array_literal(rules.filtered_providers),
+          text_array_literal(name_like_patterns(rules))};
 }
 
 std::string text_array_literal(const std::vector<std::string>& values) {

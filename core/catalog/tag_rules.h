@@ -23,15 +23,16 @@ struct TagRules {
                                                 "by-nd",        "by-sa",    "by-nc-nd", "by-nc-sa", "pdm"};
 };
 
-// The SQL that filters the tags of one id range [$1, $2) of `qualified_table` (already quoted)
-// in one statement: it tests every tag of the range once, writes only the rows that change (their
-// kept tags, in order) and returns one row (rows_changed bigint, tags_removed bigint). Changed rows
-// are updated by ctid (the row versions the statement read), which holds because the planner's
-// batches are disjoint id ranges and nothing else writes the temp table meanwhile. Parameters:
-// $1 id_start, $2 id_end, $3 min accuracy (float8), $4 filtered providers (text[]),
-// $5 name patterns (text[], from name_like_patterns()); tag_filter_params() builds them.
-std::string tag_filter_sql(const std::string& qualified_table);
-std::vector<std::string> tag_filter_params(std::int64_t id_start, std::int64_t id_end, const TagRules& rules);
+// The SELECT the copy inserts from, filtering tags on the way in so that no row is written twice:
+// `quoted_columns` (quoted names, in the INSERT's column order, `"tags"` among them) read from
+// `from_sql` (a FROM item aliased `u`, with any WHERE / ORDER BY / LIMIT after it), every tag of
+// each `tags` array tested once and the dropped ones left out (the kept ones in order; tags that
+// are not an array, or lose nothing, pass as they are), plus one last column `tags_removed`
+// (integer): how many tags the row lost, NULL when none. Parameters: $1 min accuracy (float8),
+// $2 filtered providers (text[]), $3 name patterns (text[], from name_like_patterns());
+// tag_filter_params() builds them.
+std::string tags_filtered_select_sql(const std::vector<std::string>& quoted_columns, const std::string& from_sql);
+std::vector<std::string> tag_filter_params(const TagRules& rules);
 
 // LIKE patterns ('%' + escaped substring + '%') for the contains denylist.
 std::vector<std::string> contains_like_patterns(const TagRules& rules);

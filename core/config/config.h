@@ -167,8 +167,7 @@ struct RefreshConfig {
   Duration transient_retry_deadline = std::chrono::minutes(10);
   Duration schedule_misfire_grace = std::chrono::hours(1);
   Duration progress_interval = std::chrono::seconds(5);
-  std::int64_t tag_filter_batch_rows = 100'000;
-  int tag_filter_parallelism = 2;
+  int copy_parallelism = 2;
   double dead_letter_budget = 0.0;
   std::string sensitive_terms_file = "config/sensitive_terms.txt";
   FilteredIndexConfig filtered_index;

@@ -645,7 +645,7 @@ const KeyTable<Config>& root_keys() {
     t.push_back(duration<O>("postgres.statement_timeout", "0s", "statement_timeout of our sessions; 0s = none.", DR_AT(postgres.statement_timeout)));
     t.push_back(duration<O>("postgres.lock_timeout", "10s", "lock_timeout for DDL (promotion), so a busy table fails fast instead of blocking the API.",
                             DR_AT(postgres.lock_timeout)));
-    t.push_back(duration<O>("postgres.copy_timeout", "12h", "Longest the upstream copy may take.", DR_AT(postgres.copy_timeout)));
+    t.push_back(duration<O>("postgres.copy_timeout", "12h", "Longest any one statement of the upstream copy may take (each part's INSERT ... SELECT, the primary key).", DR_AT(postgres.copy_timeout)));
 
     t.push_back(required_str<O>("search.url", "http://elasticsearch:9200", "Elasticsearch/OpenSearch base URL.", DR_AT(search.url), check_url));
     t.push_back(str<O>("search.username", "", "Basic-auth user; empty = none.", DR_AT(search.username)));
@@ -688,9 +688,10 @@ const KeyTable<Config>& root_keys() {
                             "starts within this long after its time.",
                             DR_AT(refresh.schedule_misfire_grace)));
     t.push_back(duration<O>("refresh.progress_interval", "5s", "How often indexers publish shard progress.", DR_AT(refresh.progress_interval)));
-    t.push_back(integer<O>("refresh.tag_filter_batch_rows", 100000, 1, kNoMax, "Rows per tag-filtering UPDATE batch.",
-                           DR_AT(refresh.tag_filter_batch_rows)));
-    t.push_back(integer<O>("refresh.tag_filter_parallelism", 2, 1, 64, "Tag-filtering batches run at once.", DR_AT(refresh.tag_filter_parallelism)));
+    t.push_back(integer<O>("refresh.copy_parallelism", 2, 1, 64,
+                           "Sessions the copy of a media table is split across, by ranges of upstream identifiers "
+                           "(each scans the upstream table for its range; PostgreSQL's synchronized scans share the reads).",
+                           DR_AT(refresh.copy_parallelism)));
     t.push_back(number<O>("refresh.dead_letter_budget", 0.0, 0.0, 1.0,
                           "Fraction of documents that may be dead-lettered before the refresh fails (0 = none).",
                           DR_AT(refresh.dead_letter_budget)));

@@ -25,16 +25,20 @@ TEST(TextArrayLiteral, QuotesEveryElement) {
   EXPECT_EQ(text_array_literal({}), "{}");
 }
 
-TEST(TagFilterSql, UpdatesOnlyTheGivenTableAndRange) {
-  auto sql = tag_filter_sql("\"public\".\"temp_import_image\"");
-  EXPECT_NE(sql.find("UPDATE \"public\".\"temp_import_image\" AS t"), std::string::npos);
-  EXPECT_NE(sql.find("FROM \"public\".\"temp_import_image\" AS r"), std::string::npos);
-  EXPECT_NE(sql.find("r.id >= $1 AND r.id < $2"), std::string::npos);
-  EXPECT_NE(sql.find("t.ctid = c.row_tid"), std::string::npos);
+TEST(TagsFilteredSelectSql, ReadsTheSourceOnceAndReplacesOnlyTheTagsColumn) {
+  auto sql = tags_filtered_select_sql({"\"id\"", "\"tags\"", "\"title\""}, "\"s\".\"image\" AS u WHERE u.id > 0");
+  EXPECT_EQ(sql.rfind("SELECT c.\"id\", CASE COALESCE(cardinality(c.dropped_ords), 0)\n      WHEN 0 THEN c.tags", 0),
+            0u)
+      << sql;
+  EXPECT_NE(sql.find("END, c.\"title\",\n       NULLIF(COALESCE(cardinality(c.dropped_ords), 0), 0) AS tags_removed"),
+            std::string::npos)
+      << sql;
+  EXPECT_NE(sql.find("SELECT u.\"id\", u.\"tags\", u.\"title\","), std::string::npos);
+  EXPECT_NE(sql.find("FROM \"s\".\"image\" AS u WHERE u.id > 0\n  OFFSET 0"), std::string::npos) << sql;
 }
 
-TEST(TagFilterSql, DeletesUpToEightTagsByIndexHighestFirstAndRebuildsBeyond) {
-  auto sql = tag_filter_sql("\"t\"");
+TEST(TagsFilteredSelectSql, DeletesUpToEightTagsByIndexHighestFirstAndRebuildsBeyond) {
+  auto sql = tags_filtered_select_sql({"\"tags\""}, "t AS u");
   EXPECT_NE(sql.find("WHEN 2 THEN ((c.tags - (c.dropped_ords[2] - 1)::integer) - (c.dropped_ords[1] - 1)::integer)"),
             std::string::npos);
   EXPECT_NE(sql.find("WHEN 8 THEN"), std::string::npos);

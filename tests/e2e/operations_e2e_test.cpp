@@ -343,7 +343,7 @@ TEST_F(Operations, NotificationsAnnounceStartsPhasesCompletionsAndCancellations)
   }
   const std::string mine = "image refresh `" + completed_image_ + "`";
   EXPECT_TRUE(has(":arrow_forward: [local] " + mine + " started")) << fmt::format("{}", fmt::join(texts, "\n"));
-  EXPECT_TRUE(has(mine + ": copying -> filtering_tags"));
+  EXPECT_TRUE(has(mine + ": copying -> creating_index"));
   EXPECT_TRUE(has(":white_check_mark: [local] " + mine + " completed in"));
   EXPECT_TRUE(has("cancelled in phase indexing: cancelled by e2e-operator"));
   EXPECT_TRUE(has("cancelled in phase copying: cancelled by api"));

@@ -55,7 +55,7 @@ std::string text_of(const messages::Event& e, NotifyLevel level) {
 
 TEST(SlackMessage, EachLevelAnnouncesItsEvents) {
   const messages::Event started = phase(std::nullopt, "planning");
-  const messages::Event moved = phase("copying", "filtering_tags");
+  const messages::Event moved = phase("copying", "creating_index");
   const messages::Event done = completed();
   const messages::Event broke = failed(false);
   const messages::Event cancelled = failed(true);
@@ -81,7 +81,7 @@ TEST(SlackMessage, EachLevelAnnouncesItsEvents) {
   EXPECT_EQ(text_of(started, NotifyLevel::kInfo),
             ":arrow_forward: [production] image refresh `0b7e6f5c-1111-4222-8333-444455556666` started");
   EXPECT_EQ(text_of(moved, NotifyLevel::kVerbose),
-            "[production] image refresh `0b7e6f5c-1111-4222-8333-444455556666`: copying -> filtering_tags");
+            "[production] image refresh `0b7e6f5c-1111-4222-8333-444455556666`: copying -> creating_index");
 }
 
 TEST(SlackMessage, TheCompletionCarriesTheReportPerProvider) {
