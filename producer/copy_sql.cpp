@@ -90,11 +90,15 @@ CopyPlan copy_plan(const TableCopy& copy, const FdwTarget& fdw, const std::vecto
 
   // A row limit copies the first rows by identifier: one ordered part.
   const bool limited = copy.row_limit && has_identifier;
-  const int n = (limited || !has_identifier) ? 1 : std::max(1, parts);
+  const int n = (limited || !has_identifier || !copy.identifier_is_uuid) ? 1 : std::max(1, parts);
   for (int i = 0; i < n; ++i) {
     std::vector<std::string> where;
     if (i > 0) where.push_back("u.identifier >= " + pg::quote_literal(uuid_split_point(i, n)) + "::uuid");
-    if (i + 1 < n) where.push_back("u.identifier < " + pg::quote_literal(uuid_split_point(i + 1, n)) + "::uuid");
+    if (i + 1 < n) {
+      std::string below = "u.identifier < " + pg::quote_literal(uuid_split_point(i + 1, n)) + "::uuid";
+      // No range holds a NULL identifier: the first part takes them, so no row is left out.
+      where.push_back(i == 0 ? "(" + below + " OR u.identifier IS NULL)" : below);
+    }
     if (copy.exclude_deleted) {
       where.push_back("NOT EXISTS (SELECT FROM " + copy.live.with_prefix("api_deleted").quoted() +
                       " AS d WHERE d.identifier = u.identifier)");

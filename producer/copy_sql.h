@@ -27,6 +27,8 @@ struct TableCopy {
   std::optional<std::int64_t> row_limit;     // ORDER BY identifier LIMIT n (tables with an identifier)
   pg::Identifier fdw_server;
   pg::Identifier import_schema;
+  // The upstream identifier column is a uuid, so the copy can be split into ranges of it.
+  bool identifier_is_uuid = false;
 };
 
 // Columns both sides share, in the API table's order, without `id` (always generated anew).
@@ -43,7 +45,8 @@ inline constexpr const char* kTagsRemovedColumn = "datarefresh_tags_removed";
 //    to run again from the start (everything is dropped first).
 //  - parts, one statement each, each in its own session and transaction: INSERT ... SELECT over the
 //    shared columns of one range of upstream identifiers (the ranges split the uuid space evenly
-//    and cover it together; one part when the copy has a row limit or no identifier). Each returns
+//    and cover it together, the first one also taking NULL identifiers; one part when the copy has
+//    a row limit or no uuid identifier). Each returns
 //    one row: rows copied, rows whose tags the filter changed, tags removed (both 0 without it).
 //  - finish, one transaction: the count column dropped, then the primary key.
 // With filter_tags the parts filter the `tags` column on the way in (tags_filtered_select_sql();

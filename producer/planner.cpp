@@ -147,6 +147,12 @@ struct Planner::Impl {
       TableCopy copy{pg::Identifier(job.upstream, "upstream table"), pg::Identifier(job.live, "table name"),
                      job.advanced, limit, names.fdw_server,
                      refresh::import_schema(pg::Identifier(job.live, "table name"), run.refresh_id)};
+      copy.identifier_is_uuid =
+          upstream
+              .query_value("SELECT data_type FROM information_schema.columns WHERE table_schema = current_schema() "
+                           "AND table_name = $1 AND column_name = 'identifier'",
+                           {job.upstream})
+              .value_or("") == "uuid";
       auto upstream_cols = table_columns(upstream, job.upstream);
       if (upstream_cols.empty()) {
         throw StepError("upstream table " + job.upstream + " does not exist in " + upstream.target() +

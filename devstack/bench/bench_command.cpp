@@ -226,7 +226,7 @@ double copy_parts_seconds(demo::DevStack& stack, pg::Database& db, int paralleli
           "CREATE TABLE bench_parts (LIKE image INCLUDING DEFAULTS INCLUDING CONSTRAINTS); "
           "CREATE VIEW api_deletedbench_parts AS SELECT * FROM api_deletedimage");
   planner::TableCopy copy{pg::Identifier("image"), pg::Identifier("bench_parts"), true, std::nullopt,
-                          pg::Identifier("bench_parts_fdw"), pg::Identifier("bench_parts_upstream")};
+                          pg::Identifier("bench_parts_fdw"), pg::Identifier("bench_parts_upstream"), true};
   auto columns_of = [](pg::Database& d) {
     std::vector<std::string> cols;
     for (const auto& r : d.exec("SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND "

@@ -9,7 +9,7 @@ namespace {
 
 TableCopy image_copy(std::optional<std::int64_t> limit = std::nullopt) {
   return {pg::Identifier("image"), pg::Identifier("image"), true, limit, pg::Identifier("datarefresh_fdw_abc"),
-          pg::Identifier("datarefresh_upstream_abc_image")};
+          pg::Identifier("datarefresh_upstream_abc_image"), true};
 }
 
 std::string joined(const std::vector<std::string>& v) {
@@ -55,7 +55,8 @@ TEST(CopyPlan, PartsSplitTheIdentifiersIntoRangesThatCoverTheUuidSpaceOnce) {
   EXPECT_EQ(uuid_split_point(1, 3), "55555555-0000-0000-0000-000000000000");
   EXPECT_EQ(uuid_split_point(2, 3), "aaaaaaaa-0000-0000-0000-000000000000");
   EXPECT_EQ(uuid_split_point(1, 2), "80000000-0000-0000-0000-000000000000");
-  EXPECT_NE(plan.parts[0].find("WHERE u.identifier < '55555555-0000-0000-0000-000000000000'::uuid AND NOT EXISTS"),
+  EXPECT_NE(plan.parts[0].find("WHERE (u.identifier < '55555555-0000-0000-0000-000000000000'::uuid OR u.identifier "
+                               "IS NULL) AND NOT EXISTS"),
             std::string::npos)
       << plan.parts[0];
   EXPECT_EQ(plan.parts[0].find("u.identifier >="), std::string::npos) << "the first part has no lower bound";
@@ -72,6 +73,14 @@ TEST(CopyPlan, PartsSplitTheIdentifiersIntoRangesThatCoverTheUuidSpaceOnce) {
     EXPECT_NE(part.find("SELECT count(*)::bigint, count(removed)::bigint, COALESCE(sum(removed), 0)::bigint"),
               std::string::npos);
   }
+}
+
+TEST(CopyPlan, AnIdentifierThatIsNotAUuidIsCopiedInOnePart) {
+  auto copy = image_copy();
+  copy.identifier_is_uuid = false;
+  auto plan = copy_plan(copy, {}, {pg::Identifier("identifier"), pg::Identifier("tags")}, 4, false);
+  ASSERT_EQ(plan.parts.size(), 1u);
+  EXPECT_EQ(plan.parts[0].find("u.identifier <"), std::string::npos);
 }
 
 TEST(CopyPlan, FilteringTagsWritesTheirCountToAColumnDroppedBeforeThePrimaryKey) {
