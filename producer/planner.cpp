@@ -393,7 +393,8 @@ void Planner::interrupt(const std::string& refresh_id) {
     std::lock_guard lock(impl_->cancel_mutex);
     if (impl_->current_refresh != refresh_id) return;
   }
-  // The planner's own sessions in the API database (the copy's parts run there through the FDW); the statement fails with query_canceled and plan() rolls back.
+  // The planner's own sessions in the API database (the copy's parts run there through the FDW);
+  // the statements fail with query_canceled and plan() rolls back.
   auto db = pg::Database::connect(service::api_db_options(impl_->config, "datarefresh-planner-cancel"));
   auto n = db.query_value(
       "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND "

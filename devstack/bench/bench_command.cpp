@@ -215,13 +215,14 @@ double min_of(const json& samples) {
 }
 
 // The copy's parts as the planner runs them (refresh.copy_parallelism sessions over ranges of
-// identifiers), with or without the tag filter: the difference between the
-// two is the time filtering the tags adds to the copy. Runs after the refreshes, on the idle stack.
+// identifiers), with or without the tag filter: the difference between the two is the time
+// filtering the tags adds to the copy. Runs after the refreshes, on the idle stack.
 double copy_parts_seconds(demo::DevStack& stack, pg::Database& db, int parallelism, bool filter_tags) {
   const auto& ep = stack.postgres().endpoint();
   planner::FdwTarget fdw{ep.host, ep.port, ep.catalog_dbname, ep.user, ep.password};
-  // Into temp_import_bench_parts, a name no service touches, shaped like the image table; the
-  // deleted media it skips are the image table's.
+  // Into temp_import_bench_parts, shaped like the image table: the coordinator's sweep of leftovers
+  // drops a temp_import_image no refresh owns, even mid-measurement. The deleted media it skips
+  // are the image table's.
   db.exec("DROP TABLE IF EXISTS bench_parts CASCADE; DROP VIEW IF EXISTS api_deletedbench_parts; "
           "CREATE TABLE bench_parts (LIKE image INCLUDING DEFAULTS INCLUDING CONSTRAINTS); "
           "CREATE VIEW api_deletedbench_parts AS SELECT * FROM api_deletedimage");
