@@ -166,13 +166,18 @@ struct Planner::Impl {
       if (auto done = ledger.step_details(run.refresh_id, setup_step)) parts = done->value("parts", parts);
       auto plan = copy_plan(copy, fdw, columns, parts, job.filter_tags);
       if (!ledger.step_done(run.refresh_id, setup_step)) {
+        // The upstream table's size, against which status views estimate the copy's progress.
+        const auto upstream_bytes = std::stoll(
+            upstream.query_value("SELECT COALESCE(pg_relation_size(to_regclass($1)), 0)", {copy.upstream.quoted()})
+                .value_or("0"));
         db.transact(
             [&](pg::Database& tx) {
               set_copy_timeout(tx);
               for (const auto& s : plan.setup) tx.exec(s);
               crash_point("planner.copy_uncommitted");
               ledger::Ledger(tx).mark_step(run.refresh_id, setup_step, seconds_since(started),
-                                           {{"parts", static_cast<int>(plan.parts.size())}});
+                                           {{"parts", static_cast<int>(plan.parts.size())},
+                                            {"upstream_bytes", upstream_bytes}});
             },
             pg::TransactionOptions{config.postgres.lock_timeout, 3});
       }

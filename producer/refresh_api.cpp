@@ -199,8 +199,14 @@ struct RefreshApi::Impl {
         "SELECT extract(epoch FROM now() - finished_at)::float8 FROM datarefresh.steps WHERE refresh_id = $1::uuid "
         "AND step = 'publish'",
         {id});
+    std::optional<refresh::CopyProgress> copy;
+    auto media = config.media_types.find(run->media_type);
+    if (run->status == ledger::RunStatus::kRunning && run->phase == "copying" && media != config.media_types.end()) {
+      copy = refresh::read_copy_progress(db, id, media->second.table);
+    }
     send(res, 200,
-         refresh::refresh_status_json(*run, ledger.shards(id), indexing ? std::optional(std::stod(*indexing)) : std::nullopt));
+         refresh::refresh_status_json(*run, ledger.shards(id), indexing ? std::optional(std::stod(*indexing)) : std::nullopt,
+                                      copy));
   }
 
   // GET /v1/refreshes

@@ -12,6 +12,7 @@
 #include "core/common/progress_bar.h"
 #include "core/common/shutdown.h"
 #include "core/ledger/ledger.h"
+#include "core/refresh/copy_progress.h"
 #include "core/pg/database.h"
 #include "core/refresh/status_view.h"
 #include "core/service/service_context.h"
@@ -28,7 +29,8 @@ double report_seconds(const nlohmann::json& report) {
 }
 
 // One screen of status. `rates` keeps each running refresh's documents/s across --watch frames.
-std::string render(ledger::Ledger& ledger, const config::Config& config, std::map<std::string, RateTracker>& rates) {
+std::string render(pg::Database& db, ledger::Ledger& ledger, const config::Config& config,
+                   std::map<std::string, RateTracker>& rates) {
   std::ostringstream out;
   auto running = ledger.runs_with_status(ledger::RunStatus::kRunning);
   out << fmt::format("datarefresh status, environment {}\n\n", config.environment);
@@ -47,6 +49,10 @@ std::string render(ledger::Ledger& ledger, const config::Config& config, std::ma
                        progress_bar(fraction), fraction * 100, t.counts.indexed, expected, rate.rate, eta, t.completed,
                        t.total);
     if (t.failed + t.retried > 0) out << fmt::format("  failed {} retried {}", t.failed, t.retried);
+    auto media = config.media_types.find(run.media_type);
+    if (run.phase == "copying" && media != config.media_types.end()) {
+      out << "  " << refresh::copy_progress_text(refresh::read_copy_progress(db, run.refresh_id, media->second.table));
+    }
     if (run.cancel_requested_at) out << fmt::format("  CANCELLING (by {})", run.cancel_requested_by.value_or("?"));
     out << fmt::format("  {}  {}\n", run.phase, run.refresh_id);
   }
@@ -100,7 +106,7 @@ class StatusCommand final : public Command {
     std::map<std::string, RateTracker> rates;
     const bool tty = ::isatty(STDOUT_FILENO);
     do {
-      auto screen = render(ledger, cfg, rates);
+      auto screen = render(db, ledger, cfg, rates);
       if (watch_ && tty) std::cout << "\033[H\033[2J";
       std::cout << screen << std::flush;
     } while (watch_ && !wait_for_shutdown(std::chrono::seconds(interval_s_)));

@@ -46,7 +46,7 @@ nlohmann::json refresh_summary_json(const ledger::Run& run) {
 }
 
 nlohmann::json refresh_status_json(const ledger::Run& run, const std::vector<ledger::ShardRecord>& shards,
-                                   std::optional<double> indexing_seconds) {
+                                   std::optional<double> indexing_seconds, const std::optional<CopyProgress>& copy) {
   auto j = refresh_summary_json(run);
   auto t = shard_totals(shards);
   const std::int64_t expected = run.expected_rows.value_or(0);
@@ -76,6 +76,8 @@ nlohmann::json refresh_status_json(const ledger::Run& run, const std::vector<led
   j["percent"] = std::round(percent * 10) / 10;
   j["documents_per_second"] = rate;
   j["eta_seconds"] = eta;
+  const bool copying = run.status == ledger::RunStatus::kRunning && run.phase == "copying";
+  j["copy"] = copying && copy ? copy_progress_json(*copy) : nlohmann::json();
   auto errors = nlohmann::json::array();
   if (run.error) errors.push_back({{"scope", "refresh"}, {"error", *run.error}});
   for (const auto& s : shards) {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/ledger/ledger.h"
+#include "core/refresh/copy_progress.h"
 
 namespace datarefresh::refresh {
 
@@ -24,9 +25,10 @@ nlohmann::json refresh_summary_json(const ledger::Run& run);
 // One refresh in full (GET /v1/refreshes/{id}): the summary plus shards by state, documents
 // (indexed, rows read, expected, dead-lettered, skipped), percent (rows read of expected while
 // indexing; 100 once indexing is over), documents/s and ETA while indexing (from
-// `indexing_seconds`, the time since indexing began), the errors of failed shards, the indices,
-// and the report once completed. Pure.
+// `indexing_seconds`, the time since indexing began), the copy's progress while copying (`copy`,
+// null otherwise), the errors of failed shards, the indices, and the report once completed. Pure.
 nlohmann::json refresh_status_json(const ledger::Run& run, const std::vector<ledger::ShardRecord>& shards,
-                                   std::optional<double> indexing_seconds);
+                                   std::optional<double> indexing_seconds,
+                                   const std::optional<CopyProgress>& copy = std::nullopt);
 
 }  // namespace datarefresh::refresh

@@ -254,6 +254,14 @@ TEST_F(Operations, ARefreshRequestedThroughTheApiCompletesAndReportsItsProgress)
         if (text(j, "phase") == "indexing" && j.contains("shards") && j["shards"]["total"].get<int>() > 0) {
           saw_progress = true;
         }
+        // Once in the ledger, the copy's progress shows while copying, and only then.
+        if (text(j, "status") != "queued") {
+          if (text(j, "phase") == "copying") {
+            EXPECT_TRUE(j["copy"].is_object() && j["copy"].contains("parts_done")) << j.dump();
+          } else {
+            EXPECT_TRUE(j.contains("copy") && j["copy"].is_null()) << j.dump();
+          }
+        }
         return text(j, "status") != "running" && text(j, "status") != "queued";
       },
       240s);

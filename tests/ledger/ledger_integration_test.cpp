@@ -8,6 +8,7 @@
 
 #include "core/ledger/ledger.h"
 #include "core/pg/database.h"
+#include "core/refresh/copy_progress.h"
 #include "devstack/postgres/local_postgres.h"
 
 namespace datarefresh::ledger {
@@ -100,6 +101,35 @@ TEST_F(LedgerTest, OlderAttemptsAreIgnoredAndACompletionCountsOnce) {
   EXPECT_EQ(s.status, ShardStatus::kCompleted);
   EXPECT_EQ(s.counts.indexed, 98);
   EXPECT_FALSE(ledger_->retry_shard(id, 0, 2)) << "a completed shard is never retried";
+}
+
+// While a refresh copies, status views read the copy's progress from its ledger steps (setup,
+// parts, the final step) and the temp table's size, whatever another table's parts say.
+TEST_F(LedgerTest, TheCopysProgressComesFromItsStepsAndTheTempTablesSize) {
+  auto id = begin(0);
+  auto p = refresh::read_copy_progress(*db_, id, "image");
+  EXPECT_EQ(p.parts, 0);
+  EXPECT_EQ(p.parts_done, 0);
+  EXPECT_EQ(p.bytes_written, 0) << "no temp table yet";
+  EXPECT_FALSE(p.percent().has_value()) << "no upstream size yet";
+  db_->exec("DROP TABLE IF EXISTS temp_import_image; CREATE TABLE temp_import_image AS SELECT g AS id, "
+            "repeat('x', 200) AS t FROM generate_series(1, 1000) AS g");
+  ledger_->mark_step(id, "copy_setup:image", 0.1, {{"parts", 2}, {"upstream_bytes", 1'000'000}});
+  ledger_->mark_step(id, "copy_part:image:1/2", 1.0, {{"rows", 500}});
+  ledger_->mark_step(id, "copy_part:imageset:1/1", 1.0, {{"rows", 5}});
+  p = refresh::read_copy_progress(*db_, id, "image");
+  EXPECT_EQ(p.parts, 2);
+  EXPECT_EQ(p.parts_done, 1) << "another table's part does not count";
+  EXPECT_EQ(p.upstream_bytes, 1'000'000);
+  EXPECT_EQ(p.bytes_written, std::stoll(*db_->query_value("SELECT pg_relation_size('temp_import_image')")));
+  EXPECT_GT(p.bytes_written, 200'000);
+  EXPECT_NEAR(*p.percent(), 100.0 * static_cast<double>(p.bytes_written) / 1e6, 0.1);
+  EXPECT_FALSE(p.done);
+  ledger_->mark_step(id, "copy:image", 2.0, {{"rows", 1000}});
+  p = refresh::read_copy_progress(*db_, id, "image");
+  EXPECT_TRUE(p.done);
+  EXPECT_DOUBLE_EQ(*p.percent(), 100.0);
+  db_->exec("DROP TABLE temp_import_image");
 }
 
 }  // namespace

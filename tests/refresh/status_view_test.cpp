@@ -77,5 +77,28 @@ TEST(RefreshStatus, PlanningHasNoShardsYetAndACancelRequestShows) {
   EXPECT_EQ(j["errors"], nlohmann::json::array());
 }
 
+TEST(RefreshStatus, CopyingShowsTheCopysProgressBySizeAndOtherPhasesDoNot) {
+  auto run = indexing_run();
+  run.phase = "copying";
+  CopyProgress p{2, 1, 600, 1000, false};
+  auto j = refresh_status_json(run, {}, std::nullopt, p);
+  EXPECT_EQ(j["copy"], (nlohmann::json{{"parts", 2}, {"parts_done", 1}, {"bytes_written", 600},
+                                       {"upstream_bytes", 1000}, {"percent", 60.0}}));
+  // Never 100 before the copy is recorded (the copy can outgrow the estimate), 100 once it is.
+  p.bytes_written = 1100;
+  EXPECT_DOUBLE_EQ(refresh_status_json(run, {}, std::nullopt, p)["copy"]["percent"].get<double>(), 99.9);
+  p.done = true;
+  EXPECT_DOUBLE_EQ(refresh_status_json(run, {}, std::nullopt, p)["copy"]["percent"].get<double>(), 100.0);
+  // An unknown upstream size gives no percentage; no setup yet gives zero parts.
+  EXPECT_TRUE(refresh_status_json(run, {}, std::nullopt, CopyProgress{})["copy"]["percent"].is_null());
+  run.phase = "indexing";
+  EXPECT_TRUE(refresh_status_json(run, {}, std::nullopt, p)["copy"].is_null());
+}
+
+TEST(CopyProgressText, ShowsThePercentageTheMegabytesAndTheParts) {
+  EXPECT_EQ(copy_progress_text({2, 1, 370130944, 738934784, false}), "copy 50.1% (352 MB written, parts 1/2)");
+  EXPECT_EQ(copy_progress_text({}), "copy ? (0 MB written, parts 0/0)");
+}
+
 }  // namespace
 }  // namespace datarefresh::refresh
