@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/catalog/tag_rules.h"
 #include "core/common/error.h"
@@ -37,15 +38,14 @@ CopyPlan copy_plan(const TableCopy& copy, const FdwTarget& fdw, const std::vecto
   const auto server = copy.fdw_server.quoted();
   const auto schema = copy.import_schema.quoted();
   const std::string count_column = pg::Identifier(kTagsRemovedColumn, "column name").quoted();
-  std::string cols;
   std::vector<std::string> quoted;
   bool has_identifier = false, has_tags = false;
-  for (std::size_t i = 0; i < columns.size(); ++i) {
-    cols += (i ? ", " : "") + columns[i].quoted();
-    quoted.push_back(columns[i].quoted());
-    has_identifier = has_identifier || columns[i].name() == "identifier";
-    has_tags = has_tags || columns[i].name() == "tags";
+  for (const auto& c : columns) {
+    quoted.push_back(c.quoted());
+    has_identifier = has_identifier || c.name() == "identifier";
+    has_tags = has_tags || c.name() == "tags";
   }
+  const std::string cols = fmt::format("{}", fmt::join(quoted, ", "));
   if (copy.exclude_deleted && !has_identifier) {
     throw ConfigError("the advanced copy of " + copy.live.name() +
                       " needs an identifier column to skip deleted media; use copy: basic for this table");
@@ -111,9 +111,8 @@ CopyPlan copy_plan(const TableCopy& copy, const FdwTarget& fdw, const std::vecto
       insert = "INSERT INTO " + temp.quoted() + " (" + cols + ", " + count_column + ") " +
                catalog::tags_filtered_select_sql(quoted, from) + " RETURNING " + count_column + " AS removed";
     } else {
-      std::string src_cols;
-      for (std::size_t c = 0; c < quoted.size(); ++c) src_cols += (c ? ", u." : "u.") + quoted[c];
-      insert = "INSERT INTO " + temp.quoted() + " (" + cols + ") SELECT " + src_cols + " FROM " + from +
+      insert = "INSERT INTO " + temp.quoted() + " (" + cols + ") SELECT u." + fmt::format("{}", fmt::join(quoted, ", u.")) +
+               " FROM " + from +
                " RETURNING NULL::integer AS removed";
     }
     plan.parts.push_back("WITH copied AS (" + insert +

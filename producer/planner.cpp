@@ -31,16 +31,6 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::vector<std::string> table_columns(pg::Database& db, const std::string& table) {
-  auto rs = db.exec_params(
-      "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 "
-      "ORDER BY ordinal_position",
-      {table});
-  std::vector<std::string> cols;
-  for (const auto& r : rs.rows) cols.push_back(r[0].value_or(""));
-  return cols;
-}
-
 }  // namespace
 
 struct Planner::Impl {
@@ -153,13 +143,13 @@ struct Planner::Impl {
                            "AND table_name = $1 AND column_name = 'identifier'",
                            {job.upstream})
               .value_or("") == "uuid";
-      auto upstream_cols = table_columns(upstream, job.upstream);
+      auto upstream_cols = upstream.table_columns(job.upstream);
       if (upstream_cols.empty()) {
         throw StepError("upstream table " + job.upstream + " does not exist in " + upstream.target() +
                         ": check media_types." + media.name + " and postgres.upstream.dsn",
                         false);
       }
-      const auto columns = shared_columns(upstream_cols, table_columns(db, job.live));
+      const auto columns = shared_columns(upstream_cols, db.table_columns(job.live));
       // A resumed copy keeps the number of parts its setup planned, whatever the config says now.
       const std::string setup_step = "copy_setup:" + job.live;
       int parts = std::max(1, config.refresh.copy_parallelism);

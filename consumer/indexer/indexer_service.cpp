@@ -273,10 +273,7 @@ struct IndexerService::Impl {
           return kafka::JobOutcome::kDone;
         }
       }
-      auto rs = db.exec_params(
-          "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1",
-          {job.table});
-      for (const auto& r : rs.rows) columns.push_back(r[0].value_or(""));
+      columns = db.table_columns(job.table);
       if (columns.empty()) {
         dead_letter_message(message, "shard job names table " + job.table + ", which does not exist", refresh_id);
         return kafka::JobOutcome::kDone;

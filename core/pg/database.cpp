@@ -90,6 +90,16 @@ std::optional<std::string> Database::query_value(std::string_view sql, const std
   return rs.rows.front().front();
 }
 
+std::vector<std::string> Database::table_columns(const std::string& table) {
+  auto rs = exec_params(
+      "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 "
+      "ORDER BY ordinal_position",
+      {table});
+  std::vector<std::string> cols;
+  for (const auto& r : rs.rows) cols.push_back(r[0].value_or(""));
+  return cols;
+}
+
 void Database::transact(const std::function<void(Database&)>& body, const TransactionOptions& options) {
   if (in_transaction_) throw InvariantError("Database::transact called inside a transaction on " + target_);
   std::mt19937_64 rng(std::random_device{}());

@@ -51,6 +51,9 @@ class Database {
   ResultSet exec_params(std::string_view sql, const std::vector<SqlParam>& params);
   // The first column of the first row, nullopt for no row or NULL.
   std::optional<std::string> query_value(std::string_view sql, const std::vector<SqlParam>& params = {});
+  // The column names of `table` in the current schema, in their order; empty when there is no
+  // such table.
+  std::vector<std::string> table_columns(const std::string& table);
 
   // Runs body inside BEGIN ... COMMIT with SET LOCAL lock_timeout. If the body or the commit fails
   // with a retryable error (lock timeout, deadlock, serialization failure) the transaction is

@@ -34,11 +34,11 @@ std::string copy_progress_text(const CopyProgress& p) {
 CopyProgress read_copy_progress(pg::Database& api_db, const std::string& refresh_id, const std::string& table) {
   CopyProgress p;
   auto rs = api_db.exec_params(
-      "SELECT (SELECT details ->> 'parts' FROM datarefresh.steps WHERE refresh_id = $1::uuid AND step = $2), "
-      "(SELECT details ->> 'upstream_bytes' FROM datarefresh.steps WHERE refresh_id = $1::uuid AND step = $2), "
+      "SELECT setup.details ->> 'parts', setup.details ->> 'upstream_bytes', "
       "(SELECT count(*) FROM datarefresh.steps WHERE refresh_id = $1::uuid AND left(step, length($3)) = $3), "
       "EXISTS (SELECT 1 FROM datarefresh.steps WHERE refresh_id = $1::uuid AND step = $4), "
-      "COALESCE(pg_relation_size(to_regclass($5)), 0)",
+      "COALESCE(pg_relation_size(to_regclass($5)), 0) "
+      "FROM (SELECT) AS one LEFT JOIN datarefresh.steps AS setup ON setup.refresh_id = $1::uuid AND setup.step = $2",
       {refresh_id, "copy_setup:" + table, "copy_part:" + table + ":", "copy:" + table,
        temp_table(pg::Identifier(table, "table name")).quoted()});
   const auto& row = rs.rows.at(0);
