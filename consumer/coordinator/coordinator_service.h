@@ -11,26 +11,28 @@
 namespace datarefresh::coordinator {
 
 // The coordinator: folds refresh jobs and shard events into the ledger (handle(), on the consumer's
-// job thread), and drives every planned refresh to its end (tick(), on its own thread): it re-publishes
-// shards that failed or stalled (bounded attempts), and once every shard completed it verifies the
-// counts, builds the filtered index, restores replicas and refresh interval, reapplies the live
-// tables' indexes and constraints to the temp tables, promotes the tables in one transaction, moves
-// both aliases in one call, deletes the old indices and reports. Every step is recorded in the
-// ledger and skipped when done, so a restarted coordinator resumes where the last one stopped. A
-// failure it cannot retry before the table promotion rolls the refresh back; after it, the
-// remaining steps are retried until they succeed (they can only fail transiently by design).
+// job thread) and wakes the driver of the refresh each concerns; supervises one RefreshDriver per
+// running refresh (tick(), on the supervisor's thread), each driving its refresh over
+// refresh_sequence() on a thread of its own: shard supervision, verification, the filtered index,
+// settings, constraints, the table promotion, the alias move, cleanup and the report. Every step is
+// recorded in the ledger and skipped when done, so a restarted coordinator resumes where the last
+// one stopped; refreshes of different media types advance independently. tick() also sweeps what
+// failed rollbacks left behind. stop() (or the destructor) stops and joins every driver.
 class Coordinator {
  public:
   Coordinator(service::ServiceContext& context, kafka::Producer& producer);
   ~Coordinator();
 
   kafka::JobOutcome handle(const kafka::Message& message, const kafka::CancelToken& cancel);
-  // One pass over the running refreshes; returns how many are still running.
+  // Starts a driver for each running refresh that has none, forgets those whose refresh ended and
+  // sweeps leftovers when due; returns how many refreshes are running (-1: the ledger could not
+  // be read).
   int tick();
-  // Sleeps until an event was folded since the last call (a refresh may be able to move on),
-  // `timeout` passed or a shutdown was requested: the driver ticks right after the last shard
-  // completes instead of up to a whole period later.
+  // Sleeps until a new refresh was planned since the last call, `timeout` passed or a shutdown was
+  // requested, so that its driver starts at once.
   void wait_for_work(std::chrono::milliseconds timeout);
+  // Stops every driver at its next wait and joins them.
+  void stop();
 
  private:
   struct Impl;

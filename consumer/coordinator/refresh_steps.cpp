@@ -1,0 +1,582 @@
+#include "consumer/coordinator/refresh_steps.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "consumer/coordinator/table_schema.h"
+#include "core/common/crash_point.h"
+#include "core/common/shutdown.h"
+#include "core/messages/codec.h"
+#include "core/refresh/naming.h"
+#include "core/refresh/rollback.h"
+#include "core/refresh/run_control.h"
+#include "core/refresh/step_error.h"
+
+namespace datarefresh::coordinator {
+namespace {
+
+using refresh::StepError;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::map<std::string, std::int64_t> provider_counts(pg::Database& db, const std::string& table) {
+  std::map<std::string, std::int64_t> out;
+  auto rs = db.exec("SELECT coalesce(provider, ''), count(*) FROM " + pg::Identifier(table, "table name").quoted() +
+                    " GROUP BY 1");
+  for (const auto& r : rs.rows) out[r[0].value_or("")] = std::stoll(r[1].value_or("0"));
+  return out;
+}
+
+std::vector<std::string> read_terms(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) {
+    throw StepError("cannot read the sensitive terms file " + path.string() +
+                        ": set refresh.sensitive_terms_file to a readable file (one term per line)",
+                    false);
+  }
+  std::set<std::string> terms;
+  std::string line;
+  while (std::getline(in, line)) {
+    auto b = line.find_first_not_of(" \t\r\n");
+    auto e = line.find_last_not_of(" \t\r\n");
+    if (b == std::string::npos || line[b] == '#') continue;  // blank lines and comments
+    std::string term = line.substr(b, e - b + 1);
+    // The .raw sub-fields hold lower-cased tokens, so only lower-case terms can match them.
+    std::transform(term.begin(), term.end(), term.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    terms.insert(term);
+  }
+  return {terms.begin(), terms.end()};
+}
+
+// ------------------------------------------------------------------------------------- indexing
+
+messages::ShardJob shard_job(const ledger::Run& run, const config::MediaTypeConfig& media, const ledger::ShardRecord& s) {
+  messages::ShardJob job;
+  job.refresh_id = RefreshId(run.refresh_id);
+  job.media_type = media.name;
+  job.shard = ShardNumber(s.shard);
+  job.id_start = RowId(s.id_start);
+  job.id_end = RowId(s.id_end);
+  job.table = refresh::temp_table(pg::Identifier(media.table)).name();
+  job.target_index = *run.new_index;
+  job.attempt = s.attempt;
+  job.expected_rows = s.id_end - s.id_start;
+  job.published_at = messages::now_timestamp();
+  return job;
+}
+
+// Re-publishes failed and stalled shards (bounded attempts); done once every shard completed.
+StepResult supervise_shards(StepContext& c) {
+  const auto& config = c.services.config;
+  const auto& run = c.run;
+  auto& metrics = c.services.metrics;
+  metrics.phase.Add({{"media_type", run.media_type}, {"phase", run.phase}}).Set(1);  // the planner set it
+  auto shards = c.ledger.shards(run.refresh_id);
+  const double stall = std::chrono::duration<double>(config.refresh.shard_stall_timeout).count();
+  std::size_t done = 0;
+  std::map<std::string, int> states;
+  std::vector<messages::ShardJob> to_publish;
+  for (auto& s : shards) {
+    states[std::string(ledger::to_string(s.status))]++;
+    if (s.status == ledger::ShardStatus::kCompleted) {
+      ++done;
+      continue;
+    }
+    std::optional<std::string> why;
+    if (s.status == ledger::ShardStatus::kFailed) why = "failed: " + s.error.value_or("");
+    if (s.status == ledger::ShardStatus::kRunning && s.idle_seconds > stall) {
+      why = fmt::format("no progress from {} for {:.0f}s", s.worker.value_or("its indexer"), s.idle_seconds);
+    }
+    if (why) {
+      if (s.attempt >= config.refresh.max_shard_attempts) {
+        throw StepError(fmt::format("shard {} (ids [{}, {})) {} after {} attempts (refresh.max_shard_attempts)",
+                                    s.shard, s.id_start, s.id_end, *why, s.attempt),
+                        false);
+      }
+      if (c.ledger.retry_shard(run.refresh_id, s.shard, s.attempt)) {
+        c.log.warn("shard re-published", {{"refresh_id", run.refresh_id}, {"shard", s.shard},
+                                          {"attempt", s.attempt + 1}, {"reason", *why}});
+        s.attempt += 1;
+        s.published = false;
+        s.status = ledger::ShardStatus::kPending;
+      }
+    }
+    if (s.status == ledger::ShardStatus::kPending && !s.published) to_publish.push_back(shard_job(run, c.media, s));
+  }
+  if (!to_publish.empty()) {
+    c.services.publisher.shard_jobs(to_publish);
+    for (const auto& j : to_publish) c.ledger.mark_published(run.refresh_id, j.shard.value());
+  }
+  for (const auto& st : {"pending", "running", "completed", "failed"}) {
+    metrics.shards.Add({{"media_type", run.media_type}, {"state", st}}).Set(states[st]);
+  }
+  metrics.progress.Add({{"media_type", run.media_type}})
+      .Set(shards.empty() ? 1.0 : static_cast<double>(done) / static_cast<double>(shards.size()));
+  if (done != shards.size()) return StepResult::kWaiting;
+  auto published = c.db.query_value(
+      "SELECT extract(epoch FROM now() - finished_at) FROM datarefresh.steps WHERE refresh_id = $1::uuid AND "
+      "step = 'publish'",
+      {run.refresh_id});
+  c.ledger.mark_step(run.refresh_id, "indexing", published ? std::stod(*published) : 0.0);
+  return StepResult::kDone;
+}
+
+ledger::ShardCounts shard_totals(ledger::Ledger& ledger, const std::string& refresh_id) {
+  ledger::ShardCounts t;
+  for (const auto& s : ledger.shards(refresh_id)) {
+    t.rows_read += s.counts.rows_read;
+    t.indexed += s.counts.indexed;
+    t.skipped_deleted += s.counts.skipped_deleted;
+    t.skipped_removed += s.counts.skipped_removed;
+    t.dead_lettered += s.counts.dead_lettered;
+  }
+  return t;
+}
+
+void check_alias_names(StepContext& c) {
+  auto& search = c.services.search;
+  for (const auto& alias : {*c.run.alias, *c.run.filtered_alias}) {
+    auto targets = refresh::check(search.get_alias(alias), "reading alias " + alias);
+    if (targets.empty() && refresh::check(search.index_exists(alias), "checking " + alias)) {
+      throw StepError("alias name " + alias + " is now an existing index: the aliases cannot be moved; delete or "
+                      "rename that index, then request the refresh again",
+                      false);
+    }
+  }
+}
+
+// --------------------------------------------------------------------------------------- verify
+
+StepResult verify(StepContext& c) {
+  const auto& run = c.run;
+  const auto& config = c.services.config;
+  auto& search = c.services.search;
+  c.enter_phase("verifying");
+  auto started = Clock::now();
+  refresh::check(search.refresh(*run.new_index), "refreshing " + *run.new_index);
+  auto documents = refresh::check(search.count(*run.new_index), "counting " + *run.new_index);
+  auto t = shard_totals(c.ledger, run.refresh_id);
+  if (!run.expected_rows) {
+    throw StepError("the ledger holds no expected row count for refresh " + run.refresh_id +
+                        ": its plan was not recorded; request the refresh again",
+                    false);
+  }
+  std::int64_t expected = *run.expected_rows;
+  if (t.rows_read != expected) {
+    throw StepError(fmt::format("the shards read {} rows but the temp table holds {}: rows were lost or read twice",
+                                t.rows_read, expected),
+                    false);
+  }
+  if (documents != t.indexed) {
+    throw StepError(fmt::format("index {} holds {} documents but the indexers had {} acknowledged", *run.new_index,
+                                documents, t.indexed),
+                    false);
+  }
+  // The temp table's eligible rows, counted independently of the indexers. Media deleted on
+  // request while the refresh ran may be indexed yet no longer eligible: that much slack only.
+  auto temp = refresh::temp_table(pg::Identifier(c.media.table, "table name"));
+  auto deleted_table = pg::Identifier(c.media.table, "table name").with_prefix("api_deleted");
+  std::int64_t eligible_now = std::stoll(c.db.query_value(
+      "SELECT count(*) FROM " + temp.quoted() + " AS t WHERE NOT t.removed_from_source AND NOT EXISTS (SELECT 1 FROM " +
+      deleted_table.quoted() + " AS d WHERE d.identifier = t.identifier)").value_or("0"));
+  std::int64_t deleted_meanwhile = std::stoll(
+      c.db.query_value("SELECT count(*) FROM " + deleted_table.quoted() + " WHERE created_on >= $1::timestamptz",
+                       {run.created_at})
+          .value_or("0"));
+  std::int64_t eligible = t.indexed + t.dead_lettered;
+  if (std::llabs(eligible_now - eligible) > deleted_meanwhile) {
+    throw StepError(fmt::format("the temp table has {} eligible rows but {} were indexed or dead-lettered ({} media "
+                                "deleted on request meanwhile)",
+                                eligible_now, eligible, deleted_meanwhile),
+                    false);
+  }
+  if (t.dead_lettered > 0 &&
+      static_cast<double>(t.dead_lettered) > config.refresh.dead_letter_budget * static_cast<double>(eligible)) {
+    throw StepError(fmt::format("{} of {} documents were dead-lettered, over the budget of {} "
+                                "(refresh.dead_letter_budget); see the dead-letter topic for the reasons",
+                                t.dead_lettered, eligible, config.refresh.dead_letter_budget),
+                    false);
+  }
+  check_alias_names(c);
+  nlohmann::json before = nlohmann::json::object();
+  std::int64_t rows_before = 0;
+  for (const auto& [p, n] : provider_counts(c.db, c.media.table)) {
+    before[p] = n;
+    rows_before += n;
+  }
+  c.ledger.mark_step(run.refresh_id, "verify", seconds_since(started),
+                     {{"documents", documents}, {"rows_before", rows_before}, {"per_provider_before", before},
+                      {"indexed", t.indexed}, {"dead_lettered", t.dead_lettered},
+                      {"skipped_deleted", t.skipped_deleted}, {"skipped_removed", t.skipped_removed}});
+  return StepResult::kDone;
+}
+
+// ------------------------------------------------------------------------------- filtered index
+
+constexpr const char* kFilteredTaskStep = "filtered_index:task";
+
+void forget_filtered_task(StepContext& c) {
+  c.db.exec_params("DELETE FROM datarefresh.steps WHERE refresh_id = $1::uuid AND step = $2",
+                   {c.run.refresh_id, kFilteredTaskStep});
+}
+
+StepResult build_filtered_index(StepContext& c) {
+  const auto& run = c.run;
+  const auto& fc = c.services.config.refresh.filtered_index;
+  auto& search = c.services.search;
+  c.enter_phase("building_filtered_index");
+  auto started = Clock::now();
+  if (!fc.enabled) {
+    c.ledger.mark_step(run.refresh_id, "filtered_index", 0, {{"skipped", true}});
+    return StepResult::kDone;
+  }
+  std::string task;
+  if (auto d = c.ledger.step_details(run.refresh_id, kFilteredTaskStep)) task = (*d)["task"];
+  if (task.empty()) {
+    auto terms = read_terms(c.services.context.resolve(c.services.config.refresh.sensitive_terms_file));
+    auto path = c.services.context.resolve(c.services.config.refresh.index_settings_dir + "/" + c.media.index_settings);
+    nlohmann::json overrides = {{"number_of_replicas", 0}, {"refresh_interval", "-1"}};
+    if (c.media.number_of_shards > 0) overrides["number_of_shards"] = c.media.number_of_shards;
+    auto created = search.create_index_from_file(*run.filtered_index, path.string(), overrides);
+    if (!created.ok() && created.error().type != "resource_already_exists_exception") {
+      throw StepError("creating " + *run.filtered_index + ": " + created.error().describe(), created.error().retryable);
+    }
+    nlohmann::json must_not = nlohmann::json::array();
+    for (const auto* field : {"tags.name.raw", "title.raw", "description.raw"}) {
+      must_not.push_back({{"terms", {{field, terms}}}});
+    }
+    nlohmann::json body = {{"source", {{"index", *run.new_index}, {"query", {{"bool", {{"must_not", must_not}}}}}}},
+                           {"dest", {{"index", *run.filtered_index}}}};
+    task = refresh::check(search.start_reindex(body, fc.requests_per_second, fc.slices),
+                          "starting the filtered reindex into " + *run.filtered_index);
+    c.ledger.mark_step(run.refresh_id, kFilteredTaskStep, 0, {{"task", task}, {"terms", terms.size()}});
+    c.log.info("filtered reindex started", {{"refresh_id", run.refresh_id}, {"task", task}, {"terms", terms.size()}});
+    crash_point("coordinator.filtered_index_running");
+  }
+  while (true) {
+    auto status = search.get_task(task);
+    if (!status.ok()) {
+      if (status.error().http_status == 404) {
+        // The engine lost the task (restarted): start over.
+        forget_filtered_task(c);
+        search.delete_index(*run.filtered_index);
+        throw StepError("reindex task " + task + " is unknown to the engine; starting the filtered index again", true);
+      }
+      throw StepError("polling reindex task " + task + ": " + status.error().describe(), status.error().retryable);
+    }
+    if (status.value().completed) {
+      if (status.value().error || !status.value().failures.empty()) {
+        std::string why = status.value().error.value_or(status.value().failures.front());
+        forget_filtered_task(c);
+        throw StepError("the filtered reindex failed: " + why, true);
+      }
+      break;
+    }
+    // A cancel is handled by the rollback, whose compensation stops the engine's copy first.
+    c.check_cancel();
+    if (wait_for_shutdown(std::chrono::milliseconds(500))) throw StepError("stopping", true);
+  }
+  refresh::check(search.refresh(*run.filtered_index), "refreshing " + *run.filtered_index);
+  auto filtered = refresh::check(search.count(*run.filtered_index), "counting " + *run.filtered_index);
+  auto main = refresh::check(search.count(*run.new_index), "counting " + *run.new_index);
+  c.ledger.mark_step(run.refresh_id, "filtered_index", seconds_since(started),
+                     {{"documents", filtered}, {"filtered_out", main - filtered}});
+  return StepResult::kDone;
+}
+
+// Stops a reindex still running in the engine before the rollback deletes its destination: a
+// running `_reindex` would otherwise write on and create the destination again.
+void stop_filtered_reindex(StepContext& c) {
+  if (c.ledger.step_done(c.run.refresh_id, "filtered_index")) return;
+  auto d = c.ledger.step_details(c.run.refresh_id, kFilteredTaskStep);
+  if (!d) return;
+  std::string task = (*d)["task"];
+  auto status = c.services.search.get_task(task);
+  if (!status.ok() && status.error().http_status == 404) return;  // the engine no longer knows it
+  if (status.ok() && status.value().completed) return;
+  auto cancelled = c.services.search.cancel_task(task);
+  if (!cancelled.ok() && cancelled.error().http_status != 404) {
+    refresh::check(cancelled, "cancelling reindex task " + task);
+  }
+  c.log.info("filtered reindex cancelled", {{"refresh_id", c.run.refresh_id}, {"task", task}});
+}
+
+// ----------------------------------------------------------------------------- restore settings
+
+StepResult restore_settings(StepContext& c) {
+  const auto& run = c.run;
+  const auto& config = c.services.config;
+  auto& search = c.services.search;
+  c.enter_phase("restoring_settings");
+  auto started = Clock::now();
+  std::vector<std::string> indices{*run.new_index};
+  if (config.refresh.filtered_index.enabled) indices.push_back(*run.filtered_index);
+  nlohmann::json settings = {{"index",
+                              {{"number_of_replicas", config.search.replicas_after_load},
+                               {"refresh_interval", config.search.refresh_interval_after_load}}}};
+  for (const auto& index : indices) {
+    refresh::check(search.update_settings(index, settings), "restoring the settings of " + index);
+  }
+  auto deadline = Clock::now() + config.search.health_timeout;
+  for (const auto& index : indices) {
+    while (true) {
+      auto h = search.cluster_health(index, std::string("green"), std::chrono::seconds(10));
+      if (h.ok() && h.value().status == "green" && !h.value().timed_out) break;
+      if (Clock::now() > deadline) {
+        throw StepError(fmt::format("index {} did not turn green within {} (search.health_timeout); is "
+                                    "search.replicas_after_load ({}) more than the cluster can allocate?",
+                                    index, format_duration(config.search.health_timeout),
+                                    config.search.replicas_after_load),
+                        false);
+      }
+      if (!h.ok() && !h.error().retryable && h.error().http_status != 408) {
+        throw StepError("waiting for " + index + " to turn green: " + h.error().describe(), false);
+      }
+      c.check_cancel();
+      if (shutdown_requested()) throw StepError("stopping", true);
+    }
+  }
+  c.ledger.mark_step(run.refresh_id, "restore_settings", seconds_since(started));
+  return StepResult::kDone;
+}
+
+// -------------------------------------------------------------------------- reapply constraints
+
+StepResult reapply_constraints(StepContext& c) {
+  const auto& run = c.run;
+  c.enter_phase("reapplying_constraints");
+  auto started = Clock::now();
+  nlohmann::json tables = nlohmann::json::array();
+  auto names = refresh::refresh_names(c.media.name, run.refresh_id);
+  int k = 0;
+  for (const auto& table : refresh::refreshed_tables(c.media)) {
+    auto schema = read_table_schema(c.db, table);
+    auto temp = refresh::temp_table(pg::Identifier(table)).name();
+    auto renames = reapply_schema(c.db, schema, temp, fmt::format("dr_{}_{}", names.suffix.substr(0, 12), k++));
+    nlohmann::json r = nlohmann::json::array();
+    for (const auto& x : renames) r.push_back({{"kind", x.kind}, {"temp_name", x.temp_name}, {"name", x.name}});
+    tables.push_back({{"schema", to_json(schema)}, {"temp_table", temp}, {"renames", r}});
+  }
+  c.ledger.mark_step(run.refresh_id, "reapply_constraints", seconds_since(started), {{"tables", tables}});
+  return StepResult::kDone;
+}
+
+// -------------------------------------------------------------------------------- promote table
+
+StepResult promote_table(StepContext& c) {
+  const auto& run = c.run;
+  check_alias_names(c);
+  c.enter_phase("promoting_table");
+  auto started = Clock::now();
+  auto details = c.ledger.step_details(run.refresh_id, "reapply_constraints");
+  std::vector<PromotedTable> tables;
+  for (const auto& t : (*details)["tables"]) {
+    PromotedTable p{table_schema_from_json(t["schema"]), t["temp_table"], {}};
+    for (const auto& r : t["renames"]) p.renames.push_back({r["kind"], r["temp_name"], r["name"]});
+    tables.push_back(p);
+  }
+  auto statements = promotion_statements(tables);
+  crash_point("coordinator.before_promote_table");
+  c.db.transact(
+      [&](pg::Database& tx) {
+        // Holds the run's row until the promotion commits: a cancel request either came first
+        // (and stops it here) or waits and then finds the refresh promoting (too late).
+        if (ledger::Ledger(tx).cancel_requested_for_update(run.refresh_id)) {
+          throw refresh::CancelRequested(run.refresh_id);
+        }
+        for (const auto& s : statements) tx.exec(s);
+        ledger::Ledger(tx).mark_step(run.refresh_id, "promote_table", seconds_since(started),
+                                     {{"statements", statements.size()}});
+      },
+      pg::TransactionOptions{c.services.config.postgres.lock_timeout, 10});
+  c.log.info("tables promoted", {{"refresh_id", run.refresh_id}, {"tables", tables.size()}});
+  crash_point("coordinator.after_promote_table");
+  return StepResult::kDone;
+}
+
+// ------------------------------------------------------------------------------ promote aliases
+
+StepResult promote_aliases(StepContext& c) {
+  const auto& run = c.run;
+  auto& search = c.services.search;
+  c.enter_phase("promoting_aliases");
+  auto started = Clock::now();
+  std::vector<search::AliasAction> actions;
+  std::vector<std::pair<std::string, std::string>> pairs{{*run.alias, *run.new_index}};
+  if (c.services.config.refresh.filtered_index.enabled) pairs.emplace_back(*run.filtered_alias, *run.filtered_index);
+  for (const auto& [alias, index] : pairs) {
+    auto current = refresh::check(search.get_alias(alias), "reading alias " + alias);
+    for (const auto& [old_index, _] : current) {
+      if (old_index != index) actions.push_back(search::AliasAction::remove(old_index, alias));
+    }
+    if (!current.count(index)) actions.push_back(search::AliasAction::add(index, alias));
+  }
+  crash_point("coordinator.before_promote_aliases");
+  if (!actions.empty()) refresh::check(search.update_aliases(actions), "moving the aliases");
+  crash_point("coordinator.after_promote_aliases");
+  c.ledger.mark_step(run.refresh_id, "promote_aliases", seconds_since(started), {{"actions", actions.size()}});
+  c.log.info("aliases moved", {{"refresh_id", run.refresh_id}, {"actions", actions.size()}});
+  return StepResult::kDone;
+}
+
+// -------------------------------------------------------------------------------------- cleanup
+
+StepResult clean_up(StepContext& c) {
+  const auto& run = c.run;
+  auto& search = c.services.search;
+  c.enter_phase("cleaning_up");
+  auto started = Clock::now();
+  std::set<std::string> keep{*run.new_index, *run.filtered_index};
+  for (const auto& other : c.ledger.runs_with_status(ledger::RunStatus::kRunning)) {
+    if (other.new_index) keep.insert(*other.new_index);
+    if (other.filtered_index) keep.insert(*other.filtered_index);
+  }
+  std::vector<std::string> deleted;
+  auto indices = refresh::check(search.cat_indices(), "listing indices");
+  for (const auto& row : indices) {
+    bool ours = row.index == run.old_index.value_or("") || row.index == run.old_filtered_index.value_or("") ||
+                refresh::is_refresh_index(c.media.name, row.index);
+    if (!ours || keep.count(row.index)) continue;
+    auto aliases = refresh::check(search.get_index_aliases(row.index), "reading aliases of " + row.index);
+    if (!aliases.empty()) continue;  // something still serves from it: never delete
+    crash_point("coordinator.before_delete_old_index");
+    auto d = search.delete_index(row.index);
+    if (!d.ok() && d.error().http_status != 404) refresh::check(d, "deleting " + row.index);
+    deleted.push_back(row.index);
+  }
+  refresh::drop_fdw_objects(c.db, c.media, run.refresh_id);
+  c.ledger.mark_step(run.refresh_id, "cleanup", seconds_since(started), {{"deleted_indices", deleted}});
+  c.log.info("old indices deleted", {{"refresh_id", run.refresh_id}, {"indices", deleted}});
+  return StepResult::kDone;
+}
+
+// ------------------------------------------------------------------------------------- complete
+
+StepResult complete(StepContext& c) {
+  const auto& run = c.run;
+  const auto& media = c.media;
+  auto verify = c.ledger.step_details(run.refresh_id, "verify").value_or(nlohmann::json::object());
+  auto filtered = c.ledger.step_details(run.refresh_id, "filtered_index").value_or(nlohmann::json::object());
+  messages::RefreshCompleted done;
+  done.refresh_id = RefreshId(run.refresh_id);
+  done.media_type = media.name;
+  auto& r = done.report;
+  r.rows_before = verify.value("rows_before", std::int64_t{0});
+  auto after = provider_counts(c.db, media.table);
+  std::set<std::string> providers;
+  for (const auto& [p, _] : after) providers.insert(p);
+  auto before = verify.value("per_provider_before", nlohmann::json::object());
+  for (const auto& [p, _] : before.items()) providers.insert(p);
+  for (const auto& p : providers) {
+    std::int64_t a = after.count(p) ? after[p] : 0;
+    r.rows_after += a;
+    r.per_provider.push_back({p, before.value(p, std::int64_t{0}), a});
+  }
+  r.tags_filtered_rows = run.tags_rows_changed.value_or(0);
+  r.tags_removed = run.tags_removed.value_or(0);
+  r.documents_indexed = verify.value("indexed", std::int64_t{0});
+  r.dead_lettered = verify.value("dead_lettered", std::int64_t{0});
+  r.filtered_out = filtered.value("filtered_out", std::int64_t{0});
+  // In the order the steps finished; a table's copy steps add up to one "copy" phase.
+  for (const auto& [step, secs] : c.ledger.step_seconds(run.refresh_id)) {
+    std::string phase = step.substr(0, step.find(':'));
+    if (step.find(':') != std::string::npos && phase != "copy") continue;  // per-batch rows are inside their step
+    auto it = std::find_if(r.phases.begin(), r.phases.end(), [&](const auto& p) { return p.name == phase; });
+    if (it == r.phases.end()) r.phases.push_back({phase, secs});
+    else it->seconds += secs;
+  }
+  auto encoded = nlohmann::json::parse(messages::encode(done));
+  // The event first, then the ledger: a crash in between repeats the event on restart (consumers
+  // see it at least once) instead of losing it behind a run already marked completed.
+  c.services.publisher.publish(done);
+  crash_point("coordinator.before_finish_run");
+  c.ledger.finish_run(run.refresh_id, ledger::RunStatus::kCompleted, std::nullopt, encoded["report"]);
+  auto& metrics = c.services.metrics;
+  metrics.refreshes.Add({{"media_type", media.name}, {"outcome", "completed"}}).Increment();
+  metrics.last_success.Add({{"media_type", media.name}})
+      .Set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  metrics.clear(media.name, run.phase);
+  c.log.info("refresh completed", {{"refresh_id", run.refresh_id}, {"media_type", media.name},
+                                   {"rows_before", r.rows_before}, {"rows_after", r.rows_after},
+                                   {"documents", r.documents_indexed}});
+  return StepResult::kDone;
+}
+
+constexpr std::array<RefreshStep, 9> kSequence{{
+    {"indexing", supervise_shards, nullptr},
+    {"verify", verify, nullptr},
+    {"filtered_index", build_filtered_index, stop_filtered_reindex},
+    {"restore_settings", restore_settings, nullptr},
+    {"reapply_constraints", reapply_constraints, nullptr},
+    {kPointOfNoReturn, promote_table, nullptr},
+    {"promote_aliases", promote_aliases, nullptr},
+    {"cleanup", clean_up, nullptr},
+    {"complete", complete, nullptr},
+}};
+
+}  // namespace
+
+CoordinatorMetrics::CoordinatorMetrics(prometheus::Registry& registry)
+    : events_folded(prometheus::BuildCounter()
+                        .Name("datarefresh_events_folded_total")
+                        .Help("Events folded into the ledger, by type and whether they changed it")
+                        .Register(registry)),
+      phase(prometheus::BuildGauge()
+                .Name("datarefresh_refresh_phase")
+                .Help("1 for the phase each running refresh is in")
+                .Register(registry)),
+      progress(prometheus::BuildGauge()
+                   .Name("datarefresh_refresh_progress_ratio")
+                   .Help("Shards completed / shards planned, per running refresh's media type")
+                   .Register(registry)),
+      shards(prometheus::BuildGauge()
+                 .Name("datarefresh_shards")
+                 .Help("Shards of running refreshes by state")
+                 .Register(registry)),
+      refreshes(prometheus::BuildCounter()
+                    .Name("datarefresh_refreshes_total")
+                    .Help("Refreshes finished, by media type and outcome")
+                    .Register(registry)),
+      last_success(prometheus::BuildGauge()
+                       .Name("datarefresh_last_successful_refresh_timestamp_seconds")
+                       .Help("When the last refresh of each media type completed")
+                       .Register(registry)) {}
+
+void CoordinatorMetrics::clear(const std::string& media_type, const std::string& phase_name) {
+  phase.Add({{"media_type", media_type}, {"phase", phase_name}}).Set(0);
+  progress.Remove(&progress.Add({{"media_type", media_type}}));
+  for (const auto& st : {"pending", "running", "completed", "failed"}) {
+    shards.Remove(&shards.Add({{"media_type", media_type}, {"state", st}}));
+  }
+}
+
+void StepContext::reload() {
+  auto fresh = ledger.run(run.refresh_id);
+  if (!fresh) throw StepError("refresh " + run.refresh_id + " is no longer in the ledger", false);
+  run = std::move(*fresh);
+}
+
+void StepContext::check_cancel() {
+  if (ledger.run(run.refresh_id).value_or(ledger::Run{}).cancel_requested_at) {
+    throw refresh::CancelRequested(run.refresh_id);
+  }
+}
+
+void StepContext::enter_phase(const std::string& phase) {
+  if (run.phase == phase) return;
+  services.metrics.phase.Add({{"media_type", run.media_type}, {"phase", run.phase}}).Set(0);
+  refresh::enter_phase(ledger, services.publisher, run, phase);
+  services.metrics.phase.Add({{"media_type", run.media_type}, {"phase", phase}}).Set(1);
+}
+
+std::span<const RefreshStep> refresh_sequence() { return kSequence; }
+
+}  // namespace datarefresh::coordinator
