@@ -356,22 +356,16 @@ struct Planner::Impl {
     // publishes every job again (the ledger marks them published only after both halves); the
     // indexers skip a job whose shard is already complete and index a repeated one idempotently.
     auto half = jobs.begin() + static_cast<std::ptrdiff_t>(jobs.size() / 2);
-    publisher.shard_jobs({jobs.begin(), half});
+    auto written = publisher.shard_jobs({jobs.begin(), half});
     crash_point("planner.shard_jobs_half_published");
-    publisher.shard_jobs({half, jobs.end()});
-    db_mark_published(ledger, run.refresh_id);
+    auto second = publisher.shard_jobs({half, jobs.end()});
+    written.insert(written.end(), second.begin(), second.end());
+    ledger.mark_published(run.refresh_id, written);
     enter_phase(ledger, run, "indexing");
     ledger.mark_step(run.refresh_id, "publish", seconds_since(started), {{"shard_jobs", jobs.size()}});
     log.info("refresh planned", {{"refresh_id", run.refresh_id}, {"media_type", media.name},
                                  {"shards", jobs.size()}, {"rows", plan.expected_rows}});
   }
-
-  static void db_mark_published(ledger::Ledger& ledger, const std::string& refresh_id) {
-    ledger.db().exec_params(
-        "UPDATE datarefresh.shards SET published_at = now() WHERE refresh_id = $1::uuid AND published_at IS NULL",
-        {refresh_id});
-  }
-
 };
 
 Planner::Planner(service::ServiceContext& context, kafka::Producer& producer)

@@ -53,6 +53,9 @@ std::string render(pg::Database& db, ledger::Ledger& ledger, const config::Confi
     if (run.phase == "copying" && media != config.media_types.end()) {
       out << "  " << refresh::copy_progress_text(refresh::read_copy_progress(db, run.refresh_id, media->second.table));
     }
+    if (run.phase == "indexing") {
+      if (auto jobs = refresh::shard_jobs_text(run.shard_jobs); !jobs.empty()) out << "  " << jobs;
+    }
     if (run.cancel_requested_at) out << fmt::format("  CANCELLING (by {})", run.cancel_requested_by.value_or("?"));
     out << fmt::format("  {}  {}\n", run.phase, run.refresh_id);
   }

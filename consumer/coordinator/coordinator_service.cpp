@@ -10,6 +10,8 @@
 #include "consumer/coordinator/notifier.h"
 #include "consumer/coordinator/refresh_driver.h"
 #include "consumer/coordinator/refresh_steps.h"
+#include "consumer/coordinator/shard_jobs_watch.h"
+#include "core/kafka/group_offsets.h"
 #include "core/common/log.h"
 #include "core/common/shutdown.h"
 #include "core/ledger/ledger.h"
@@ -30,14 +32,17 @@ struct Coordinator::Impl {
         publisher(p, c.config()),
         search(service::search_client_options(c.config())),
         metrics(*c.registry()),
-        services{c, c.config(), publisher, search, metrics} {}
+        services{c, c.config(), publisher, search, metrics, shard_jobs} {}
 
   service::ServiceContext& context;
   const config::Config& config;
   refresh::EventPublisher publisher;
   search::Client search;
   CoordinatorMetrics metrics;
+  ShardJobsWatch shard_jobs;
   Services services;
+  std::optional<kafka::GroupOffsetsReader> offsets_reader;
+  Clock::time_point next_offsets_read{};
   std::optional<pg::Database> fold_db;
   std::optional<pg::Database> supervisor_db;
   Clock::time_point next_sweep{};  // the first pass sweeps
@@ -174,6 +179,24 @@ struct Coordinator::Impl {
     return static_cast<int>(running.size());
   }
 
+  // Reads the indexers' committed offsets on the shard-jobs topic for the drivers to judge their
+  // waiting jobs by, every kOffsetsInterval while refreshes run.
+  void read_shard_job_offsets() {
+    constexpr auto kOffsetsInterval = std::chrono::seconds(10);
+    if (Clock::now() < next_offsets_read) return;
+    next_offsets_read = Clock::now() + kOffsetsInterval;
+    try {
+      if (!offsets_reader) {
+        offsets_reader.emplace(service::kafka_client_options(config), service::kIndexerGroup,
+                               config.kafka.topic_name(config::Topic::kShardJobs));
+      }
+      shard_jobs.update(offsets_reader->read(std::chrono::seconds(5)));
+    } catch (const std::exception& e) {
+      shard_jobs.failed(e.what());
+      log.warn("could not read the shard-jobs group's offsets; will try again", {{"error", e.what()}});
+    }
+  }
+
   void stop_drivers() {
     std::map<std::string, std::unique_ptr<RefreshDriver>> all;
     {
@@ -263,6 +286,7 @@ int Coordinator::tick() {
       m.last_success_loaded = true;
     }
     int running = m.supervise(ledger);
+    if (running > 0) m.read_shard_job_offsets();
     if (Clock::now() >= m.next_sweep) {
       m.next_sweep = Clock::now() + m.config.refresh.leftover_sweep_interval;
       try {

@@ -5,11 +5,14 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include "consumer/coordinator/shard_jobs_watch.h"
 #include "consumer/coordinator/table_schema.h"
 #include "core/common/crash_point.h"
 #include "core/common/shutdown.h"
@@ -73,14 +76,70 @@ messages::ShardJob shard_job(const ledger::Run& run, const config::MediaTypeConf
   return job;
 }
 
-// Re-publishes failed and stalled shards (bounded attempts); done once every shard completed.
+double seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Seconds since any shard of a running refresh started, progressed or completed: the ledger's sign
+// that some indexer consumes shard jobs (infinite when none ever did).
+double indexer_activity_age(pg::Database& db) {
+  auto v = db.query_value(
+      "SELECT extract(epoch FROM now() - max(greatest(s.started_at, s.last_progress_at, s.completed_at)))::float8 "
+      "FROM datarefresh.shards AS s JOIN datarefresh.runs AS r USING (refresh_id) WHERE r.status = 'running'");
+  return v ? std::stod(*v) : std::numeric_limits<double>::infinity();
+}
+
+// How the shard jobs that were published and have not started stand in the shard-jobs group:
+// recorded in the ledger for status views, exported as metrics, logged when nobody consumes them,
+// and the refresh failed once nobody has for refresh.shard_unclaimed_timeout.
+ShardJobsVerdict watch_waiting_jobs(StepContext& c, const std::vector<ledger::ShardRecord>& shards) {
+  const auto& config = c.services.config;
+  auto& metrics = c.services.metrics;
+  const auto& media = c.run.media_type;
+  ShardJobsVerdict v;
+  bool any_waiting = std::any_of(shards.begin(), shards.end(), [](const auto& s) {
+    return s.status == ledger::ShardStatus::kPending && s.published;
+  });
+  if (any_waiting) {
+    auto snapshot = c.services.shard_jobs.snapshot();
+    v = judge_shard_jobs(shards, snapshot.offsets, std::min(snapshot.commit_age, indexer_activity_age(c.db)));
+  }
+  const double timeout = seconds(config.refresh.shard_unclaimed_timeout);
+  const double warn_after = std::min(300.0, timeout / 2);
+  auto verdict = shard_jobs_json(v, warn_after);
+  auto state = [](const nlohmann::json& j) { return j.is_object() ? j.value("state", "") : std::string(); };
+  if (state(verdict) == "not_consumed" && state(c.run.shard_jobs) != "not_consumed") {
+    c.log.warn("no indexer is consuming shard jobs", {{"refresh_id", c.run.refresh_id}, {"waiting", v.waiting},
+                                                      {"idle_seconds", static_cast<std::int64_t>(v.idle_seconds)},
+                                                      {"partitions", v.idle_partitions}});
+  }
+  if (verdict != c.run.shard_jobs) {
+    c.ledger.update_run(c.run.refresh_id, {{"shard_jobs", verdict}});
+    c.run.shard_jobs = verdict;
+  }
+  metrics.shard_jobs_waiting.Add({{"media_type", media}, {"state", "queued"}}).Set(v.queued);
+  metrics.shard_jobs_waiting.Add({{"media_type", media}, {"state", "lost"}}).Set(v.lost);
+  metrics.shard_jobs_idle.Add({{"media_type", media}}).Set(v.idle_seconds);
+  if (v.idle_seconds > timeout) {
+    throw StepError(fmt::format("{} shard jobs have waited {:.0f}s with no indexer consuming shard jobs (no committed "
+                                "offset of consumer group {} moved and no shard started or progressed; partitions {}): "
+                                "start indexers (with KEDA, check the ScaledObject), or raise "
+                                "refresh.shard_unclaimed_timeout ({})",
+                                v.waiting, v.idle_seconds, service::kIndexerGroup, fmt::join(v.idle_partitions, ","),
+                                format_duration(config.refresh.shard_unclaimed_timeout)),
+                    false);
+  }
+  return v;
+}
+
+// Re-publishes failed and stalled shards, and jobs the group passed without starting them
+// (bounded attempts); done once every shard completed.
 StepResult supervise_shards(StepContext& c) {
   const auto& config = c.services.config;
   const auto& run = c.run;
   auto& metrics = c.services.metrics;
   metrics.phase.Add({{"media_type", run.media_type}, {"phase", run.phase}}).Set(1);  // the planner set it
   auto shards = c.ledger.shards(run.refresh_id);
-  const double stall = std::chrono::duration<double>(config.refresh.shard_stall_timeout).count();
+  const auto waiting = watch_waiting_jobs(c, shards);
+  const double stall = seconds(config.refresh.shard_stall_timeout);
   std::size_t done = 0;
   std::map<std::string, int> states;
   std::vector<messages::ShardJob> to_publish;
@@ -94,6 +153,14 @@ StepResult supervise_shards(StepContext& c) {
     if (s.status == ledger::ShardStatus::kFailed) why = "failed: " + s.error.value_or("");
     if (s.status == ledger::ShardStatus::kRunning && s.idle_seconds > stall) {
       why = fmt::format("no progress from {} for {:.0f}s", s.worker.value_or("its indexer"), s.idle_seconds);
+    }
+    // Events are folded behind the commits they precede, so a job passed by the group is judged
+    // lost only once the shard has been quiet for the stall timeout.
+    bool lost = std::find(waiting.lost_shards.begin(), waiting.lost_shards.end(), s.shard) != waiting.lost_shards.end();
+    if (lost && s.idle_seconds > stall) {
+      why = fmt::format("its job at {}:{} was passed by consumer group {} (committed, or removed by retention) but "
+                        "the shard never started",
+                        s.job->partition, s.job->offset, service::kIndexerGroup);
     }
     if (why) {
       if (s.attempt >= config.refresh.max_shard_attempts) {
@@ -112,8 +179,7 @@ StepResult supervise_shards(StepContext& c) {
     if (s.status == ledger::ShardStatus::kPending && !s.published) to_publish.push_back(shard_job(run, c.media, s));
   }
   if (!to_publish.empty()) {
-    c.services.publisher.shard_jobs(to_publish);
-    for (const auto& j : to_publish) c.ledger.mark_published(run.refresh_id, j.shard.value());
+    c.ledger.mark_published(run.refresh_id, c.services.publisher.shard_jobs(to_publish));
   }
   for (const auto& st : {"pending", "running", "completed", "failed"}) {
     metrics.shards.Add({{"media_type", run.media_type}, {"state", st}}).Set(states[st]);
@@ -121,6 +187,7 @@ StepResult supervise_shards(StepContext& c) {
   metrics.progress.Add({{"media_type", run.media_type}})
       .Set(shards.empty() ? 1.0 : static_cast<double>(done) / static_cast<double>(shards.size()));
   if (done != shards.size()) return StepResult::kWaiting;
+  if (!c.run.shard_jobs.is_null()) c.ledger.update_run(run.refresh_id, {{"shard_jobs", nullptr}});
   auto published = c.db.query_value(
       "SELECT extract(epoch FROM now() - finished_at) FROM datarefresh.steps WHERE refresh_id = $1::uuid AND "
       "step = 'publish'",
@@ -541,6 +608,16 @@ CoordinatorMetrics::CoordinatorMetrics(prometheus::Registry& registry)
                  .Name("datarefresh_shards")
                  .Help("Shards of running refreshes by state")
                  .Register(registry)),
+      shard_jobs_waiting(prometheus::BuildGauge()
+                             .Name("datarefresh_shard_jobs_waiting")
+                             .Help("Shard jobs published and not started, per running refresh's media type: queued "
+                                   "behind other jobs, or lost (the indexers' group passed them)")
+                             .Register(registry)),
+      shard_jobs_idle(prometheus::BuildGauge()
+                          .Name("datarefresh_shard_jobs_idle_seconds")
+                          .Help("How long shard jobs of a running refresh have waited with no indexer consuming any "
+                                "(0 while they are consumed or none waits)")
+                          .Register(registry)),
       refreshes(prometheus::BuildCounter()
                     .Name("datarefresh_refreshes_total")
                     .Help("Refreshes finished, by media type and outcome")
@@ -556,6 +633,10 @@ void CoordinatorMetrics::clear(const std::string& media_type, const std::string&
   for (const auto& st : {"pending", "running", "completed", "failed"}) {
     shards.Remove(&shards.Add({{"media_type", media_type}, {"state", st}}));
   }
+  for (const auto& st : {"queued", "lost"}) {
+    shard_jobs_waiting.Remove(&shard_jobs_waiting.Add({{"media_type", media_type}, {"state", st}}));
+  }
+  shard_jobs_idle.Remove(&shard_jobs_idle.Add({{"media_type", media_type}}));
 }
 
 void StepContext::reload() {

@@ -18,6 +18,8 @@
 
 namespace datarefresh::coordinator {
 
+class ShardJobsWatch;
+
 // The metric families the coordinator exports. prometheus-cpp families are thread-safe, so every
 // refresh driver writes its own series.
 struct CoordinatorMetrics {
@@ -27,6 +29,8 @@ struct CoordinatorMetrics {
   prometheus::Family<prometheus::Gauge>& phase;
   prometheus::Family<prometheus::Gauge>& progress;
   prometheus::Family<prometheus::Gauge>& shards;
+  prometheus::Family<prometheus::Gauge>& shard_jobs_waiting;
+  prometheus::Family<prometheus::Gauge>& shard_jobs_idle;
   prometheus::Family<prometheus::Counter>& refreshes;
   prometheus::Family<prometheus::Gauge>& last_success;
 
@@ -42,6 +46,7 @@ struct Services {
   refresh::EventPublisher& publisher;
   search::Client& search;
   CoordinatorMetrics& metrics;
+  ShardJobsWatch& shard_jobs;
 };
 
 // One step's view of its refresh: the ledger on the driver's own database session, and the run as

@@ -426,7 +426,7 @@ int run_indexer(const std::string& config_file, const std::string& worker_id_opt
   context.ensure_topics();
   kafka::Producer producer(service::kafka_producer_options(cfg));
   IndexerService indexer(context, producer, worker_id);
-  auto options = context.consumer_options("datarefresh-indexers", {cfg.kafka.topic_name(config::Topic::kShardJobs)});
+  auto options = context.consumer_options(service::kIndexerGroup, {cfg.kafka.topic_name(config::Topic::kShardJobs)});
   options.max_in_flight = static_cast<std::size_t>(std::max(1, cfg.indexer.concurrency));
   options.stop_grace = std::chrono::seconds(20);
   kafka::GroupConsumer consumer(options, [&](const kafka::Message& m, const kafka::CancelToken& t) {

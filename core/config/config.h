@@ -163,6 +163,7 @@ struct RefreshConfig {
   std::int64_t row_limit = 0;  // 0 = no limit
   int max_shard_attempts = 3;
   Duration shard_stall_timeout = std::chrono::minutes(10);
+  Duration shard_unclaimed_timeout = std::chrono::minutes(30);
   Duration leftover_sweep_interval = std::chrono::seconds(30);
   Duration transient_retry_deadline = std::chrono::minutes(10);
   Duration schedule_misfire_grace = std::chrono::hours(1);

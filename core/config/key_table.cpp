@@ -675,6 +675,11 @@ const KeyTable<Config>& root_keys() {
     t.push_back(integer<O>("refresh.max_shard_attempts", 3, 1, 100, "Attempts per shard before the refresh fails.", DR_AT(refresh.max_shard_attempts)));
     t.push_back(duration<O>("refresh.shard_stall_timeout", "10m", "A shard without progress for this long is re-published.",
                             DR_AT(refresh.shard_stall_timeout)));
+    t.push_back(duration<O>("refresh.shard_unclaimed_timeout", "30m",
+                            "A refresh fails when its shard jobs have waited this long with no indexer consuming any "
+                            "(no committed offset of the shard-jobs group moved, no shard started or progressed); jobs "
+                            "queued behind others that are being consumed wait as long as it takes.",
+                            DR_AT(refresh.shard_unclaimed_timeout)));
     t.push_back(duration<O>("refresh.leftover_sweep_interval", "30s",
                             "How often the coordinator removes what no running refresh owns (orphaned indices, temp "
                             "tables, FDW objects).",

@@ -19,19 +19,20 @@ constexpr const char* kRunColumns = R"SQL(
   to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS updated_at,
   to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS finished_at,
   to_char(cancel_requested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS cancel_requested_at,
-  cancel_requested_by)SQL";
+  cancel_requested_by, shard_jobs::text)SQL";
 
 struct UpdatableColumn {
   std::string_view name;
   std::string_view type;
 };
 
-constexpr std::array<UpdatableColumn, 15> kUpdatable = {{
+constexpr std::array<UpdatableColumn, 16> kUpdatable = {{
     {"new_index", "text"},         {"filtered_index", "text"},     {"old_index", "text"},
     {"old_filtered_index", "text"}, {"alias", "text"},             {"filtered_alias", "text"},
     {"id_min", "bigint"},          {"id_max", "bigint"},           {"shard_count", "integer"},
     {"expected_rows", "bigint"},   {"rows_copied", "bigint"},      {"tags_rows_changed", "bigint"},
     {"tags_removed", "bigint"},    {"report", "jsonb"},            {"error", "text"},
+    {"shard_jobs", "jsonb"},
 }};
 
 std::optional<std::int64_t> opt_int(const std::optional<std::string>& v) {
@@ -73,6 +74,7 @@ Run read_run(const pg::ResultSet& rs, std::size_t i) {
   run.finished_at = at("finished_at");
   run.cancel_requested_at = at("cancel_requested_at");
   run.cancel_requested_by = at("cancel_requested_by");
+  if (at("shard_jobs")) run.shard_jobs = nlohmann::json::parse(*at("shard_jobs"));
   return run;
 }
 
@@ -315,7 +317,7 @@ std::vector<ShardRecord> Ledger::shards(const std::string& refresh_id) {
   auto rs = db_.exec_params(
       "SELECT shard, id_start, id_end, status, attempt, worker, rows_read, indexed, skipped_deleted, skipped_removed, "
       "dead_lettered, error, extract(epoch FROM now() - greatest(published_at, started_at, last_progress_at))::float8, "
-      "published_at IS NOT NULL "
+      "published_at IS NOT NULL, job_partition, job_offset "
       "FROM datarefresh.shards WHERE refresh_id = $1::uuid ORDER BY shard",
       {refresh_id});
   std::vector<ShardRecord> out;
@@ -331,14 +333,26 @@ std::vector<ShardRecord> Ledger::shards(const std::string& refresh_id) {
     s.error = r[11];
     s.idle_seconds = r[12] ? std::stod(*r[12]) : 0.0;
     s.published = r[13].value_or("f") == "t";
+    if (r[14] && r[15]) s.job = JobPosition{static_cast<std::int32_t>(std::stol(*r[14])), std::stoll(*r[15])};
     out.push_back(std::move(s));
   }
   return out;
 }
 
-void Ledger::mark_published(const std::string& refresh_id, std::int32_t shard) {
-  db_.exec_params("UPDATE datarefresh.shards SET published_at = now() WHERE refresh_id = $1::uuid AND shard = $2::int",
-                  {refresh_id, num(shard)});
+void Ledger::mark_published(const std::string& refresh_id, const std::vector<PublishedJob>& jobs) {
+  if (jobs.empty()) return;
+  std::string shards = "{", partitions = "{", offsets = "{";
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const char* sep = i ? "," : "";
+    shards += sep + std::to_string(jobs[i].shard);
+    partitions += sep + std::to_string(jobs[i].position.partition);
+    offsets += sep + std::to_string(jobs[i].position.offset);
+  }
+  db_.exec_params(
+      "UPDATE datarefresh.shards AS s SET published_at = now(), job_partition = j.p, job_offset = j.o "
+      "FROM unnest($2::int[], $3::int[], $4::bigint[]) AS j(shard, p, o) "
+      "WHERE s.refresh_id = $1::uuid AND s.shard = j.shard",
+      {refresh_id, shards + "}", partitions + "}", offsets + "}"});
 }
 
 bool Ledger::shard_started(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt,
@@ -391,6 +405,7 @@ bool Ledger::shard_failed(const std::string& refresh_id, std::int32_t shard, std
 bool Ledger::retry_shard(const std::string& refresh_id, std::int32_t shard, std::int32_t from_attempt) {
   auto rs = db_.exec_params(
       "UPDATE datarefresh.shards SET attempt = attempt + 1, status = 'pending', worker = NULL, published_at = NULL, "
+      "job_partition = NULL, job_offset = NULL, "
       "started_at = NULL, rows_read = 0, indexed = 0, skipped_deleted = 0, skipped_removed = 0, dead_lettered = 0 "
       "WHERE refresh_id = $1::uuid AND shard = $2::int AND attempt = $3::int AND status <> 'completed' RETURNING shard",
       {refresh_id, num(shard), num(from_attempt)});

@@ -49,6 +49,9 @@ struct Run {
   std::optional<std::string> finished_at;
   std::optional<std::string> cancel_requested_at;  // an operator asked to cancel it (RFC 3339)
   std::optional<std::string> cancel_requested_by;
+  // While indexing: where the shard jobs stand in the shard-jobs group (the coordinator's
+  // ShardJobsWatch verdict: queued, lost, nobody consuming); null otherwise.
+  nlohmann::json shard_jobs;
 };
 
 // The phases from which a refresh can no longer be cancelled: the live table is being or has
@@ -66,6 +69,18 @@ struct CancelOutcome {
   std::optional<Run> run;  // as it is after the request
 };
 
+// Where a shard job was written on the shard-jobs topic.
+struct JobPosition {
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+  bool operator==(const JobPosition&) const = default;
+};
+
+struct PublishedJob {
+  std::int32_t shard = 0;
+  JobPosition position;
+};
+
 struct ShardRecord {
   std::int32_t shard = 0;
   std::int64_t id_start = 0;
@@ -78,6 +93,7 @@ struct ShardRecord {
   // Seconds since the shard was last heard of (published, started or progressed), per the DB clock.
   double idle_seconds = 0;
   bool published = false;  // its current attempt's job was acknowledged by the broker
+  std::optional<JobPosition> job;  // where that job was written (unknown for rows of older releases)
 };
 
 struct NewRun {
@@ -141,7 +157,8 @@ class Ledger {
   // Records the planned shards (idempotent: existing rows are kept as they are).
   void record_shards(const std::string& refresh_id, const std::vector<catalog::ShardRange>& shards);
   std::vector<ShardRecord> shards(const std::string& refresh_id);
-  void mark_published(const std::string& refresh_id, std::int32_t shard);
+  // Records that these shards' current jobs were acknowledged by the broker, and where.
+  void mark_published(const std::string& refresh_id, const std::vector<PublishedJob>& jobs);
 
   // Event folding. Each returns whether it changed anything. Events of an older attempt than the
   // shard's current one are ignored; a completed shard never changes again.

@@ -56,13 +56,15 @@ void EventPublisher::refresh_planned(const messages::RefreshPlanned& plan) {
   send(refresh_jobs_, plan.refresh_id.value(), messages::encode(plan), "refresh.planned");
 }
 
-void EventPublisher::shard_jobs(const std::vector<messages::ShardJob>& jobs) {
+std::vector<ledger::PublishedJob> EventPublisher::shard_jobs(const std::vector<messages::ShardJob>& jobs) {
   std::vector<std::future<kafka::DeliveryResult>> pending;
   pending.reserve(jobs.size());
   for (const auto& job : jobs) {
     pending.push_back(producer_.produce(shard_jobs_, messages::shard_job_key(job.refresh_id, job.shard),
                                         messages::encode(job)));
   }
+  std::vector<ledger::PublishedJob> written;
+  written.reserve(jobs.size());
   for (std::size_t i = 0; i < pending.size(); ++i) {
     if (pending[i].wait_for(timeout_) != std::future_status::ready) {
       throw StepError(fmt::format("shard job {} was not acknowledged within {}", jobs[i].shard.value(),
@@ -75,7 +77,9 @@ void EventPublisher::shard_jobs(const std::vector<messages::ShardJob>& jobs) {
                                   jobs[i].refresh_id.value(), r.error->message),
                       true);
     }
+    written.push_back({jobs[i].shard.value(), {r.partition, r.offset.value()}});
   }
+  return written;
 }
 
 bool EventPublisher::dead_letter(const messages::DeadLetter& letter) {

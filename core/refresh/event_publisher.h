@@ -6,6 +6,7 @@
 #include "core/common/log.h"
 #include "core/config/config.h"
 #include "core/kafka/message.h"
+#include "core/ledger/ledger.h"
 #include "core/kafka/producer.h"
 #include "core/messages/messages.h"
 
@@ -23,8 +24,8 @@ class EventPublisher {
   void phase_changed(const std::string& refresh_id, const std::string& media_type, const std::string& phase,
                      const std::optional<std::string>& previous);
   void refresh_planned(const messages::RefreshPlanned& plan);
-  // Publishes all jobs, then waits for every acknowledgement.
-  void shard_jobs(const std::vector<messages::ShardJob>& jobs);
+  // Publishes all jobs, then waits for every acknowledgement; returns where each was written.
+  std::vector<ledger::PublishedJob> shard_jobs(const std::vector<messages::ShardJob>& jobs);
   // Best effort for a message that cannot be processed; returns false if the broker did not take it.
   bool dead_letter(const messages::DeadLetter& letter);
   // Dead-letters a consumed message with the reason; throws Error if the broker did not take it

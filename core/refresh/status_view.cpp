@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
 namespace datarefresh::refresh {
 namespace {
 
@@ -78,6 +80,7 @@ nlohmann::json refresh_status_json(const ledger::Run& run, const std::vector<led
   j["eta_seconds"] = eta;
   const bool copying = run.status == ledger::RunStatus::kRunning && run.phase == "copying";
   j["copy"] = copying && copy ? copy_progress_json(*copy) : nlohmann::json();
+  j["shard_jobs"] = indexing ? run.shard_jobs : nlohmann::json();
   auto errors = nlohmann::json::array();
   if (run.error) errors.push_back({{"scope", "refresh"}, {"error", *run.error}});
   for (const auto& s : shards) {
@@ -90,6 +93,22 @@ nlohmann::json refresh_status_json(const ledger::Run& run, const std::vector<led
                   {"old_filtered", or_null(run.old_filtered_index)}};
   j["report"] = run.status == ledger::RunStatus::kCompleted ? run.report : nlohmann::json();
   return j;
+}
+
+std::string shard_jobs_text(const nlohmann::json& shard_jobs) {
+  if (!shard_jobs.is_object() || shard_jobs.value("waiting", 0) == 0) return {};
+  const auto waiting = shard_jobs.value("waiting", 0);
+  const auto state = shard_jobs.value("state", "");
+  if (state == "not_consumed") {
+    return fmt::format("{} jobs NOT CONSUMED for {}s: no indexer is taking shard jobs", waiting,
+                       shard_jobs.value("idle_seconds", std::int64_t{0}));
+  }
+  std::string text = fmt::format("{} jobs queued ({} ahead)", shard_jobs.value("queued", 0),
+                                 shard_jobs.value("jobs_ahead", std::int64_t{0}));
+  if (shard_jobs.value("lost", 0) > 0) {
+    text += fmt::format(", {} lost (the indexers' group passed them)", shard_jobs.value("lost", 0));
+  }
+  return text;
 }
 
 }  // namespace datarefresh::refresh

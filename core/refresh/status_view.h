@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -26,9 +27,15 @@ nlohmann::json refresh_summary_json(const ledger::Run& run);
 // (indexed, rows read, expected, dead-lettered, skipped), percent (rows read of expected while
 // indexing; 100 once indexing is over), documents/s and ETA while indexing (from
 // `indexing_seconds`, the time since indexing began), the copy's progress while copying (`copy`,
-// null otherwise), the errors of failed shards, the indices, and the report once completed. Pure.
+// null otherwise), the shard jobs waiting to start while indexing (`shard_jobs`: waiting, queued, lost,
+// jobs_ahead, idle_seconds, state queued|lost|not_consumed; null otherwise), the errors of failed shards, the indices, and the report once completed. Pure.
 nlohmann::json refresh_status_json(const ledger::Run& run, const std::vector<ledger::ShardRecord>& shards,
                                    std::optional<double> indexing_seconds,
                                    const std::optional<CopyProgress>& copy = std::nullopt);
+
+// One line on the shard jobs waiting to start (run.shard_jobs, written by the coordinator):
+// "12 jobs queued (340 ahead)", "12 jobs NOT CONSUMED for 420s: no indexer is taking shard jobs",
+// "3 jobs lost (the indexers' group passed them)"; empty when nothing waits. Pure.
+std::string shard_jobs_text(const nlohmann::json& shard_jobs);
 
 }  // namespace datarefresh::refresh

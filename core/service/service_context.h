@@ -18,6 +18,9 @@
 
 namespace datarefresh::service {
 
+// The consumer group of the indexers on the shard-jobs topic.
+inline constexpr const char* kIndexerGroup = "datarefresh-indexers";
+
 // Translations from the validated configuration to each client library's options. Pure.
 kafka::ClientOptions kafka_client_options(const config::Config& config);
 kafka::ProducerOptions kafka_producer_options(const config::Config& config);

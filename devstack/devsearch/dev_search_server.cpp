@@ -142,6 +142,9 @@ struct DevSearchServer::Impl {
     }
     if (first == "_alias" && seg.size() == 1 && get) return store.get_alias("_all");
     if (first == "_reindex" && seg.size() == 1 && m == "POST") return store.reindex(req.body, params);
+    if (first == "_reindex" && seg.size() == 3 && seg[2] == "_rethrottle" && m == "POST") {
+      return store.rethrottle(seg[1], params);
+    }
     if (first == "_tasks" && seg.size() == 2 && get) return store.get_task(seg[1]);
     if (first == "_tasks" && seg.size() == 3 && seg[2] == "_cancel" && post) return store.cancel_task(seg[1]);
     if (first == "_cat" && seg.size() >= 2 && seg[1] == "indices" && seg.size() <= 3 && get) {

@@ -47,6 +47,18 @@ std::optional<std::string> param(const Params& params, const std::string& key) {
   return it->second;
 }
 
+// A requests_per_second parameter of _reindex and _rethrottle: a positive float, or -1 (unthrottled).
+double requests_per_second(const std::string& text) {
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || (v <= 0 && v != -1)) {
+    throw api_error(400, "action_request_validation_exception",
+                    "Validation Failed: 1: [requests_per_second] must be a float greater than 0. Use -1 to disable "
+                    "throttling.;");
+  }
+  return v;
+}
+
 bool param_true(const Params& params, const std::string& key, bool fallback) {
   auto v = param(params, key);
   if (!v) return fallback;
@@ -190,7 +202,7 @@ struct Store::Task {
   nlohmann::json query;
   int slices = 1;
   bool sliced = false;
-  double rps = -1;  // -1: unthrottled
+  std::atomic<double> rps{-1};  // -1: unthrottled; _rethrottle changes it while the slices run
   bool refresh = false;
   int batch_size = 1000;
   bool store_result = false;
@@ -235,14 +247,15 @@ struct Store::Task {
     return t;
   }
   nlohmann::ordered_json status(bool human) const {
-    double r = rps < 0 ? -1.0 : rps;
+    const double current = rps.load();
+    double r = current < 0 ? -1.0 : current;
     auto j = status_json(totals(), r, human);
     if (sliced) {
       auto list = nlohmann::ordered_json::array();
       for (std::size_t i = 0; i < slice_status.size(); ++i) {
         nlohmann::ordered_json s;
         s["slice_id"] = i;
-        auto fields = status_json(slice_status[i], rps < 0 ? -1.0 : rps / slices, human);
+        auto fields = status_json(slice_status[i], current < 0 ? -1.0 : current / slices, human);
         for (auto& [k, v] : fields.items()) s[k] = v;
         list.push_back(s);
       }
@@ -1493,6 +1506,34 @@ Answer Store::cancel_task(const std::string& id) {
   return json_answer(200, nlohmann::ordered_json{{"nodes", {{node_id_, node}}}});
 }
 
+Answer Store::rethrottle(const std::string& id, const Params& params) {
+  auto r = param(params, "requests_per_second");
+  if (!r) {
+    throw api_error(400, "action_request_validation_exception",
+                    "Validation Failed: 1: requests_per_second must be set;");
+  }
+  const double rps = requests_per_second(*r);
+  std::lock_guard lock(mutex_);
+  auto it = tasks_.find(id);
+  if (it == tasks_.end() || it->second->completed) {
+    nlohmann::ordered_json cause{{"type", "resource_not_found_exception"}, {"reason", "task [" + id + "] is missing"}};
+    nlohmann::ordered_json failure{{"type", "failed_node_exception"},
+                                   {"reason", "Failed node [" + node_id_ + "]"},
+                                   {"node_id", node_id_},
+                                   {"caused_by", cause}};
+    return json_answer(404, nlohmann::ordered_json{{"node_failures", nlohmann::ordered_json::array({failure})},
+                                                   {"nodes", nlohmann::ordered_json::object()}});
+  }
+  it->second->rps = rps;
+  nlohmann::ordered_json node{{"name", "devsearch-node-1"},
+                              {"transport_address", "127.0.0.1:9300"},
+                              {"host", "127.0.0.1"},
+                              {"ip", "127.0.0.1:9300"},
+                              {"roles", {"data", "ingest", "master"}},
+                              {"tasks", {{id, it->second->task_json()["task"]}}}};
+  return json_answer(200, nlohmann::ordered_json{{"nodes", {{node_id_, node}}}});
+}
+
 Answer Store::get_task(const std::string& id) {
   auto colon = id.find(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == id.size()) {
@@ -1536,15 +1577,7 @@ Answer Store::reindex(const std::string& body, const Params& params) {
     task->batch_size = src.value("size", 1000);
     task->refresh = param_true(params, "refresh", false);
     task->store_result = !wait;
-    if (auto r = param(params, "requests_per_second")) {
-      char* end = nullptr;
-      double v = std::strtod(r->c_str(), &end);
-      if (end != r->c_str() + r->size() || (v <= 0 && v != -1)) {
-        throw api_error(400, "action_request_validation_exception",
-                        "Validation Failed: 1: [requests_per_second] must be a float greater than 0. Use -1 to disable throttling.;");
-      }
-      task->rps = v;
-    }
+    if (auto r = param(params, "requests_per_second")) task->rps = requests_per_second(*r);
     std::lock_guard lock(mutex_);
     task->sources = resolve_locked(source_expr, true);
     if (task->sources.empty()) throw index_not_found(source_expr);
@@ -1631,11 +1664,10 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
   auto run_slice = [&](std::size_t s) {
     auto& status = task->slice_status[s];
     const auto& docs = slices[s];
-    double rate = task->rps < 0 ? -1 : task->rps / task->slices;
-    auto slice_start = Clock::now();
     std::size_t done = 0;
     rapidjson::Document parsed;
     while (done < docs.size() && !stopping_ && !task->cancelled) {
+      const auto batch_start = Clock::now();
       std::size_t end = std::min(docs.size(), done + static_cast<std::size_t>(task->batch_size));
       {
         std::lock_guard lock(mutex_);
@@ -1678,18 +1710,20 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
         }
         ++status.batches;
       }
+      const std::size_t batch = end - done;
       done = end;
-      if (rate > 0) {
-        // Elasticsearch throttles by delaying the next batch: batch size / rate seconds per batch.
-        auto target = slice_start + std::chrono::duration_cast<Clock::duration>(
-                                        std::chrono::duration<double>(static_cast<double>(done) / rate));
+      // Elasticsearch throttles by waiting after each batch until batch size / rate seconds have
+      // passed since it began; a _rethrottle applies to the wait in progress.
+      while (done < docs.size() && !stopping_ && !task->cancelled) {
+        const double rate = task->rps.load();
+        if (rate <= 0) break;
+        auto target = batch_start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                                        static_cast<double>(batch) * task->slices / rate));
         auto now = Clock::now();
-        if (target > now && done < docs.size()) {
-          status.throttled_ms += std::chrono::duration<double, std::milli>(target - now).count();
-          while (Clock::now() < target && !stopping_ && !task->cancelled) {
-            std::this_thread::sleep_for(std::min<Clock::duration>(target - Clock::now(), std::chrono::milliseconds(50)));
-          }
-        }
+        if (target <= now) break;
+        auto step = std::min<Clock::duration>(target - now, std::chrono::milliseconds(50));
+        status.throttled_ms += std::chrono::duration<double, std::milli>(step).count();
+        std::this_thread::sleep_for(step);
       }
     }
   };

@@ -82,6 +82,9 @@ class Store {
   Answer reindex(const std::string& body, const Params& params);
   Answer get_task(const std::string& id);
   Answer cancel_task(const std::string& id);
+  // POST _reindex/<task>/_rethrottle?requests_per_second=N: the new rate applies to the running
+  // task's current wait.
+  Answer rethrottle(const std::string& id, const Params& params);
   Answer cat_indices(const std::string& index_expr, const Params& params);
 
   const std::string& node_id() const { return node_id_; }

@@ -38,6 +38,10 @@ CREATE TABLE IF NOT EXISTS datarefresh.runs (
 ALTER TABLE datarefresh.runs ADD COLUMN IF NOT EXISTS cancel_requested_at timestamptz;
 ALTER TABLE datarefresh.runs ADD COLUMN IF NOT EXISTS cancel_requested_by text;
 
+-- Where the shard jobs stand in the shard-jobs group (queued, lost, nobody consuming), written by
+-- the coordinator while the refresh indexes; null otherwise.
+ALTER TABLE datarefresh.runs ADD COLUMN IF NOT EXISTS shard_jobs jsonb;
+
 -- The one-refresh-at-a-time lock: a second running run in the same scope cannot be inserted.
 CREATE UNIQUE INDEX IF NOT EXISTS runs_one_running_per_scope
   ON datarefresh.runs (lock_scope) WHERE status = 'running';
@@ -73,3 +77,8 @@ CREATE TABLE IF NOT EXISTS datarefresh.steps (
   details      jsonb NOT NULL DEFAULT '{}'::jsonb,
   PRIMARY KEY (refresh_id, step)
 );
+
+-- Where each shard's current job was written (partition and offset of the shard-jobs topic), so
+-- that the coordinator can compare it with the indexers' committed offsets.
+ALTER TABLE datarefresh.shards ADD COLUMN IF NOT EXISTS job_partition integer;
+ALTER TABLE datarefresh.shards ADD COLUMN IF NOT EXISTS job_offset bigint;

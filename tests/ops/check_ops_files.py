@@ -43,6 +43,8 @@ METRIC_LABELS = {
     "datarefresh_refreshes_total": {"media_type", "outcome"},
     "datarefresh_rows_streamed_total": {"media_type"},
     "datarefresh_shard_duration_seconds": {"media_type"},
+    "datarefresh_shard_jobs_idle_seconds": {"media_type"},
+    "datarefresh_shard_jobs_waiting": {"media_type", "state"},
     "datarefresh_shards": {"media_type", "state"},
     "datarefresh_shards_total": {"outcome"},
 }
@@ -291,7 +293,7 @@ def stop_grace_seconds(root):
 
 
 def indexer_group(root):
-    m = re.search(r'consumer_options\((?:cfg, )?"([^"]+)"', read(os.path.join(root, "consumer/indexer/indexer_service.cpp")))
+    m = re.search(r'kIndexerGroup = "([^"]+)"', read(os.path.join(root, "core/service/service_context.h")))
     return m.group(1) if m else None
 
 
