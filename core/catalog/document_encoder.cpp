@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -115,11 +116,14 @@ std::optional<double> python_float_of(const rapidjson::Value& v) {
 }
 
 // A rank feature as the catalog clamps it to [0, 100] - or nothing where Elasticsearch would
-// refuse the value: a rank_feature must be a positive number, so 0 (which the catalog turns into
-// None itself), negatives and NaN (which it turns into 0) are left out (docs/documents.md).
+// refuse the value: a rank_feature must be a positive normal float, so 0 (which the catalog turns
+// into None itself), negatives and NaN (which it turns into 0) and values too small for a normal
+// float are left out (docs/documents.md).
 std::optional<double> rank_feature(double v) {
   if (!(v > 0)) return std::nullopt;
-  return std::min(v, 100.0);
+  v = std::min(v, 100.0);
+  if (static_cast<float>(v) < std::numeric_limits<float>::min()) return std::nullopt;
+  return v;
 }
 
 // Forwards a parsed value to the writer; a number that is not finite (the JSON text held one
@@ -170,10 +174,12 @@ bool overflows_float(const rapidjson::Value& v) {
   return d && std::fabs(*d) >= kFirstInfinite;
 }
 
-// meta_data.mature as Elasticsearch reads the catalog's value into the boolean field: true, "true",
-// or an array holding one of them (docs/documents.md: we write the boolean).
+// meta_data.mature as a boolean (docs/documents.md): true, "true" (as Elasticsearch's boolean field
+// reads it), a number other than 0 (which that field refuses; 1 means true), or an array holding
+// one of them.
 bool is_mature(const rapidjson::Value& v) {
   if (v.IsTrue()) return true;
+  if (v.IsNumber()) return v.GetDouble() != 0;
   if (v.IsString()) return std::string_view(v.GetString(), v.GetStringLength()) == "true";
   if (v.IsArray()) {
     for (const auto& e : v.GetArray()) {

@@ -104,7 +104,9 @@ TEST(DocumentEncoder, MatureComesFromMetaDataAndIsForcedByTheSensitiveList) {
   EXPECT_EQ(image(image_row().set(col::kMetaData, R"({"mature": "true"})"))["mature"], true);
   EXPECT_EQ(image(image_row().set(col::kMetaData, R"({"mature": [false, true]})"))["mature"], true);
   EXPECT_EQ(image(image_row().set(col::kMetaData, R"({"mature": "false"})"))["mature"], false);
-  EXPECT_EQ(image(image_row().set(col::kMetaData, R"({"mature": 1})"))["mature"], false);
+  EXPECT_EQ(image(image_row().set(col::kMetaData, R"({"mature": 1})"))["mature"], true);
+  EXPECT_EQ(image(image_row().set(col::kMetaData, R"({"mature": 0})"))["mature"], false);
+  EXPECT_EQ(image(image_row().set(col::kMetaData, R"({"mature": "yes"})"))["mature"], false);
   EXPECT_EQ(image(image_row().set(col::kMetaData, R"({"mature": null})"))["mature"], false);
   EXPECT_EQ(image(image_row().set(col::kMetaData, R"({"mature": false})").set(col::kMature, "t"))["mature"], true);
   EXPECT_EQ(image(image_row().set(col::kMetaData, std::nullopt))["mature"], false);
@@ -167,6 +169,9 @@ TEST(DocumentEncoder, PopularityIsScaledClampedAndNullWhenNotPositive) {
   EXPECT_EQ(image(image_row().set(col::kPopularity, "1e+308"))["standardized_popularity"], 100.0);
   EXPECT_TRUE(image(image_row().set(col::kPopularity, "-Infinity"))["standardized_popularity"].is_null());
   EXPECT_TRUE(image(image_row().set(col::kPopularity, "NaN"))["standardized_popularity"].is_null());
+  // Too small for a normal float: a rank_feature field refuses it.
+  EXPECT_TRUE(image(image_row().set(col::kPopularity, "1e-300"))["standardized_popularity"].is_null());
+  EXPECT_DOUBLE_EQ(image(image_row().set(col::kPopularity, "1e-30"))["standardized_popularity"].get<double>(), 1e-28);
   auto zero = image(image_row().set(col::kPopularity, "0").set(col::kProvider, "nobody"));
   EXPECT_EQ(zero["max_boost"], 1.0);
   EXPECT_EQ(zero["min_boost"], 1.0);
