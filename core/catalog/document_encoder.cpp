@@ -26,10 +26,22 @@ struct AuthorityEntry {
 // As the indexer worker's authority.py: cultural institutions 90, curated collections 85, social
 // media 75 (its DEFAULT of 80 belongs to no provider).
 constexpr std::array<AuthorityEntry, 17> kAuthority = {{
-    {"thorvaldsensmuseum", 90}, {"svgsilh", 90},        {"smithsonian", 90},   {"rijksmuseum", 90},
-    {"museumsvictoria", 90},    {"met", 90},            {"mccordsmuseum", 90}, {"digitaltmuseum", 90},
-    {"clevelandmuseum", 90},    {"brooklynmuseum", 90}, {"stocksnap", 85},     {"rawpixel", 85},
-    {"flickr", 75},             {"behance", 75},        {"thingiverse", 75},   {"sketchfab", 75},
+    {"thorvaldsensmuseum", 90},
+    {"svgsilh", 90},
+    {"smithsonian", 90},
+    {"rijksmuseum", 90},
+    {"museumsvictoria", 90},
+    {"met", 90},
+    {"mccordsmuseum", 90},
+    {"digitaltmuseum", 90},
+    {"clevelandmuseum", 90},
+    {"brooklynmuseum", 90},
+    {"stocksnap", 85},
+    {"rawpixel", 85},
+    {"flickr", 75},
+    {"behance", 75},
+    {"thingiverse", 75},
+    {"sketchfab", 75},
     {"deviantart", 75},
 }};
 
@@ -401,8 +413,10 @@ RowOutcome DocumentEncoder::encode(std::span<const FieldView> row, std::string& 
       if (accuracy != tag.MemberEnd()) {
         // An accuracy the float field would refuse as infinite costs the tag its accuracy only.
         write_key(w, "accuracy");
-        if (overflows_float(accuracy->value)) w.Null();
-        else write_value(w, accuracy->value);
+        if (overflows_float(accuracy->value))
+          w.Null();
+        else
+          write_value(w, accuracy->value);
       }
       w.EndObject();
     }
@@ -469,8 +483,10 @@ RowOutcome DocumentEncoder::encode(std::span<const FieldView> row, std::string& 
           auto ft = alt.FindMember("filetype");
           if (ft != alt.MemberEnd() && !ft->value.IsObject()) filetype = &ft->value;
         }
-        if (filetype) write_value(w, *filetype);
-        else write_string_or_null(w, row[col::kFiletype]);
+        if (filetype)
+          write_value(w, *filetype);
+        else
+          write_string_or_null(w, row[col::kFiletype]);
       }
       w.EndArray();
     } else {

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <limits>
 
-#include <unicode/uchar.h>
 #include <unicode/ucasemap.h>
+#include <unicode/uchar.h>
 #include <unicode/utf8.h>
 
 #include "core/common/error.h"
@@ -13,10 +13,14 @@
 namespace datarefresh::catalog {
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // Python's Py_ISSPACE: the bytes float() trims (0x1c-0x1f are not among them).
-bool is_python_ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+bool is_python_ascii_space(char c) {
+  return c == ' ' || (c >= '\t' && c <= '\r');
+}
 
 // Python's str.isspace() beyond ASCII: bidirectional class WS, B or S, or category Zs.
 bool is_python_unicode_space(UChar32 c) {
@@ -69,7 +73,9 @@ PythonLowercaser::PythonLowercaser() {
   }
 }
 
-PythonLowercaser::~PythonLowercaser() { ucasemap_close(map_); }
+PythonLowercaser::~PythonLowercaser() {
+  ucasemap_close(map_);
+}
 
 std::string_view PythonLowercaser::lower(std::string_view text) {
   out_.resize(text.size());
@@ -89,8 +95,8 @@ std::string_view PythonLowercaser::lower(std::string_view text) {
   out_.resize(text.size() + text.size() / 2 + 4);
   for (int attempt = 0; attempt < 2; ++attempt) {
     UErrorCode status = U_ZERO_ERROR;
-    const std::int32_t n = ucasemap_utf8ToLower(map_, out_.data(), static_cast<std::int32_t>(out_.size()), text.data(),
-                                                length, &status);
+    const std::int32_t n =
+        ucasemap_utf8ToLower(map_, out_.data(), static_cast<std::int32_t>(out_.size()), text.data(), length, &status);
     if (status == U_BUFFER_OVERFLOW_ERROR && attempt == 0) {
       out_.resize(static_cast<std::size_t>(n));
       continue;

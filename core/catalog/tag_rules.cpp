@@ -11,10 +11,10 @@ namespace {
 // whitespace both Python's float() and Elasticsearch (Java's String.trim()) trim: " \t\n\v\f\r".
 // The numeric regex keeps a non-numeric accuracy string from aborting the statement with a cast
 // error (it is treated as malformed instead; so are the forms only Python reads, "inf", "nan" and
-// "4_2", which a float field refuses). An accuracy beyond float8's range compares as the catalog's Python float() reads it
-// (1e400 as infinity: kept; -1e400 as -infinity and 1e-400 as 0: below the minimum) instead of
-// failing the whole refresh with "out of range"; strings with exponents of 5 or more digits count
-// as malformed. The COALESCE makes an unknown result keep the tag: a NULL must never drop one.
+// "4_2", which a float field refuses). An accuracy beyond float8's range compares as the catalog's
+// Python float() reads it (1e400 as infinity: kept; -1e400 as -infinity and 1e-400 as 0: below
+// the minimum) instead of failing the whole refresh with "out of range"; strings with exponents of
+// 5 or more digits count as malformed. The COALESCE makes an unknown result keep the tag: a NULL must never drop one.
 // Cheapest first: the accuracy's type is looked up once (a missing key gives NULL, matching no
 // WHEN: kept), the provider list is tested before the provider's type, and the name is lowered
 // once for one LIKE ANY over the exact and the contains entries (name_like_patterns()).

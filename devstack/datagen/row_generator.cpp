@@ -225,16 +225,14 @@ enum class EdgeRow {
 };
 constexpr std::uint64_t kEdgeStride = 211;
 constexpr std::uint64_t kEdgeOffset = 100;
-constexpr std::array<EdgeRow, 9> kImageEdges{EdgeRow::kHugeNumber,          EdgeRow::kAuthorityNull,
-                                             EdgeRow::kAuthorityPythonFloat, EdgeRow::kUnicodeExtension,
-                                             EdgeRow::kKelvinLicense,        EdgeRow::kInfinitePopularity,
-                                             EdgeRow::kDescriptionList,      EdgeRow::kAccuracyWithNewline,
-                                             EdgeRow::kCreatedOnFraction};
-constexpr std::array<EdgeRow, 9> kAudioEdges{EdgeRow::kHugeNumber,          EdgeRow::kAuthorityPythonFloat,
-                                             EdgeRow::kKelvinLicense,        EdgeRow::kInfinitePopularity,
-                                             EdgeRow::kDescriptionList,      EdgeRow::kAccuracyWithNewline,
-                                             EdgeRow::kCreatedOnFraction,    EdgeRow::kZeroDuration,
-                                             EdgeRow::kAltFileWithoutFiletype};
+constexpr std::array<EdgeRow, 9> kImageEdges{
+    EdgeRow::kHugeNumber,       EdgeRow::kAuthorityNull,       EdgeRow::kAuthorityPythonFloat,
+    EdgeRow::kUnicodeExtension, EdgeRow::kKelvinLicense,       EdgeRow::kInfinitePopularity,
+    EdgeRow::kDescriptionList,  EdgeRow::kAccuracyWithNewline, EdgeRow::kCreatedOnFraction};
+constexpr std::array<EdgeRow, 9> kAudioEdges{
+    EdgeRow::kHugeNumber,         EdgeRow::kAuthorityPythonFloat, EdgeRow::kKelvinLicense,
+    EdgeRow::kInfinitePopularity, EdgeRow::kDescriptionList,      EdgeRow::kAccuracyWithNewline,
+    EdgeRow::kCreatedOnFraction,  EdgeRow::kZeroDuration,         EdgeRow::kAltFileWithoutFiletype};
 
 template <std::size_t N>
 EdgeRow edge_row(const std::array<EdgeRow, N>& edges, std::uint64_t index) {
@@ -445,7 +443,8 @@ void RowGenerator::append_image_row(std::uint64_t index, std::string& out) {
   if (ext < 0.88) url = fmt::format("https://images.{}.example.org/{}/{}.{}", prov, index % 997, fid, rng.pick(kImageExtensions));
   else if (ext < 0.95) url = fmt::format("https://images.{}.example.org/{}/{}", prov, index % 997, fid);
   else url = fmt::format("https://images.{}.example.org/v1.2/{}/{}", prov, index % 997, fid);
-  if (edge == EdgeRow::kUnicodeExtension) url = fmt::format("https://images.{}.example.org/{}/{}.JPÉG", prov, index % 997, fid);
+  if (edge == EdgeRow::kUnicodeExtension)
+    url = fmt::format("https://images.{}.example.org/{}/{}.JPÉG", prov, index % 997, fid);
   put(out, url);
   if (rng.chance(0.3)) put_null(out);
   else put_format(out, "https://images.{}.example.org/thumb/{}.jpg", prov, fid);
@@ -540,8 +539,9 @@ void RowGenerator::append_image_row(std::uint64_t index, std::string& out) {
   }
   if (edge != EdgeRow::kNone) {
     // Every other list holds a sensitive term: the filtered index must see into lists too.
-    std::string_view word = (index / kEdgeStride) % 2 ? std::string_view(sensitive_terms_[index % sensitive_terms_.size()])
-                                                      : std::string_view(rng.pick(kWords));
+    std::string_view word = (index / kEdgeStride) % 2
+                                ? std::string_view(sensitive_terms_[index % sensitive_terms_.size()])
+                                : std::string_view(rng.pick(kWords));
     if (auto edge_meta = edge_meta_data(edge, index, "Edge row: a quiet lake", word); !edge_meta.empty()) {
       out.resize(out.rfind('\t', out.size() - 2) + 1);  // the meta_data just written gives way
       put(out, edge_meta);
@@ -731,8 +731,9 @@ void RowGenerator::append_audio_row(std::uint64_t index, std::string& out) {
   }
   if (edge != EdgeRow::kNone) {
     // Every other list holds a sensitive term: the filtered index must see into lists too.
-    std::string_view word = (index / kEdgeStride) % 2 ? std::string_view(sensitive_terms_[index % sensitive_terms_.size()])
-                                                      : std::string_view(rng.pick(kWords));
+    std::string_view word = (index / kEdgeStride) % 2
+                                ? std::string_view(sensitive_terms_[index % sensitive_terms_.size()])
+                                : std::string_view(rng.pick(kWords));
     if (auto edge_meta = edge_meta_data(edge, index, "Edge row: a quiet song", word); !edge_meta.empty()) {
       out.resize(out.rfind('\t', out.size() - 2) + 1);  // the meta_data just written gives way
       put(out, edge_meta);
@@ -793,7 +794,8 @@ void RowGenerator::append_audio_row(std::uint64_t index, std::string& out) {
   double pop = rng.uniform();
   if (pop < 0.2) put_null(out);
   else if (pop < 0.3) put(out, "0");
-  else if (edge == EdgeRow::kInfinitePopularity) put(out, "Infinity");
+  else if (edge == EdgeRow::kInfinitePopularity)
+    put(out, "Infinity");
   else {
     append_double(out, 0.0001 + rng.uniform() * 0.9999);
     out += '\t';

@@ -9,8 +9,12 @@
 namespace datarefresh::devsearch {
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_hex_digit(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_hex_digit(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
 
 // Consumes [+-]?digits+ (an exponent) from `s` at `i`; false if there is no digit.
 bool skip_exponent_digits(std::string_view s, std::size_t& i) {
@@ -133,9 +137,13 @@ std::optional<T> parse_java_float(std::string_view text) {
 
 }  // namespace
 
-std::optional<double> java_parse_double(std::string_view text) { return parse_java_float<double>(text); }
+std::optional<double> java_parse_double(std::string_view text) {
+  return parse_java_float<double>(text);
+}
 
-std::optional<float> java_parse_float(std::string_view text) { return parse_java_float<float>(text); }
+std::optional<float> java_parse_float(std::string_view text) {
+  return parse_java_float<float>(text);
+}
 
 JavaLong elasticsearch_string_to_long(std::string_view s) {
   using Problem = JavaLong::Problem;

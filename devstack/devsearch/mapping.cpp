@@ -151,9 +151,9 @@ std::optional<nlohmann::ordered_json> numeric_string_problem(const std::string& 
     if (!f) return number_format(text);
     // A half float's largest finite value is 65504; from 65520 on it rounds to infinity.
     if (!std::isfinite(*f) || (t == "half_float" && std::fabs(*f) >= 65520.0F)) {
-      return error_object("illegal_argument_exception",
-                          "[" + t + "] supports only finite values, but got [" +
-                              (std::isfinite(*f) ? std::to_string(*f) : java_text(*f)) + "]");
+      return error_object("illegal_argument_exception", "[" + t + "] supports only finite values, but got [" +
+                                                            (std::isfinite(*f) ? std::to_string(*f) : java_text(*f)) +
+                                                            "]");
     }
     return std::nullopt;
   }
@@ -217,9 +217,11 @@ std::optional<nlohmann::ordered_json> leaf_problem(const FieldMapping& f, const 
   if (f.kind == FieldKind::kRankFeature) {
     // Float.parseFloat for a string (trimmed as Java trims), a number's float value otherwise.
     std::optional<float> n;
-    if (v.IsString()) n = java_parse_float(std::string_view(v.GetString(), v.GetStringLength()));
-    else if (v.IsNumber()) n = std::fabs(v.GetDouble()) >= 0x1.ffffffp+127 ? std::numeric_limits<float>::infinity()
-                                                                           : static_cast<float>(v.GetDouble());
+    if (v.IsString())
+      n = java_parse_float(std::string_view(v.GetString(), v.GetStringLength()));
+    else if (v.IsNumber())
+      n = std::fabs(v.GetDouble()) >= 0x1.ffffffp+127 ? std::numeric_limits<float>::infinity()
+                                                      : static_cast<float>(v.GetDouble());
     if (!n) return error_object("number_format_exception", "For input string: \"" + preview(v) + "\"");
     auto fv = *n;
     if (!(fv >= 1.17549435e-38F) || !std::isfinite(fv)) {

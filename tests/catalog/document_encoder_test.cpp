@@ -187,7 +187,7 @@ TEST(DocumentEncoder, AuthorityComesFromMetaDataClampedOrElseFromTheProviderTabl
   EXPECT_TRUE(with_meta(R"({"authority_boost": "abc"})").is_null());
   EXPECT_TRUE(with_meta(R"({"authority_boost": [1]})").is_null());
   EXPECT_TRUE(with_meta(R"({"authority_boost": null})").is_null());  // set, to None: the provider's does not apply
-  EXPECT_EQ(with_meta(R"({"description": "x"})"), 75.0);               // not set: the provider table applies
+  EXPECT_EQ(with_meta(R"({"description": "x"})"), 75.0);             // not set: the provider table applies
   EXPECT_EQ(image(image_row().set(col::kProvider, "met"))["authority_boost"], 90.0);
   EXPECT_EQ(image(image_row().set(col::kProvider, "stocksnap"))["authority_boost"], 85.0);
   EXPECT_TRUE(image(image_row().set(col::kProvider, "wikimedia"))["authority_boost"].is_null());
@@ -195,7 +195,8 @@ TEST(DocumentEncoder, AuthorityComesFromMetaDataClampedOrElseFromTheProviderTabl
 
 TEST(DocumentEncoder, AuthorityFromMetaDataIsWhatPythonsFloatMakesOfTheValue) {
   auto with_boost = [](const char* value) {
-    return image(image_row().set(col::kMetaData, std::string(R"({"authority_boost": )") + value + "}"))["authority_boost"];
+    return image(
+        image_row().set(col::kMetaData, std::string(R"({"authority_boost": )") + value + "}"))["authority_boost"];
   };
   EXPECT_EQ(with_boost(R"("inf")"), 100.0);
   EXPECT_EQ(with_boost(R"(" +Infinity\n")"), 100.0);
@@ -217,12 +218,23 @@ TEST(DocumentEncoder, AuthorityFromMetaDataIsWhatPythonsFloatMakesOfTheValue) {
 }
 
 TEST(DocumentEncoder, TheProviderTableIsTheIndexerWorkersAuthorityTable) {
-  const std::vector<std::pair<std::string, double>> table = {
-      {"thorvaldsensmuseum", 90}, {"svgsilh", 90},       {"smithsonian", 90},    {"rijksmuseum", 90},
-      {"museumsvictoria", 90},    {"met", 90},           {"mccordsmuseum", 90},  {"digitaltmuseum", 90},
-      {"clevelandmuseum", 90},    {"brooklynmuseum", 90}, {"stocksnap", 85},     {"rawpixel", 85},
-      {"flickr", 75},             {"behance", 75},       {"thingiverse", 75},    {"sketchfab", 75},
-      {"deviantart", 75}};
+  const std::vector<std::pair<std::string, double>> table = {{"thorvaldsensmuseum", 90},
+                                                             {"svgsilh", 90},
+                                                             {"smithsonian", 90},
+                                                             {"rijksmuseum", 90},
+                                                             {"museumsvictoria", 90},
+                                                             {"met", 90},
+                                                             {"mccordsmuseum", 90},
+                                                             {"digitaltmuseum", 90},
+                                                             {"clevelandmuseum", 90},
+                                                             {"brooklynmuseum", 90},
+                                                             {"stocksnap", 85},
+                                                             {"rawpixel", 85},
+                                                             {"flickr", 75},
+                                                             {"behance", 75},
+                                                             {"thingiverse", 75},
+                                                             {"sketchfab", 75},
+                                                             {"deviantart", 75}};
   for (const auto& [provider, boost] : table) {
     EXPECT_EQ(provider_authority(provider), boost) << provider;
     EXPECT_EQ(image(image_row().set(col::kProvider, provider).set(col::kMetaData, "{}"))["authority_boost"], boost)
@@ -237,8 +249,9 @@ TEST(DocumentEncoder, ANumberBeyondADoubleCostsThatValueOnly) {
   for (MediaKind kind : {MediaKind::kImage, MediaKind::kAudio}) {
     for (const std::string& number : {std::string("1e400"), huge, "-" + huge}) {
       SCOPED_TRACE(std::string(media_kind_name(kind)) + " " + number.substr(0, 8));
-      auto doc = encode(kind, RowBuilder(kind).set(col::kMetaData, R"({"huge": )" + number +
-                                                                         R"(, "mature": true, "description": "Blue sky"})"));
+      auto doc =
+          encode(kind, RowBuilder(kind).set(col::kMetaData, R"({"huge": )" + number +
+                                                                R"(, "mature": true, "description": "Blue sky"})"));
       EXPECT_EQ(doc["mature"], true);
       EXPECT_EQ(doc["description"], "Blue sky");
       EXPECT_EQ(doc["authority_boost"], 75.0);
@@ -247,8 +260,9 @@ TEST(DocumentEncoder, ANumberBeyondADoubleCostsThatValueOnly) {
       EXPECT_EQ(tags["tags"], json::parse(R"([{"name": "a", "accuracy": null}, {"name": "b", "accuracy": 0.95}])"));
     }
   }
-  auto alt = encode(MediaKind::kAudio, RowBuilder(MediaKind::kAudio)
-                                           .set(col::kAltFiles, R"([{"filetype": "ogg", "filesize": )" + huge + "}]"));
+  auto alt =
+      encode(MediaKind::kAudio,
+             RowBuilder(MediaKind::kAudio).set(col::kAltFiles, R"([{"filetype": "ogg", "filesize": )" + huge + "}]"));
   EXPECT_EQ(alt["extension"], json::parse(R"(["ogg"])"));
   auto listed = image(image_row().set(col::kMetaData, R"({"description": ["a", )" + huge + "]}"));
   EXPECT_EQ(listed["description"], json::parse(R"(["a", null])"));
@@ -256,8 +270,10 @@ TEST(DocumentEncoder, ANumberBeyondADoubleCostsThatValueOnly) {
 
 TEST(DocumentEncoder, TagAccuraciesAFloatFieldCannotHoldAreWrittenAsNull) {
   auto tags = image(image_row().set(
-      col::kTags, R"([{"name": "a", "accuracy": 1e39}, {"name": "b", "accuracy": "1e400"}, {"name": "c", "accuracy": " -1E39 "},
-                      {"name": "d", "accuracy": 3.4e38}, {"name": "e", "accuracy": "0.95\n"}, {"name": "f", "accuracy": 1e-20}])"))["tags"];
+      col::kTags,
+      R"([{"name": "a", "accuracy": 1e39}, {"name": "b", "accuracy": "1e400"}, {"name": "c", "accuracy": " -1E39 "},
+                      {"name": "d", "accuracy": 3.4e38}, {"name": "e", "accuracy": "0.95\n"}, {"name": "f", "accuracy": 1e-20}])"))
+      ["tags"];
   EXPECT_EQ(tags, json::parse(R"([{"name": "a", "accuracy": null}, {"name": "b", "accuracy": null},
       {"name": "c", "accuracy": null}, {"name": "d", "accuracy": 3.4e38}, {"name": "e", "accuracy": "0.95\n"},
       {"name": "f", "accuracy": 1e-20}])"));
@@ -319,8 +335,9 @@ TEST(DocumentEncoder, AudioLengthBucketsFiletypeAndAlternativeExtensions) {
   EXPECT_EQ(alt["extension"], json::parse(R"(["ogg","flac"])"));
   EXPECT_EQ(audio(row().set(col::kAltFiles, "[]"))["extension"], "mp3");
   // Alternative files without a filetype have the row's.
-  EXPECT_EQ(audio(row().set(col::kAltFiles, R"([{"filetype":"ogg"},{"url":"u"},null,{"filetype":{"x":1}}])"))["extension"],
-            json::parse(R"(["ogg","mp3","mp3","mp3"])"));
+  EXPECT_EQ(
+      audio(row().set(col::kAltFiles, R"([{"filetype":"ogg"},{"url":"u"},null,{"filetype":{"x":1}}])"))["extension"],
+      json::parse(R"(["ogg","mp3","mp3","mp3"])"));
   EXPECT_EQ(audio(row().set(col::kAltFiles, R"([{"url":"u"}])").set(col::kFiletype, std::nullopt))["extension"],
             json::parse("[null]"));
   EXPECT_EQ(audio(row().set(col::kAltFiles, R"({"filetype":"ogg"})"))["extension"], "mp3");  // not a list

@@ -15,8 +15,11 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 TEST(JavaParseDouble, TrimsEveryCharacterUpToASpaceAtBothEnds) {
   EXPECT_EQ(java_parse_double("0.95\n"), 0.95);
   EXPECT_EQ(java_parse_double(" \t\r\n\v\f0.95 "), 0.95);
-  EXPECT_EQ(java_parse_double(std::string("\x01\x1f" "0.95\x1c\x00", 8)), 0.95);  // String.trim(): all <= U+0020
-  EXPECT_FALSE(java_parse_double("\u00A00.95").has_value());                      // no-break space is not trimmed
+  EXPECT_EQ(java_parse_double(std::string("\x01\x1f"
+                                          "0.95\x1c\x00",
+                                          8)),
+            0.95);                                            // String.trim(): all <= U+0020
+  EXPECT_FALSE(java_parse_double("\u00A00.95").has_value());  // no-break space is not trimmed
   EXPECT_FALSE(java_parse_double("0.95\u2003").has_value());
   EXPECT_FALSE(java_parse_double(" ").has_value());
   EXPECT_FALSE(java_parse_double("").has_value());

@@ -146,8 +146,9 @@ TEST_F(CatalogGenerator, ImageRowsCoverTheTransformEdgeCases) {
   EXPECT_GT(count("standardized_popularity IS NULL"), 1000);
   EXPECT_GT(count("standardized_popularity = 0"), 1000);
   EXPECT_GT(count("standardized_popularity > 0 AND standardized_popularity <= 1"), 10000);
-  EXPECT_EQ(count("(standardized_popularity > 1 AND standardized_popularity <> 'Infinity') OR standardized_popularity < 0"),
-            0);
+  EXPECT_EQ(
+      count("(standardized_popularity > 1 AND standardized_popularity <> 'Infinity') OR standardized_popularity < 0"),
+      0);
   EXPECT_GT(count("width IS NULL AND height IS NULL"), 1000);
   EXPECT_GT(count("width IS NOT NULL AND height IS NULL"), 100);
   EXPECT_GT(count("url LIKE '%.svg'"), 100);
@@ -161,7 +162,8 @@ TEST_F(CatalogGenerator, ImageRowsCoverTheTransformEdgeCases) {
   EXPECT_GT(count("title IS NULL"), 100);
   // Rows on which Openverse's transform does something unusual (row_generator.cpp's EdgeRow).
   EXPECT_GT(count("provider = 'rawpixel'"), 100);
-  EXPECT_GT(count("length(meta_data->>'huge') = 401 AND meta_data->'mature' = 'true' AND meta_data ? 'description'"), 100)
+  EXPECT_GT(count("length(meta_data->>'huge') = 401 AND meta_data->'mature' = 'true' AND meta_data ? 'description'"),
+            100)
       << "1e400 beside mature and a description";
   EXPECT_GT(count("meta_data->'authority_boost' = 'null'"), 100);
   EXPECT_GT(count("meta_data->'authority_boost' = '\"inf\"'"), 100);

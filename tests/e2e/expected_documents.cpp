@@ -30,7 +30,9 @@ std::string python_lower(const std::string& s) {
   return out;
 }
 
-bool is_python_float_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+bool is_python_float_space(char c) {
+  return c == ' ' || (c >= '\t' && c <= '\r');
+}
 
 // The accuracy the tag filter compares: a number, or a string of a decimal once the whitespace
 // both Python's float() and Elasticsearch trim (" \t\n\v\f\r") is trimmed.
@@ -168,7 +170,8 @@ std::optional<json> expected_document(const std::string& media, const CatalogRow
     if (d.is_string()) {
       doc["description"] = first_chars(d.get<std::string>(), 2000);
     } else if (d.is_array() && !holds_object(d)) {
-      doc["description"] = json(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(d.size(), 2000)));
+      doc["description"] =
+          json(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(d.size(), 2000)));
     }
   }
   doc["creator"] = str("creator");
@@ -186,11 +189,23 @@ std::optional<json> expected_document(const std::string& media, const CatalogRow
       if (*v > 0) auth = std::min(100.0, *v);
     }
   } else if (row.at("provider")) {
-    static const std::map<std::string, double> table{
-        {"thorvaldsensmuseum", 90}, {"svgsilh", 90}, {"smithsonian", 90}, {"rijksmuseum", 90}, {"museumsvictoria", 90},
-        {"met", 90}, {"mccordsmuseum", 90}, {"digitaltmuseum", 90}, {"clevelandmuseum", 90}, {"brooklynmuseum", 90},
-        {"stocksnap", 85}, {"rawpixel", 85}, {"flickr", 75}, {"behance", 75}, {"thingiverse", 75}, {"sketchfab", 75},
-        {"deviantart", 75}};
+    static const std::map<std::string, double> table{{"thorvaldsensmuseum", 90},
+                                                     {"svgsilh", 90},
+                                                     {"smithsonian", 90},
+                                                     {"rijksmuseum", 90},
+                                                     {"museumsvictoria", 90},
+                                                     {"met", 90},
+                                                     {"mccordsmuseum", 90},
+                                                     {"digitaltmuseum", 90},
+                                                     {"clevelandmuseum", 90},
+                                                     {"brooklynmuseum", 90},
+                                                     {"stocksnap", 85},
+                                                     {"rawpixel", 85},
+                                                     {"flickr", 75},
+                                                     {"behance", 75},
+                                                     {"thingiverse", 75},
+                                                     {"sketchfab", 75},
+                                                     {"deviantart", 75}};
     if (auto it = table.find(*row.at("provider")); it != table.end()) auth = it->second;
   }
   doc["standardized_popularity"] = pop ? json(*pop) : json(nullptr);

@@ -5,13 +5,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <iostream>
-#include <fstream>
 #include <map>
 #include <set>
-#include <vector>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -133,22 +133,33 @@ class RefreshEndToEnd : public ::testing::Test {
     };
     using Check = std::function<bool(const CatalogRow&)>;
     std::vector<std::pair<std::string, Check>> kinds = {
-        {"a number beyond a double in meta_data", [&](const CatalogRow& r) { return has(r.at("meta_data"), "\"huge\": 1000"); }},
-        {"authority_boost \"inf\"", [&](const CatalogRow& r) { return has(r.at("meta_data"), "\"authority_boost\": \"inf\""); }},
-        {"authority_boost true", [&](const CatalogRow& r) { return has(r.at("meta_data"), "\"authority_boost\": true"); }},
-        {"authority_boost \"4_2\"", [&](const CatalogRow& r) { return has(r.at("meta_data"), "\"authority_boost\": \"4_2\""); }},
+        {"a number beyond a double in meta_data",
+         [&](const CatalogRow& r) { return has(r.at("meta_data"), "\"huge\": 1000"); }},
+        {"authority_boost \"inf\"",
+         [&](const CatalogRow& r) { return has(r.at("meta_data"), "\"authority_boost\": \"inf\""); }},
+        {"authority_boost true",
+         [&](const CatalogRow& r) { return has(r.at("meta_data"), "\"authority_boost\": true"); }},
+        {"authority_boost \"4_2\"",
+         [&](const CatalogRow& r) { return has(r.at("meta_data"), "\"authority_boost\": \"4_2\""); }},
         {"a license with the Kelvin sign", [&](const CatalogRow& r) { return has(r.at("license"), "\u212A"); }},
-        {"popularity Infinity", [&](const CatalogRow& r) { return r.at("standardized_popularity") == std::optional<std::string>("Infinity"); }},
+        {"popularity Infinity",
+         [&](const CatalogRow& r) {
+           return r.at("standardized_popularity") == std::optional<std::string>("Infinity");
+         }},
         {"a description list", [&](const CatalogRow& r) { return has(r.at("meta_data"), "\"description\": ["); }},
         {"a tag accuracy \"0.95\\n\"", [&](const CatalogRow& r) { return has(r.at("tags"), "\"0.95\\n\""); }},
         {"created_on with a fraction", [&](const CatalogRow& r) { return has(r.at("created_on"), "."); }},
     };
     if (media == "image") {
-      kinds.push_back({"authority_boost null", [&](const CatalogRow& r) { return has(r.at("meta_data"), "\"authority_boost\": null"); }});
+      kinds.push_back({"authority_boost null",
+                       [&](const CatalogRow& r) { return has(r.at("meta_data"), "\"authority_boost\": null"); }});
       kinds.push_back({"a url ending in .JPÉG", [&](const CatalogRow& r) { return has(r.at("url"), ".JPÉG"); }});
-      kinds.push_back({"provider rawpixel", [&](const CatalogRow& r) { return r.at("provider") == std::optional<std::string>("rawpixel"); }});
+      kinds.push_back({"provider rawpixel", [&](const CatalogRow& r) {
+                         return r.at("provider") == std::optional<std::string>("rawpixel");
+                       }});
     } else {
-      kinds.push_back({"duration 0", [&](const CatalogRow& r) { return r.at("duration") == std::optional<std::string>("0"); }});
+      kinds.push_back(
+          {"duration 0", [&](const CatalogRow& r) { return r.at("duration") == std::optional<std::string>("0"); }});
       kinds.push_back({"an alternative file without a filetype",
                        [&](const CatalogRow& r) { return has(r.at("alt_files"), "\"filesize\": 1000}"); }});
     }
