@@ -140,7 +140,8 @@ std::optional<double> rank_feature(double v) {
 
 // Forwards a parsed value to the writer; a number that is not finite (the JSON text held one
 // beyond a double's range) is written as null, as JSON has no infinity and RapidJSON's writer
-// would leave the document unfinished.
+// would leave the document unfinished. The member names are RapidJSON's handler interface.
+// NOLINTBEGIN(readability-identifier-naming)
 struct FiniteValueWriter {
   Writer& w;
   bool Null() { return w.Null(); }
@@ -158,6 +159,7 @@ struct FiniteValueWriter {
   bool StartArray() { return w.StartArray(); }
   bool EndArray(rapidjson::SizeType n) { return w.EndArray(n); }
 };
+// NOLINTEND(readability-identifier-naming)
 
 void write_value(Writer& w, const rapidjson::Value& v) {
   FiniteValueWriter finite{w};
