@@ -9,6 +9,7 @@ find_package(CLI11 REQUIRED)
 find_package(CURL REQUIRED)
 find_package(prometheus-cpp REQUIRED COMPONENTS core)
 find_package(RapidJSON REQUIRED)
+find_package(ICU REQUIRED COMPONENTS uc)
 
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
 pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)

@@ -27,16 +27,21 @@ class RowError : public InvariantError {
 };
 
 // Turns rows of the shard query (columns as in document_source_columns()) into search documents,
-// exactly as the catalog's data refresh does (spec §1.5):
+// exactly as the catalog's data refresh does (spec §1.5), its Python values included - where
+// Elasticsearch would refuse the catalog's value we write one it takes (docs/documents.md):
 //  - deleted rows and rows removed from source are skipped;
-//  - mature = meta_data.mature, forced true by the live sensitive list;
-//  - license lower-cased; description = meta_data.description cut to 2000 characters;
+//  - mature = meta_data.mature, forced true by the live sensitive list (always a boolean);
+//  - license lower-cased as str.lower() does; description = meta_data.description[:2000] (a
+//    string's first 2000 characters, a list's first 2000 elements);
 //  - standardized_popularity = raw * 100 clamped to [0, 100], absent (null) when not positive;
-//  - authority_boost from meta_data (a float clamped to [0, 100], 0 and bad values null) or else
-//    from the provider table; max_boost/min_boost over (popularity or 1, authority or 1);
+//  - authority_boost: a meta_data.authority_boost key decides alone (float() of its value
+//    clamped to [0, 100], null when not positive or not a number); without it the provider table;
+//    max_boost/min_boost over (popularity or 1, authority or 1);
 //  - tags keep only {name, accuracy} of entries that have a name;
-//  - image: aspect_ratio, size bucket, url extension; audio: length bucket, filetype, extension
-//    (alt_files' filetypes when there are alternative files).
+//  - image: aspect_ratio, size bucket, url extension; audio: length bucket (none for 0),
+//    filetype, extension (alt_files' filetypes when there are alternative files);
+//  - created_on as datetime.isoformat() writes it.
+// A number beyond a double's range in meta_data, tags or alt_files costs that value only.
 // The JSON written is the document's _source. One encoder per thread; it reuses its buffers, so
 // encoding does not allocate per row once warmed up.
 class DocumentEncoder {

@@ -7,12 +7,14 @@
 namespace datarefresh::catalog {
 namespace {
 
-// Whether the tag `e.tag` is dropped (mirrors TagRules). The numeric regex keeps a non-numeric
-// accuracy string from aborting the statement with a cast error (it is treated as malformed
-// instead). An accuracy beyond float8's range compares as the catalog's Python float() reads it
-// (1e400 as infinity: kept; -1e400 as -infinity and 1e-400 as 0: below the minimum) instead of
-// failing the whole refresh with "out of range"; strings with exponents of 5 or more digits count
-// as malformed. The COALESCE makes an unknown result keep the tag: a NULL must never drop one.
+// Whether the tag `e.tag` is dropped (mirrors TagRules). An accuracy string is trimmed of the
+// whitespace both Python's float() and Elasticsearch (Java's String.trim()) trim: " \t\n\v\f\r".
+// The numeric regex keeps a non-numeric accuracy string from aborting the statement with a cast
+// error (it is treated as malformed instead; so are the forms only Python reads, "inf", "nan" and
+// "4_2", which a float field refuses). An accuracy beyond float8's range compares as the catalog's
+// Python float() reads it (1e400 as infinity: kept; -1e400 as -infinity and 1e-400 as 0: below
+// the minimum) instead of failing the whole refresh with "out of range"; strings with exponents of
+// 5 or more digits count as malformed. The COALESCE makes an unknown result keep the tag: a NULL must never drop one.
 // Cheapest first: the accuracy's type is looked up once (a missing key gives NULL, matching no
 // WHEN: kept), the provider list is tested before the provider's type, and the name is lowered
 // once for one LIKE ANY over the exact and the contains entries (name_like_patterns()).
@@ -21,7 +23,7 @@ constexpr const char* kTagDropped = R"SQL(COALESCE(jsonb_typeof(e.tag) IS DISTIN
      OR CASE jsonb_typeof(e.tag -> 'accuracy')
           WHEN 'number' THEN {number} < $1
           WHEN 'string' THEN CASE
-              WHEN btrim(e.tag ->> 'accuracy') ~ '^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{{1,4}})?$'
+              WHEN {trimmed} ~ '^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{{1,4}})?$'
                 THEN {string} < $1
               ELSE true END
           WHEN 'object' THEN true
@@ -39,9 +41,14 @@ std::string as_float8(const std::string& value) {
                      value);
 }
 
+// The accuracy string without the whitespace around it that Python and Java both trim (E'' escapes:
+// space, tab, newline, vertical tab, form feed, carriage return).
+constexpr const char* kTrimmedAccuracy = R"SQL(btrim(e.tag ->> 'accuracy', E' \t\n\x0b\x0c\r'))SQL";
+
 std::string tag_dropped_sql() {
   return fmt::format(kTagDropped, fmt::arg("number", as_float8("(e.tag -> 'accuracy')::numeric")),
-                     fmt::arg("string", as_float8("btrim(e.tag ->> 'accuracy')::numeric")));
+                     fmt::arg("trimmed", kTrimmedAccuracy),
+                     fmt::arg("string", as_float8(std::string(kTrimmedAccuracy) + "::numeric")));
 }
 
 // Rows with up to this many dropped tags get their kept array by deleting the dropped elements by

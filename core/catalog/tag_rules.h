@@ -9,7 +9,8 @@ namespace datarefresh::catalog {
 // The catalog's tag filter (spec §1.3). A tag is dropped when any rule holds:
 //  - malformed: not an object, no `name`, or `name` not a string;
 //  - it has an accuracy (present, not null) below min_accuracy; an accuracy that is not a number
-//    (nor a string holding one) counts as malformed;
+//    (nor a string holding a decimal, with any of " \t\n\v\f\r" around it, which both Python's
+//    float() and Elasticsearch trim) counts as malformed;
 //  - its provider is one of filtered_providers (exact match);
 //  - lower(name) is in exact_denylist;
 //  - lower(name) contains any of contains_denylist.

@@ -66,10 +66,10 @@ const char* pick_weighted(Rng& rng, const std::array<Weighted, N>& items) {
 }
 
 // Real-world skew: Flickr dominates the image catalog (~468M of ~600M rows in 2022, spec 3). The
-// rest mixes the providers of the authority table (museums 90, stocksnap 85, social 75) with some
-// the table does not know (inaturalist, geographorguk, nappy, a brand-new one) so the
-// authority_boost fallback to None is exercised.
-constexpr std::array<Weighted, 16> kImageProviders{{{"flickr", 0.65},
+// rest mixes the providers of the authority table (museums 90, stocksnap and rawpixel 85, social
+// 75) with some the table does not know (inaturalist, geographorguk, nappy, a brand-new one) so
+// the authority_boost fallback to None is exercised.
+constexpr std::array<Weighted, 17> kImageProviders{{{"flickr", 0.65},
                                                     {"wikimedia", 0.10},
                                                     {"met", 0.025},
                                                     {"smithsonian", 0.025},
@@ -78,6 +78,7 @@ constexpr std::array<Weighted, 16> kImageProviders{{{"flickr", 0.65},
                                                     {"brooklynmuseum", 0.01},
                                                     {"museumsvictoria", 0.01},
                                                     {"stocksnap", 0.02},
+                                                    {"rawpixel", 0.01},
                                                     {"behance", 0.015},
                                                     {"deviantart", 0.015},
                                                     {"thingiverse", 0.01},
@@ -195,6 +196,72 @@ void append_uuid(std::string& out, std::uint64_t key) {
     buf[pos++] = kHex[(word >> shift) & 0xf];
   }
   out.append(buf, 36);
+}
+
+// Rows on which Openverse's transform does something unusual (docs/documents.md), each kind at a
+// fixed place in every kEdgeStride rows from kEdgeOffset on, so that any few hundred rows hold them
+// all (tests/e2e compares every one; catalog_generator_test counts them):
+//  - a number beyond a double in meta_data (next to mature: true and a description);
+//  - meta_data.authority_boost null (no authority, not the provider's), or "inf", true or "4_2"
+//    (what Python's float() makes of them: 100, 1.0, 42.0);
+//  - a url ending in ".JPÉG" and a license with the Kelvin sign (lower-cased as str.lower() does);
+//  - standardized_popularity Infinity (clamped to 100); a description that is a list;
+//  - tag accuracies "0.95\n" and "0.5\n" (whitespace trimmed: kept and dropped);
+//  - created_on with a fraction of ".5"; audio: duration 0 and an alternative file without a
+//    filetype.
+enum class EdgeRow {
+  kNone,
+  kHugeNumber,
+  kAuthorityNull,
+  kAuthorityPythonFloat,
+  kUnicodeExtension,
+  kKelvinLicense,
+  kInfinitePopularity,
+  kDescriptionList,
+  kAccuracyWithNewline,
+  kCreatedOnFraction,
+  kZeroDuration,
+  kAltFileWithoutFiletype,
+};
+constexpr std::uint64_t kEdgeStride = 211;
+constexpr std::uint64_t kEdgeOffset = 100;
+constexpr std::array<EdgeRow, 9> kImageEdges{
+    EdgeRow::kHugeNumber,       EdgeRow::kAuthorityNull,       EdgeRow::kAuthorityPythonFloat,
+    EdgeRow::kUnicodeExtension, EdgeRow::kKelvinLicense,       EdgeRow::kInfinitePopularity,
+    EdgeRow::kDescriptionList,  EdgeRow::kAccuracyWithNewline, EdgeRow::kCreatedOnFraction};
+constexpr std::array<EdgeRow, 9> kAudioEdges{
+    EdgeRow::kHugeNumber,         EdgeRow::kAuthorityPythonFloat, EdgeRow::kKelvinLicense,
+    EdgeRow::kInfinitePopularity, EdgeRow::kDescriptionList,      EdgeRow::kAccuracyWithNewline,
+    EdgeRow::kCreatedOnFraction,  EdgeRow::kZeroDuration,         EdgeRow::kAltFileWithoutFiletype};
+
+template <std::size_t N>
+EdgeRow edge_row(const std::array<EdgeRow, N>& edges, std::uint64_t index) {
+  const std::uint64_t slot = index % kEdgeStride;
+  return slot >= kEdgeOffset && slot - kEdgeOffset < N ? edges[slot - kEdgeOffset] : EdgeRow::kNone;
+}
+
+// The meta_data of an edge row of the kinds that shape it, else empty.
+std::string edge_meta_data(EdgeRow edge, std::uint64_t index, std::string_view description, std::string_view word) {
+  std::string json;
+  if (edge == EdgeRow::kHugeNumber) {
+    json = R"({"huge": 1e400, "mature": true, "description": )";
+    json_string(json, description);
+    json += '}';
+  } else if (edge == EdgeRow::kAuthorityNull) {
+    json = R"({"authority_boost": null, "description": )";
+    json_string(json, description);
+    json += '}';
+  } else if (edge == EdgeRow::kAuthorityPythonFloat) {
+    static constexpr std::array<const char*, 3> kValues{R"("inf")", "true", R"("4_2")"};
+    json = fmt::format(R"({{"authority_boost": {}}})", kValues[(index / kEdgeStride) % kValues.size()]);
+  } else if (edge == EdgeRow::kDescriptionList) {
+    json = R"({"description": [)";
+    json_string(json, description);
+    json += ", ";
+    json_string(json, word);
+    json += "]}";
+  }
+  return json;
 }
 
 void append_timestamp(std::string& out, Rng& rng, int first_year, int years) {
@@ -327,16 +394,29 @@ void make_description(Rng& rng, const std::vector<std::string>& terms, std::stri
   if (rng.chance(0.05)) out += " \"quoted\" and a back\\slash";
 }
 
+// Machine tags whose accuracy strings end in a newline: kept (0.95) and dropped (0.5) once the
+// whitespace Python's float() and Elasticsearch both trim is trimmed.
+std::string accuracy_with_newline_tags(Rng& rng) {
+  std::string json = R"([{"name": )";
+  json_string(json, rng.pick(kWords));
+  json += R"(, "accuracy": "0.95\n", "provider": "clarifai"}, {"name": )";
+  json_string(json, rng.pick(kWords));
+  json += R"(, "accuracy": "0.5\n", "provider": "clarifai"}])";
+  return json;
+}
+
 }  // namespace
 
 void RowGenerator::append_image_row(std::uint64_t index, std::string& out) {
   const std::uint64_t key = row_key(seed_, kImageSalt, index);
   Rng rng(key);
   std::string scratch;
+  const EdgeRow edge = edge_row(kImageEdges, index);
 
   append_uuid(out, key);
   out += '\t';
   append_timestamp(out, rng, 2015, 8);
+  if (edge == EdgeRow::kCreatedOnFraction) out.insert(out.size() - 3, ".5");  // before "+00"
   out += '\t';
   append_timestamp(out, rng, 2023, 2);
   out += '\t';
@@ -363,6 +443,8 @@ void RowGenerator::append_image_row(std::uint64_t index, std::string& out) {
   if (ext < 0.88) url = fmt::format("https://images.{}.example.org/{}/{}.{}", prov, index % 997, fid, rng.pick(kImageExtensions));
   else if (ext < 0.95) url = fmt::format("https://images.{}.example.org/{}/{}", prov, index % 997, fid);
   else url = fmt::format("https://images.{}.example.org/v1.2/{}/{}", prov, index % 997, fid);
+  if (edge == EdgeRow::kUnicodeExtension)
+    url = fmt::format("https://images.{}.example.org/{}/{}.JPÉG", prov, index % 997, fid);
   put(out, url);
   if (rng.chance(0.3)) put_null(out);
   else put_format(out, "https://images.{}.example.org/thumb/{}.jpg", prov, fid);
@@ -388,6 +470,7 @@ void RowGenerator::append_image_row(std::uint64_t index, std::string& out) {
   if (rng.chance(0.03)) {
     for (auto& c : license) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   }
+  if (edge == EdgeRow::kKelvinLicense) license = "BY-\u212A";
   put(out, license);
   std::string_view version = (license == "cc0" || license == "CC0" || license == "pdm" || license == "PDM")
                                  ? "1.0"
@@ -454,6 +537,16 @@ void RowGenerator::append_image_row(std::uint64_t index, std::string& out) {
     json_ += '}';
     put(out, json_);
   }
+  if (edge != EdgeRow::kNone) {
+    // Every other list holds a sensitive term: the filtered index must see into lists too.
+    std::string_view word = (index / kEdgeStride) % 2
+                                ? std::string_view(sensitive_terms_[index % sensitive_terms_.size()])
+                                : std::string_view(rng.pick(kWords));
+    if (auto edge_meta = edge_meta_data(edge, index, "Edge row: a quiet lake", word); !edge_meta.empty()) {
+      out.resize(out.rfind('\t', out.size() - 2) + 1);  // the meta_data just written gives way
+      put(out, edge_meta);
+    }
+  }
   put_number(out, rng.below(50));  // view_count
 
   // tags
@@ -503,6 +596,10 @@ void RowGenerator::append_image_row(std::uint64_t index, std::string& out) {
     json_ += ']';
     put(out, json_);
   }
+  if (edge == EdgeRow::kAccuracyWithNewline) {
+    out.resize(out.rfind('\t', out.size() - 2) + 1);
+    put(out, accuracy_with_newline_tags(rng));
+  }
   if (rng.chance(0.5)) put_null(out);
   else put_bool(out, false);  // watermarked
   std::string_view ext_name = std::string_view(url).substr(url.rfind('.') + 1);
@@ -517,6 +614,8 @@ void RowGenerator::append_image_row(std::uint64_t index, std::string& out) {
     put(out, "0");
   } else if (pop < 0.31) {
     put(out, "1");
+  } else if (edge == EdgeRow::kInfinitePopularity) {
+    put(out, "Infinity");
   } else {
     double v = rng.uniform();
     v = v * v * v;
@@ -544,10 +643,12 @@ void RowGenerator::append_audio_row(std::uint64_t index, std::string& out) {
   const std::uint64_t block = index / 8;
   Rng block_rng(row_key(seed_, kAudioSalt ^ 0xb10cULL, block));
   const bool in_set = block_rng.chance(0.4);
+  const EdgeRow edge = edge_row(kAudioEdges, index);
 
   append_uuid(out, key);
   out += '\t';
   append_timestamp(out, rng, 2015, 8);
+  if (edge == EdgeRow::kCreatedOnFraction) out.insert(out.size() - 3, ".5");  // before "+00"
   out += '\t';
   append_timestamp(out, rng, 2023, 2);
   out += '\t';
@@ -576,6 +677,7 @@ void RowGenerator::append_audio_row(std::uint64_t index, std::string& out) {
   if (rng.chance(0.03)) {
     for (auto& c : license) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   }
+  if (edge == EdgeRow::kKelvinLicense) license = "BY-\u212A";
   put(out, license);
   put(out, (license == "cc0" || license == "pdm") ? "1.0" : "4.0");
   put(out, prov);
@@ -606,6 +708,10 @@ void RowGenerator::append_audio_row(std::uint64_t index, std::string& out) {
     json_ += ']';
     put(out, json_);
   }
+  if (edge == EdgeRow::kAccuracyWithNewline) {
+    out.resize(out.rfind('\t', out.size() - 2) + 1);
+    put(out, accuracy_with_newline_tags(rng));
+  }
   put_null(out);  // tags_list
   if (rng.chance(0.1)) {
     put_null(out);
@@ -623,6 +729,16 @@ void RowGenerator::append_audio_row(std::uint64_t index, std::string& out) {
     json_ += '}';
     put(out, json_);
   }
+  if (edge != EdgeRow::kNone) {
+    // Every other list holds a sensitive term: the filtered index must see into lists too.
+    std::string_view word = (index / kEdgeStride) % 2
+                                ? std::string_view(sensitive_terms_[index % sensitive_terms_.size()])
+                                : std::string_view(rng.pick(kWords));
+    if (auto edge_meta = edge_meta_data(edge, index, "Edge row: a quiet song", word); !edge_meta.empty()) {
+      out.resize(out.rfind('\t', out.size() - 2) + 1);  // the meta_data just written gives way
+      put(out, edge_meta);
+    }
+  }
   if (in_set) put_number(out, 1 + index % 8);
   else put_null(out);
   static constexpr std::array<const char*, 6> kGenres{"rock", "pop", "ambient", "jazz", "electronic", "field recording"};
@@ -636,6 +752,10 @@ void RowGenerator::append_audio_row(std::uint64_t index, std::string& out) {
   else if (length < 0.55) put_number(out, 30000 + rng.below(90000));
   else if (length < 0.85) put_number(out, 120000 + rng.below(480000));
   else put_number(out, 600000 + rng.below(3000000));
+  if (edge == EdgeRow::kZeroDuration) {
+    out.resize(out.rfind('\t', out.size() - 2) + 1);
+    put_number(out, 0);
+  }
   if (rng.chance(0.2)) put_null(out);
   else put_number(out, 128000 + 64000 * rng.below(4));
   if (rng.chance(0.2)) put_null(out);
@@ -657,6 +777,13 @@ void RowGenerator::append_audio_row(std::uint64_t index, std::string& out) {
     json_ += ']';
     put(out, json_);
   }
+  if (edge == EdgeRow::kAltFileWithoutFiletype) {
+    out.resize(out.rfind('\t', out.size() - 2) + 1);
+    put_format(out,
+               R"([{{"url": "https://audio.{0}.example.org/alt/{1}-0.ogg", "filesize": 1000}}, )"
+               R"({{"url": "https://audio.{0}.example.org/alt/{1}-1.flac", "filetype": "flac"}}])",
+               prov, fid);
+  }
   if (rng.chance(0.4)) put_null(out);
   else put_format(out, "https://audio.{}.example.org/cover/{}.jpg", prov, fid);
   if (filetype) put(out, filetype);
@@ -667,6 +794,8 @@ void RowGenerator::append_audio_row(std::uint64_t index, std::string& out) {
   double pop = rng.uniform();
   if (pop < 0.2) put_null(out);
   else if (pop < 0.3) put(out, "0");
+  else if (edge == EdgeRow::kInfinitePopularity)
+    put(out, "Infinity");
   else {
     append_double(out, 0.0001 + rng.uniform() * 0.9999);
     out += '\t';

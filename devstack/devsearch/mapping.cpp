@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <set>
+#include <string_view>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include "devstack/devsearch/api_error.h"
+#include "devstack/devsearch/java_number.h"
 
 namespace datarefresh::devsearch {
 namespace {
@@ -102,15 +105,64 @@ std::string preview(const rapidjson::Value& v) {
   return buf.GetString();
 }
 
-std::optional<double> as_number(const rapidjson::Value& v) {
-  if (v.IsNumber()) return v.GetDouble();
-  if (v.IsString()) {
-    std::string s(v.GetString(), v.GetStringLength());
-    if (s.empty()) return std::nullopt;
-    char* end = nullptr;
-    double d = std::strtod(s.c_str(), &end);
-    if (end != s.c_str() + s.size() || !std::isfinite(d)) return std::nullopt;
-    return d;
+// Java's text of a float or double value, for the "finite values" messages.
+std::string java_text(double d) {
+  if (std::isnan(d)) return "NaN";
+  return d > 0 ? "Infinity" : "-Infinity";
+}
+
+// NumberFormatException's message for Float/Double.parseFloat/parseDouble: the trimmed text.
+nlohmann::ordered_json number_format(std::string_view text) {
+  while (!text.empty() && static_cast<unsigned char>(text.front()) <= 0x20) text.remove_prefix(1);
+  while (!text.empty() && static_cast<unsigned char>(text.back()) <= 0x20) text.remove_suffix(1);
+  return error_object("number_format_exception",
+                      text.empty() ? std::string("empty String") : "For input string: \"" + std::string(text) + "\"");
+}
+
+// Why a numeric field refuses a number given as a string, as Elasticsearch parses it for the type
+// (AbstractXContentParser): long through Long.parseLong and BigDecimal (no whitespace trimmed);
+// integer, short and byte through Double.parseDouble and a range check; float, half_float,
+// double and scaled_float through Float/Double.parseFloat/parseDouble (which trim characters up
+// to U+0020), infinite values and NaN refused.
+std::optional<nlohmann::ordered_json> numeric_string_problem(const std::string& t, std::string_view text) {
+  const std::string shown(text);
+  if (t == "long") {
+    auto l = elasticsearch_string_to_long(text);
+    if (l.problem == JavaLong::Problem::kNotANumber) {
+      return error_object("illegal_argument_exception", "For input string: \"" + shown + "\"");
+    }
+    if (l.problem == JavaLong::Problem::kOutOfRange) {
+      return error_object("illegal_argument_exception", "Value [" + shown + "] is out of range for a long");
+    }
+    return std::nullopt;
+  }
+  if (t == "integer" || t == "short" || t == "byte") {
+    auto d = java_parse_double(text);
+    if (!d) return number_format(text);
+    const double limit = t == "integer" ? 2147483647.0 : t == "short" ? 32767.0 : 127.0;
+    if (*d < -limit - 1 || *d > limit) {
+      return error_object("illegal_argument_exception",
+                          "Value [" + shown + "] is out of range for " + (t == "integer" ? "an " : "a ") + t);
+    }
+    return std::nullopt;
+  }
+  if (t == "float" || t == "half_float") {
+    auto f = java_parse_float(text);
+    if (!f) return number_format(text);
+    // A half float's largest finite value is 65504; from 65520 on it rounds to infinity.
+    if (!std::isfinite(*f) || (t == "half_float" && std::fabs(*f) >= 65520.0F)) {
+      return error_object("illegal_argument_exception", "[" + t + "] supports only finite values, but got [" +
+                                                            (std::isfinite(*f) ? std::to_string(*f) : java_text(*f)) +
+                                                            "]");
+    }
+    return std::nullopt;
+  }
+  auto d = java_parse_double(text);  // double, scaled_float
+  if (!d) return number_format(text);
+  if (!std::isfinite(*d)) {
+    return error_object("illegal_argument_exception", "[" + t + "] " +
+                                                          (t == "double" ? "supports only" : "only supports") +
+                                                          " finite values, but got [" + java_text(*d) + "]");
   }
   return std::nullopt;
 }
@@ -124,16 +176,21 @@ std::optional<nlohmann::ordered_json> leaf_problem(const FieldMapping& f, const 
     return error_object("illegal_argument_exception", "Can't get text on a START_OBJECT at 1:1");
   }
   if (f.kind == FieldKind::kInteger || f.kind == FieldKind::kFloat) {
-    auto n = as_number(v);
-    if (!n) {
+    if (v.IsString()) return numeric_string_problem(t, std::string_view(v.GetString(), v.GetStringLength()));
+    if (!v.IsNumber()) {
       if (v.IsBool()) {
         return error_object("json_parse_exception", "Current token (VALUE_" + std::string(v.GetBool() ? "TRUE" : "FALSE") +
                                                         ") not numeric, can not use numeric value accessors");
       }
       return error_object("number_format_exception", "For input string: \"" + preview(v) + "\"");
     }
+    const double n = v.GetDouble();
+    if (t == "float" && std::fabs(n) >= 0x1.ffffffp+127) {  // rounds to a float's infinity
+      return error_object("illegal_argument_exception", std::string("[float] supports only finite values, but got [") +
+                                                            (n > 0 ? "Infinity" : "-Infinity") + "]");
+    }
     double limit = t == "long" ? 9.223372036854775807e18 : t == "integer" ? 2147483648.0 : t == "short" ? 32768.0 : 128.0;
-    if (f.kind == FieldKind::kInteger && (*n >= limit || *n < -limit)) {
+    if (f.kind == FieldKind::kInteger && (n >= limit || n < -limit)) {
       return error_object("illegal_argument_exception", "Value [" + preview(v) + "] is out of range for " +
                                                             (t == "integer" ? "an " : "a ") + t);
     }
@@ -158,9 +215,15 @@ std::optional<nlohmann::ordered_json> leaf_problem(const FieldMapping& f, const 
                         "Failed to parse value [" + preview(v) + "] as only [true] or [false] are allowed.");
   }
   if (f.kind == FieldKind::kRankFeature) {
-    auto n = as_number(v);
+    // Float.parseFloat for a string (trimmed as Java trims), a number's float value otherwise.
+    std::optional<float> n;
+    if (v.IsString())
+      n = java_parse_float(std::string_view(v.GetString(), v.GetStringLength()));
+    else if (v.IsNumber())
+      n = std::fabs(v.GetDouble()) >= 0x1.ffffffp+127 ? std::numeric_limits<float>::infinity()
+                                                      : static_cast<float>(v.GetDouble());
     if (!n) return error_object("number_format_exception", "For input string: \"" + preview(v) + "\"");
-    auto fv = static_cast<float>(*n);
+    auto fv = *n;
     if (!(fv >= 1.17549435e-38F) || !std::isfinite(fv)) {
       return error_object("illegal_argument_exception",
                           "featureValue must be a positive normal float, got: " + preview(v) + " for feature: " + path() +

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "devstack/devsearch/api_error.h"
+#include "devstack/devsearch/java_number.h"
 
 namespace datarefresh::devsearch {
 namespace {
@@ -36,14 +37,11 @@ std::string scalar_string(const nlohmann::json& v) {
   return v.dump();
 }
 
+// A number, or a string holding one as Elasticsearch's Double.parseDouble reads it ("0.95\n"
+// included), as indexed and as compared in queries.
 std::optional<double> scalar_number(const nlohmann::json& v) {
   if (v.is_number()) return v.get<double>();
-  if (v.is_string()) {
-    const auto& s = v.get_ref<const std::string&>();
-    char* end = nullptr;
-    double d = std::strtod(s.c_str(), &end);
-    if (!s.empty() && end == s.c_str() + s.size()) return d;
-  }
+  if (v.is_string()) return java_parse_double(v.get_ref<const std::string&>());
   return std::nullopt;
 }
 

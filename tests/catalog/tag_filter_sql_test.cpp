@@ -17,8 +17,9 @@ namespace {
 using nlohmann::json;
 
 // The first statement of the filter (an UPDATE after the copy): it expands every tag of the range,
-// aggregates the kept ones back per row and joins them to the UPDATE by id. Kept verbatim as the
-// reference semantics.
+// aggregates the kept ones back per row and joins them to the UPDATE by id. Kept as the reference
+// semantics, verbatim but for the whitespace trimmed around accuracy strings (now what Python's
+// float() and Elasticsearch both trim, spaces only before).
 std::string reference_tag_filter_sql(const std::string& table) {
   return fmt::format(R"SQL(
 WITH expanded AS (
@@ -29,8 +30,8 @@ WITH expanded AS (
            CASE
              WHEN jsonb_typeof(e.tag -> 'accuracy') = 'number' THEN (e.tag ->> 'accuracy')::float8 < $3
              WHEN jsonb_typeof(e.tag -> 'accuracy') = 'string'
-                  AND btrim(e.tag ->> 'accuracy') ~ '^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$'
-               THEN btrim(e.tag ->> 'accuracy')::float8 < $3
+                  AND btrim(e.tag ->> 'accuracy', E' \t\n\x0b\x0c\r') ~ '^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$'
+               THEN btrim(e.tag ->> 'accuracy', E' \t\n\x0b\x0c\r')::float8 < $3
              ELSE true
            END))
      OR (jsonb_typeof(e.tag -> 'provider') IS NOT DISTINCT FROM 'string' AND (e.tag ->> 'provider') = ANY($4::text[]))
@@ -163,10 +164,16 @@ TEST_F(TagFilterSql, DropsExactlyTheTagsTheCatalogRulesDropAndCountsOnlyChangedR
        R"([{"name": "By "}, {"name": " by"}, {"name": "bypass"}])"},
       {R"([{"name": "a\"b"}, {"name": "c\\d"}, {"name": "line\nbreak"}, {"name": "x:y"}, {"name": "50%"}])",
        R"([{"name": "a\"b"}, {"name": "c\\d"}, {"name": "line\nbreak"}, {"name": "50%"}])"},
-      // Accuracy strings: trimmed of spaces (only), numeric forms compared, anything else malformed.
+      // Accuracy strings: trimmed of what Python's float() and Elasticsearch both trim (" \t\n\v\f\r"),
+      // numeric forms compared, anything else malformed.
       {R"([{"name": "a", "accuracy": " 0.5 "}, {"name": "b", "accuracy": " 0.95 "}, {"name": "c", "accuracy": "1e-1"},
           {"name": "d", "accuracy": "9.5e-1"}, {"name": "e", "accuracy": "0.9"}, {"name": "f", "accuracy": "\t0.95"}])",
-       R"([{"name": "b", "accuracy": " 0.95 "}, {"name": "d", "accuracy": "9.5e-1"}, {"name": "e", "accuracy": "0.9"}])"},
+       R"([{"name": "b", "accuracy": " 0.95 "}, {"name": "d", "accuracy": "9.5e-1"}, {"name": "e", "accuracy": "0.9"},
+          {"name": "f", "accuracy": "\t0.95"}])"},
+      {R"([{"name": "a", "accuracy": "0.95\n"}, {"name": "b", "accuracy": "\r\n0.99\u000b\f"}, {"name": "c", "accuracy": "0.5\n"},
+          {"name": "d", "accuracy": "0.95\u001c"}, {"name": "e", "accuracy": "\u00a00.95"}, {"name": "f", "accuracy": "0.9_5"},
+          {"name": "g", "accuracy": "inf"}, {"name": "h", "accuracy": "\n"}, {"name": "k"}])",
+       R"([{"name": "a", "accuracy": "0.95\n"}, {"name": "b", "accuracy": "\r\n0.99\u000b\f"}, {"name": "k"}])"},
       {R"([{"name": "f", "accuracy": "NaN"}, {"name": "g", "accuracy": ""}, {"name": "h", "accuracy": true},
           {"name": "i", "accuracy": [0.95]}, {"name": "j", "accuracy": {"v": 1}}, {"name": "k", "accuracy": null},
           {"name": "l", "accuracy": 1}, {"name": "m", "accuracy": 0.8999999999}, {"name": "n", "accuracy": -1}])",
@@ -255,6 +262,11 @@ const std::vector<std::string>& tag_pool() {
                                                 R"({"name": "x", "accuracy": "+.95"})",
                                                 R"({"name": "x", "accuracy": "95."})",
                                                 R"({"name": "x", "accuracy": "0.95e0 "})",
+                                                R"({"name": "x", "accuracy": "0.95\n"})",
+                                                R"({"name": "x", "accuracy": "\t0.5\r"})",
+                                                R"({"name": "x", "accuracy": "\u000b0.95\f"})",
+                                                R"({"name": "x", "accuracy": "0.95\u001f"})",
+                                                R"({"name": "x", "accuracy": "0.95\u00a0"})",
                                                 R"({"name": "x", "provider": "rekognition"})",
                                                 R"({"name": "x", "provider": "Rekognition"})",
                                                 R"({"name": "x", "provider": ["rekognition"]})",

@@ -109,5 +109,57 @@ TEST(MappingCheck, ErrorsNameTheFullPathOfTheField) {
       << err->dump();
 }
 
+// Numbers given as strings: what Elasticsearch's number parsing accepts for each field type.
+TEST(MappingCheck, NumbersGivenAsStringsAreParsedAsElasticsearchParsesThem) {
+  auto m = Mapping::parse(nlohmann::json::parse(R"({"properties": {
+      "accuracy": {"type": "float"}, "ratio": {"type": "double"}, "half": {"type": "half_float"},
+      "count": {"type": "long"}, "small": {"type": "integer"}, "boost": {"type": "rank_feature"}}})"),
+                          {"standard"});
+  auto verdict = [&](const std::string& field, const std::string& value) {
+    Mapping additions;
+    const std::string source = "{\"" + field + "\": " + value + "}";
+    rapidjson::Document doc;
+    doc.Parse(source.c_str());
+    EXPECT_FALSE(doc.HasParseError()) << source;
+    auto err = m.check(doc, "7", additions);
+    return err ? (*err)["caused_by"]["type"].get<std::string>() + ": " +
+                     (*err)["caused_by"]["reason"].get<std::string>()
+               : std::string("ok");
+  };
+  // Float.parseFloat / Double.parseDouble trim what String.trim() trims.
+  EXPECT_EQ(verdict("accuracy", R"("0.95\n")"), "ok");
+  EXPECT_EQ(verdict("accuracy", R"(" 0.95\t")"), "ok");
+  EXPECT_EQ(verdict("accuracy", R"("0.95f")"), "ok");
+  EXPECT_EQ(verdict("ratio", R"("\r\n1e3\u001f")"), "ok");
+  EXPECT_EQ(verdict("small", R"(" 42.7\n")"), "ok");
+  EXPECT_EQ(verdict("boost", R"("42\n")"), "ok");
+  EXPECT_EQ(verdict("accuracy", R"("\u00a00.95")"), "number_format_exception: For input string: \"\u00a00.95\"");
+  EXPECT_EQ(verdict("accuracy", R"("nan")"), "number_format_exception: For input string: \"nan\"");
+  EXPECT_EQ(verdict("accuracy", R"("  ")"), "number_format_exception: empty String");
+  EXPECT_EQ(verdict("accuracy", R"("1e39")"),
+            "illegal_argument_exception: [float] supports only finite values, but got [Infinity]");
+  EXPECT_EQ(verdict("accuracy", R"("NaN")"),
+            "illegal_argument_exception: [float] supports only finite values, but got [NaN]");
+  EXPECT_EQ(verdict("accuracy", "1e39"),
+            "illegal_argument_exception: [float] supports only finite values, but got [Infinity]");
+  EXPECT_EQ(verdict("ratio", R"("-Infinity")"),
+            "illegal_argument_exception: [double] supports only finite values, but got [-Infinity]");
+  EXPECT_EQ(verdict("ratio", R"("1e39")"), "ok");
+  EXPECT_NE(verdict("half", R"("70000")").find("[half_float] supports only finite values"), std::string::npos);
+  EXPECT_EQ(verdict("half", R"("65504")"), "ok");
+  // long: Long.parseLong or a BigDecimal, neither of which trims.
+  EXPECT_EQ(verdict("count", R"("42")"), "ok");
+  EXPECT_EQ(verdict("count", R"("42.9")"), "ok");
+  EXPECT_EQ(verdict("count", R"("42\n")"), "illegal_argument_exception: For input string: \"42\n\"");
+  EXPECT_EQ(verdict("count", R"("1e19")"), "illegal_argument_exception: Value [1e19] is out of range for a long");
+  EXPECT_EQ(verdict("small", R"("2147483648")"),
+            "illegal_argument_exception: Value [2147483648] is out of range for an integer");
+  EXPECT_EQ(verdict("small", R"("2147483647")"), "ok");
+  // rank_feature: a positive normal float.
+  EXPECT_NE(verdict("boost", R"("0")").find("featureValue must be a positive normal float"), std::string::npos);
+  EXPECT_NE(verdict("boost", R"("Infinity")").find("featureValue must be a positive normal float"), std::string::npos);
+  EXPECT_EQ(verdict("boost", R"("abc")"), "number_format_exception: For input string: \"abc\"");
+}
+
 }  // namespace
 }  // namespace datarefresh::devsearch

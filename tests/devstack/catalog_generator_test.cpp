@@ -146,7 +146,9 @@ TEST_F(CatalogGenerator, ImageRowsCoverTheTransformEdgeCases) {
   EXPECT_GT(count("standardized_popularity IS NULL"), 1000);
   EXPECT_GT(count("standardized_popularity = 0"), 1000);
   EXPECT_GT(count("standardized_popularity > 0 AND standardized_popularity <= 1"), 10000);
-  EXPECT_EQ(count("standardized_popularity > 1 OR standardized_popularity < 0"), 0);
+  EXPECT_EQ(
+      count("(standardized_popularity > 1 AND standardized_popularity <> 'Infinity') OR standardized_popularity < 0"),
+      0);
   EXPECT_GT(count("width IS NULL AND height IS NULL"), 1000);
   EXPECT_GT(count("width IS NOT NULL AND height IS NULL"), 100);
   EXPECT_GT(count("url LIKE '%.svg'"), 100);
@@ -158,6 +160,21 @@ TEST_F(CatalogGenerator, ImageRowsCoverTheTransformEdgeCases) {
   EXPECT_GT(count("title ~ 'NSFW|GORE|NUDE|EXPLICIT|VIOLENCE|DRUGS|WEAPON|CORPSE|OBSCENE|LEWD'"), 10);
   EXPECT_GT(count("title LIKE '%' || chr(9) || '%' OR title LIKE '%' || chr(10) || '%'"), 10);
   EXPECT_GT(count("title IS NULL"), 100);
+  // Rows on which Openverse's transform does something unusual (row_generator.cpp's EdgeRow).
+  EXPECT_GT(count("provider = 'rawpixel'"), 100);
+  EXPECT_GT(count("length(meta_data->>'huge') = 401 AND meta_data->'mature' = 'true' AND meta_data ? 'description'"),
+            100)
+      << "1e400 beside mature and a description";
+  EXPECT_GT(count("meta_data->'authority_boost' = 'null'"), 100);
+  EXPECT_GT(count("meta_data->'authority_boost' = '\"inf\"'"), 100);
+  EXPECT_GT(count("meta_data->'authority_boost' = 'true'"), 100);
+  EXPECT_GT(count("meta_data->'authority_boost' = '\"4_2\"'"), 100);
+  EXPECT_GT(count("url LIKE '%.JPÉG'"), 100);
+  EXPECT_GT(count("license = 'BY-' || chr(8490)"), 100) << "the Kelvin sign";
+  EXPECT_GT(count("standardized_popularity = 'Infinity'"), 100);
+  EXPECT_GT(count("jsonb_typeof(meta_data->'description') = 'array'"), 100);
+  EXPECT_GT(count("tags @> '[{\"accuracy\": \"0.95\\n\"}]'"), 100);
+  EXPECT_GT(count("created_on <> date_trunc('second', created_on)"), 100);
 }
 
 TEST_F(CatalogGenerator, AudioRowsCoverLengthBucketsAltFilesAndSets) {
@@ -172,6 +189,16 @@ TEST_F(CatalogGenerator, AudioRowsCoverLengthBucketsAltFilesAndSets) {
   EXPECT_GT(count("filetype IS NULL"), 100);
   EXPECT_GT(count("audio_set_foreign_identifier IS NOT NULL AND audio_set_position BETWEEN 1 AND 8"), 1000);
   EXPECT_GT(count("genres IS NOT NULL"), 1000);
+  // Rows on which Openverse's transform does something unusual (row_generator.cpp's EdgeRow).
+  EXPECT_GT(count("duration = 0"), 10);
+  EXPECT_GT(count("EXISTS (SELECT 1 FROM jsonb_array_elements(alt_files) a WHERE NOT a ? 'filetype')"), 10);
+  EXPECT_GT(count("length(meta_data->>'huge') = 401 AND meta_data->'mature' = 'true'"), 10);
+  EXPECT_GT(count("jsonb_typeof(meta_data->'description') = 'array'"), 10);
+  EXPECT_GT(count("meta_data->'authority_boost' IN ('\"inf\"', 'true', '\"4_2\"')"), 10);
+  EXPECT_GT(count("license = 'BY-' || chr(8490)"), 10);
+  EXPECT_GT(count("standardized_popularity = 'Infinity'"), 10);
+  EXPECT_GT(count("tags @> '[{\"accuracy\": \"0.95\\n\"}]'"), 10);
+  EXPECT_GT(count("created_on <> date_trunc('second', created_on)"), 10);
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 #pragma once
 
 // An independent statement of what the refresh must produce, written from the spec
-// (openverse-data-refresh.md §1.3 and §1.5) for the tests: it shares no code with the
-// production transform, the SQL tag filter or devsearch's analyzer.
+// (openverse-data-refresh.md §1.3 and §1.5) and Openverse's indexer worker, Python's semantics
+// included (str.lower(), float(), isoformat()), with the deviations docs/documents.md lists, for
+// the tests: it shares no code with the production transform, the SQL tag filter or devsearch's
+// analyzer.
 
 #include <map>
 #include <optional>
@@ -36,7 +38,7 @@ std::vector<std::string> standard_tokens(const std::string& text);
 bool passes_sensitive_filter(const nlohmann::json& doc, const std::set<std::string>& terms);
 
 // Compares two documents field by field; returns the differences (empty when equal). Numbers are
-// compared with a relative tolerance, created_on as an instant.
+// compared with a relative tolerance, everything else (created_on's text included) exactly.
 std::vector<std::string> diff_documents(const nlohmann::json& expected, const nlohmann::json& actual);
 
 }  // namespace datarefresh::e2e

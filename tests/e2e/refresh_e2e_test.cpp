@@ -2,14 +2,16 @@
 // embedded Kafka-protocol broker, devsearch, and `datarefresh planner|indexer|coordinator` as
 // separate processes (two indexers). Every check compares against an independent computation
 // from the generated rows (tests/e2e/expected_documents.cpp).
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
-#include <iostream>
 #include <fstream>
+#include <functional>
+#include <iostream>
 #include <map>
 #include <set>
-#include <vector>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -122,6 +124,53 @@ class RefreshEndToEnd : public ::testing::Test {
     return terms;
   }
 
+  // The generated rows on which Openverse's transform does something unusual (row_generator.cpp's
+  // EdgeRow) are among the documents compared: every kind has at least one indexed row.
+  static void expect_edge_rows_indexed(const std::string& media, const Catalog& catalog,
+                                       const std::map<std::string, json>& expected) {
+    auto has = [](const std::optional<std::string>& v, const std::string& part) {
+      return v && v->find(part) != std::string::npos;
+    };
+    using Check = std::function<bool(const CatalogRow&)>;
+    std::vector<std::pair<std::string, Check>> kinds = {
+        {"a number beyond a double in meta_data",
+         [&](const CatalogRow& r) { return has(r.at("meta_data"), "\"huge\": 1000"); }},
+        {"authority_boost \"inf\"",
+         [&](const CatalogRow& r) { return has(r.at("meta_data"), "\"authority_boost\": \"inf\""); }},
+        {"authority_boost true",
+         [&](const CatalogRow& r) { return has(r.at("meta_data"), "\"authority_boost\": true"); }},
+        {"authority_boost \"4_2\"",
+         [&](const CatalogRow& r) { return has(r.at("meta_data"), "\"authority_boost\": \"4_2\""); }},
+        {"a license with the Kelvin sign", [&](const CatalogRow& r) { return has(r.at("license"), "\u212A"); }},
+        {"popularity Infinity",
+         [&](const CatalogRow& r) {
+           return r.at("standardized_popularity") == std::optional<std::string>("Infinity");
+         }},
+        {"a description list", [&](const CatalogRow& r) { return has(r.at("meta_data"), "\"description\": ["); }},
+        {"a tag accuracy \"0.95\\n\"", [&](const CatalogRow& r) { return has(r.at("tags"), "\"0.95\\n\""); }},
+        {"created_on with a fraction", [&](const CatalogRow& r) { return has(r.at("created_on"), "."); }},
+    };
+    if (media == "image") {
+      kinds.push_back({"authority_boost null",
+                       [&](const CatalogRow& r) { return has(r.at("meta_data"), "\"authority_boost\": null"); }});
+      kinds.push_back({"a url ending in .JPÉG", [&](const CatalogRow& r) { return has(r.at("url"), ".JPÉG"); }});
+      kinds.push_back({"provider rawpixel", [&](const CatalogRow& r) {
+                         return r.at("provider") == std::optional<std::string>("rawpixel");
+                       }});
+    } else {
+      kinds.push_back(
+          {"duration 0", [&](const CatalogRow& r) { return r.at("duration") == std::optional<std::string>("0"); }});
+      kinds.push_back({"an alternative file without a filetype",
+                       [&](const CatalogRow& r) { return has(r.at("alt_files"), "\"filesize\": 1000}"); }});
+    }
+    for (const auto& [kind, matches] : kinds) {
+      bool indexed = std::any_of(catalog.rows.begin(), catalog.rows.end(), [&](const CatalogRow& r) {
+        return matches(r) && expected.count(*r.at("identifier"));
+      });
+      EXPECT_TRUE(indexed) << media << ": no indexed row with " << kind;
+    }
+  }
+
   // Checks every document of the media type against the independent expectation.
   static void expect_documents_match(const std::string& media, const ledger::Run& run) {
     auto catalog = read_catalog(media);
@@ -134,6 +183,7 @@ class RefreshEndToEnd : public ::testing::Test {
       }
     }
     ASSERT_GT(expected.size(), 0u);
+    expect_edge_rows_indexed(media, catalog, expected);
     EXPECT_EQ(docs.size(), expected.size()) << "documents in alias " << media;
     int mismatches = 0;
     for (const auto& [id, want] : expected) {
