@@ -49,6 +49,7 @@ std::string render(pg::Database& db, ledger::Ledger& ledger, const config::Confi
                        progress_bar(fraction), fraction * 100, t.counts.indexed, expected, rate.rate, eta, t.completed,
                        t.total);
     if (t.failed + t.retried > 0) out << fmt::format("  failed {} retried {}", t.failed, t.retried);
+    if (t.waiting > 0) out << fmt::format("  {} shards WAITING: {}", t.waiting, t.waiting_for);
     auto media = config.media_types.find(run.media_type);
     if (run.phase == "copying" && media != config.media_types.end()) {
       out << "  " << refresh::copy_progress_text(refresh::read_copy_progress(db, run.refresh_id, media->second.table));

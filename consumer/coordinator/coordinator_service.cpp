@@ -108,13 +108,14 @@ struct Coordinator::Impl {
             if constexpr (std::is_same_v<T, messages::ShardStarted>) {
               changed = ledger.shard_started(id, e.shard.value(), e.attempt, e.worker);
             } else if constexpr (std::is_same_v<T, messages::ShardProgress>) {
-              changed = ledger.shard_progress(id, e.shard.value(), e.attempt, {e.rows_read, e.indexed, 0, 0, 0});
+              changed = ledger.shard_progress(id, e.shard.value(), e.attempt, {e.rows_read, e.indexed, 0, 0, 0},
+                                              e.waiting);
             } else if constexpr (std::is_same_v<T, messages::ShardCompleted>) {
               const auto& c = e.counts;
               changed = ledger.shard_completed(id, e.shard.value(), e.attempt,
                                                {c.rows_read, c.indexed, c.skipped_deleted, c.skipped_removed, c.dead_lettered});
             } else {
-              changed = ledger.shard_failed(id, e.shard.value(), e.attempt, e.error);
+              changed = ledger.shard_failed(id, e.shard.value(), e.attempt, e.error, e.retryable);
             }
             metrics.events_folded.Add({{"type", std::string(T::kType)}, {"changed", changed ? "true" : "false"}})
                 .Increment();

@@ -150,6 +150,11 @@ StepResult supervise_shards(StepContext& c) {
       continue;
     }
     std::optional<std::string> why;
+    if (s.status == ledger::ShardStatus::kFailed && !s.retryable) {
+      throw StepError(fmt::format("shard {} (ids [{}, {})) failed for good: {}", s.shard, s.id_start, s.id_end,
+                                  s.error.value_or("")),
+                      false);
+    }
     if (s.status == ledger::ShardStatus::kFailed) why = "failed: " + s.error.value_or("");
     if (s.status == ledger::ShardStatus::kRunning && s.idle_seconds > stall) {
       why = fmt::format("no progress from {} for {:.0f}s", s.worker.value_or("its indexer"), s.idle_seconds);

@@ -302,6 +302,23 @@ struct IndexerService::Impl {
     work.cancelled = [&] { return cancel.cancelled() || refresh_over.load(); };
     work.progress_interval = config.refresh.progress_interval;
     work.batches = &batches;
+    // What the shard waits for while the engine refuses transiently, for the progress events (the
+    // coordinator then knows the shard is alive though its counts do not move) and the logs.
+    std::mutex waiting_mu;
+    std::string waiting;
+    work.on_waiting = [&](const std::string& reason) {
+      {
+        std::lock_guard lock(waiting_mu);
+        waiting = reason;
+      }
+      if (reason.empty()) {
+        log.info("the search engine takes the shard's documents again", {{"refresh_id", refresh_id}, {"shard", shard}});
+      } else {
+        log.warn("waiting for the search engine; retrying until search.bulk.deadline",
+                 {{"refresh_id", refresh_id}, {"shard", shard}, {"reason", reason},
+                  {"deadline", format_duration(config.search.bulk.deadline)}});
+      }
+    };
     work.on_progress = [&](const ShardCounts& c) {
       if (refresh_ended(watch_db, refresh_id)) refresh_over = true;
       messages::ShardProgress p;
@@ -314,6 +331,10 @@ struct IndexerService::Impl {
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
       p.docs_per_s = secs > 0 ? static_cast<double>(c.indexed) / secs : 0;
       p.at = messages::now_timestamp();
+      {
+        std::lock_guard lock(waiting_mu);
+        if (!waiting.empty()) p.waiting = waiting;
+      }
       // Progress is informational: a lost one is replaced by the next.
       producer.produce(publisher.topic(config::Topic::kEvents), refresh_id, messages::encode(messages::Event(p)));
     };
@@ -321,7 +342,6 @@ struct IndexerService::Impl {
     settings.max_bytes = static_cast<std::size_t>(config.search.bulk.max_bytes);
     settings.max_docs = static_cast<std::size_t>(config.search.bulk.max_docs);
     settings.concurrency = static_cast<std::size_t>(config.search.bulk.concurrency);
-    settings.max_retries = config.search.bulk.max_retries;
     settings.backoff = BackoffPolicy{config.search.bulk.backoff_initial, config.search.bulk.backoff_max, 2.0, 0.5};
     settings.deadline = config.search.bulk.deadline;
 

@@ -156,10 +156,14 @@ class ShardRun {
 
  private:
   // Sends one batch until every item is indexed or dead-lettered. Returns false if the shard must stop.
+  // A transient refusal (the engine unreachable or answering 5xx, 429s, an index block) is retried
+  // with backoff until settings.deadline: it costs time, not a shard attempt; only what the
+  // deadline could not cure fails the shard.
   bool send(Batch& batch) {
-    int fruitless_attempts = 0;
     std::optional<std::chrono::steady_clock::time_point> trouble_since;
+    std::uint32_t fruitless_attempts = 0;
     std::string last_problem;
+    WaitingGuard waiting(*this);
     while (true) {
       if (cancelled()) return false;
       if (failed()) return false;
@@ -172,7 +176,7 @@ class ShardRun {
           fail(fmt::format("bulk request to index {} failed for good: {}", work_.index, err.describe()), false);
           return false;
         }
-        last_problem = err.describe();
+        last_problem = fmt::format("the search engine did not take the bulk request: {}", err.describe());
       } else {
         const auto& response = answer.value();
         if (response.item_count != batch.items.size()) {
@@ -193,9 +197,18 @@ class ShardRun {
                  true);
             return false;
           }
+          if (r.error_type == "index_not_found_exception") {
+            // The index is gone (deleted while the shard ran): no document of it can be indexed,
+            // and none is to blame.
+            fail(fmt::format("index {} no longer exists: {}", work_.index, r.error_reason), false);
+            return false;
+          }
           if (r.retryable) {
             again.push_back(i);
-            last_problem = fmt::format("HTTP {} {}: {}", r.status, r.error_type, r.error_reason);
+            last_problem = r.error_type == "cluster_block_exception"
+                               ? fmt::format("index {} is blocked: {}", work_.index, r.error_reason)
+                               : fmt::format("the search engine refuses documents: HTTP {} {}: {}", r.status,
+                                             r.error_type, r.error_reason);
           } else {
             const BatchItem& it = batch.items[i];
             RejectedDocument doc{std::to_string(it.id), fmt::format("{}: {}", r.error_type, r.error_reason),
@@ -220,19 +233,60 @@ class ShardRun {
       auto now = timing_.now();
       if (!trouble_since) trouble_since = now;
       fruitless_attempts = progress ? 0 : fruitless_attempts + 1;
-      if (now - *trouble_since > settings_.deadline || fruitless_attempts > settings_.max_retries) {
-        fail(fmt::format("index {} kept refusing {} documents (first id {}) for {} over {} attempts without "
-                         "progress; last error: {}",
+      waiting.set(last_problem);
+      if (now - *trouble_since > settings_.deadline) {
+        fail(fmt::format("index {} kept refusing {} documents (first id {}) for {} (search.bulk.deadline); last "
+                         "error: {}",
                          work_.index, batch.items.size(), batch.items.front().id,
-                         format_duration(std::chrono::duration_cast<Duration>(now - *trouble_since)),
-                         fruitless_attempts, last_problem),
+                         format_duration(std::chrono::duration_cast<Duration>(now - *trouble_since)), last_problem),
              true);
         return false;
       }
-      timing_.sleep(backoff_delay(settings_.backoff, static_cast<std::uint32_t>(std::max(1, fruitless_attempts)),
-                                  jitter_draw()));
+      timing_.sleep(backoff_delay(settings_.backoff, std::max<std::uint32_t>(1, fruitless_attempts), jitter_draw()));
     }
   }
+
+  // What the senders are waiting for, reported through ShardWork::on_waiting: the newest reason
+  // while any sender waits, "" once none does.
+  void waiting_changed(const std::string* reason) {
+    std::string report;
+    {
+      std::lock_guard lock(mu_);
+      if (reason) {
+        if (*reason == waiting_reason_) return;
+        waiting_reason_ = *reason;
+      } else {
+        if (--waiting_senders_ > 0 || waiting_reason_.empty()) return;
+        waiting_reason_.clear();
+      }
+      report = waiting_reason_;
+    }
+    if (work_.on_waiting) work_.on_waiting(report);
+  }
+
+  // One sender's part in waiting_changed(): set() while its batch is refused, cleared when its
+  // send ends whichever way.
+  class WaitingGuard {
+   public:
+    explicit WaitingGuard(ShardRun& run) : run_(run) {}
+    ~WaitingGuard() {
+      if (counted_) run_.waiting_changed(nullptr);
+    }
+    WaitingGuard(const WaitingGuard&) = delete;
+    WaitingGuard& operator=(const WaitingGuard&) = delete;
+    void set(const std::string& reason) {
+      if (!counted_) {
+        std::lock_guard lock(run_.mu_);
+        ++run_.waiting_senders_;
+        counted_ = true;
+      }
+      run_.waiting_changed(&reason);
+    }
+
+   private:
+    ShardRun& run_;
+    bool counted_ = false;
+  };
 
   static Batch subset(const Batch& from, const std::vector<std::size_t>& positions) {
     Batch out;
@@ -262,6 +316,8 @@ class ShardRun {
   std::atomic<bool> failed_{false};
   std::string error_;
   bool retryable_ = true;
+  int waiting_senders_ = 0;
+  std::string waiting_reason_;
 };
 
 }  // namespace

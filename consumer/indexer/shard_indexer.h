@@ -61,9 +61,9 @@ struct BulkSettings {
   std::size_t max_bytes = 8 * 1024 * 1024;
   std::size_t max_docs = 5000;
   std::size_t concurrency = 4;  // bulk requests in flight
-  int max_retries = 8;          // attempts per item beyond the first, for retryable rejections
   BackoffPolicy backoff{std::chrono::milliseconds(500), std::chrono::seconds(60), 2.0, 0.5};
-  // A retryable condition (429s, 5xx, lost connections) that lasts longer than this fails the shard.
+  // A transient refusal (429s, 5xx, lost connections, an index block) is retried with backoff for
+  // this long; one that lasts longer fails the shard.
   Duration deadline = std::chrono::minutes(30);
 };
 
@@ -112,6 +112,10 @@ struct ShardWork {
   // Called from a background thread about every progress_interval with the counts so far.
   std::function<void(const ShardCounts&)> on_progress;
   Duration progress_interval = std::chrono::seconds(5);
+  // Called from a sender thread when the shard starts waiting on the engine (the reason: the
+  // engine unreachable, documents refused with 429, the index blocked) and with "" once it no
+  // longer waits.
+  std::function<void(const std::string& reason)> on_waiting;
   // Where batches come from and go back to; null: a pool for this shard only.
   BatchPool* batches = nullptr;
 };
@@ -119,9 +123,10 @@ struct ShardWork {
 // Indexes one shard: reads every row from `rows`, turns it into a document, and bulk-indexes the
 // documents with up to settings.concurrency requests in flight. Memory is bounded by about
 // (2 * concurrency + 1) * max_bytes of request bodies whatever the shard size.
-// Items the engine rejects with a retryable status are sent again with backoff and jitter;
-// items it rejects for good go to `dead_letters`; nothing is dropped: if an item can neither be
-// indexed nor dead-lettered, the shard fails. Counts are exact for a completed shard.
+// Items the engine rejects with a retryable status (429, 5xx, an index block) and requests it does
+// not take are sent again with backoff and jitter until settings.deadline; items it rejects for
+// good go to `dead_letters`; an item refused because the index no longer exists fails the shard
+// for good; nothing is dropped: if an item can neither be indexed nor dead-lettered, the shard fails. Counts are exact for a completed shard.
 // Thread-safety: call from one thread; it runs its sender and progress threads internally and
 // joins them before returning.
 ShardResult index_shard(RowSource& rows, BulkTransport& transport, DeadLetterSink& dead_letters,

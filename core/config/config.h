@@ -127,7 +127,6 @@ struct BulkConfig {
   std::int64_t max_bytes = 8'388'608;
   int max_docs = 5000;
   int concurrency = 4;
-  int max_retries = 8;
   Duration backoff_initial = std::chrono::milliseconds(500);
   Duration backoff_max = std::chrono::seconds(60);
   Duration deadline = std::chrono::minutes(30);

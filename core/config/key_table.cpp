@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -662,8 +663,6 @@ const KeyTable<Config>& root_keys() {
     t.push_back(integer<O>("search.bulk.max_bytes", 8388608, 1024, kNoMax, "Largest _bulk request body in bytes.", DR_AT(search.bulk.max_bytes)));
     t.push_back(integer<O>("search.bulk.max_docs", 5000, 1, kIntMax, "Most documents in one _bulk request.", DR_AT(search.bulk.max_docs)));
     t.push_back(integer<O>("search.bulk.concurrency", 4, 1, 256, "_bulk requests in flight per shard.", DR_AT(search.bulk.concurrency)));
-    t.push_back(integer<O>("search.bulk.max_retries", 8, 0, 1000, "Retries of a rejected (429/5xx) request or document.",
-                           DR_AT(search.bulk.max_retries)));
     t.push_back(duration<O>("search.bulk.backoff_initial", "500ms", "First retry delay (exponential, jittered).", DR_AT(search.bulk.backoff_initial)));
     t.push_back(duration<O>("search.bulk.backoff_max", "60s", "Largest retry delay.", DR_AT(search.bulk.backoff_max)));
     t.push_back(duration<O>("search.bulk.deadline", "30m", "Longest a batch may keep retrying before the shard fails.", DR_AT(search.bulk.deadline)));
@@ -766,6 +765,16 @@ int line_of(const YAML::Node& node) {
 }
 
 // Reports keys of `node` that are neither keys of the table nor objects containing some.
+// Keys earlier releases had: a file that still sets one loads, with a warning saying why it went.
+const std::map<std::string, std::string>& retired_keys() {
+  static const std::map<std::string, std::string> keys = {
+      {"search.bulk.max_retries",
+       "a transient refusal (429, 5xx, the engine unreachable, an index block) is retried until "
+       "search.bulk.deadline, so that an outage costs time, not shard attempts"},
+  };
+  return keys;
+}
+
 template <class O>
 void check_unknown_keys(const YAML::Node& node, const std::string& rel, const std::string& prefix, const KeyTable<O>& table,
                         LoadContext& ctx) {
@@ -795,6 +804,9 @@ void check_unknown_keys(const YAML::Node& node, const std::string& rel, const st
     }
     if (objects.count(key)) {
       check_unknown_keys(item.second, rel + key + ".", prefix, table, ctx);
+    } else if (auto retired = retired_keys().find(prefix + rel + key); retired != retired_keys().end()) {
+      ctx.warnings.push_back(fmt::format("{}{}: no longer used ({}); remove it{}", prefix + rel, key, retired->second,
+                                         Origin{.line = line_of(item.first)}.suffix()));
     } else if (!children.count(key)) {
       std::string message = fmt::format("{}{}: unknown key", prefix + rel, key);
       if (auto guess = closest(key, {children.begin(), children.end()})) {

@@ -317,7 +317,7 @@ std::vector<ShardRecord> Ledger::shards(const std::string& refresh_id) {
   auto rs = db_.exec_params(
       "SELECT shard, id_start, id_end, status, attempt, worker, rows_read, indexed, skipped_deleted, skipped_removed, "
       "dead_lettered, error, extract(epoch FROM now() - greatest(published_at, started_at, last_progress_at))::float8, "
-      "published_at IS NOT NULL, job_partition, job_offset "
+      "published_at IS NOT NULL, job_partition, job_offset, waiting, coalesce(retryable, true) "
       "FROM datarefresh.shards WHERE refresh_id = $1::uuid ORDER BY shard",
       {refresh_id});
   std::vector<ShardRecord> out;
@@ -334,6 +334,8 @@ std::vector<ShardRecord> Ledger::shards(const std::string& refresh_id) {
     s.idle_seconds = r[12] ? std::stod(*r[12]) : 0.0;
     s.published = r[13].value_or("f") == "t";
     if (r[14] && r[15]) s.job = JobPosition{static_cast<std::int32_t>(std::stol(*r[14])), std::stoll(*r[15])};
+    s.waiting = r[16];
+    s.retryable = r[17].value_or("t") == "t";
     out.push_back(std::move(s));
   }
   return out;
@@ -366,16 +368,20 @@ bool Ledger::shard_started(const std::string& refresh_id, std::int32_t shard, st
 }
 
 bool Ledger::shard_progress(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt,
-                            const ShardCounts& c) {
+                            const ShardCounts& c, const std::optional<std::string>& waiting) {
+  auto params = counts_params(refresh_id, shard, attempt, c);
+  params.push_back(waiting ? SqlParam{*waiting} : SqlParam{});
   auto rs = db_.exec_params(
       "UPDATE datarefresh.shards SET rows_read = $4::bigint, indexed = $5::bigint, skipped_deleted = $6::bigint, "
-      "skipped_removed = $7::bigint, dead_lettered = $8::bigint, "
+      "skipped_removed = $7::bigint, dead_lettered = $8::bigint, waiting = $9, "
       // Progress events come on a timer: one with the same counts is a heartbeat, not progress,
       // and must not hide a shard that is stuck (the stall timeout counts from the last change).
-      "last_progress_at = CASE WHEN (rows_read, indexed, skipped_deleted, skipped_removed, dead_lettered) IS "
-      "DISTINCT FROM ($4::bigint, $5::bigint, $6::bigint, $7::bigint, $8::bigint) THEN now() ELSE last_progress_at END "
+      // One that says what it waits for on the engine is alive: its own deadline bounds it.
+      "last_progress_at = CASE WHEN $9 IS NOT NULL OR (rows_read, indexed, skipped_deleted, skipped_removed, "
+      "dead_lettered) IS DISTINCT FROM ($4::bigint, $5::bigint, $6::bigint, $7::bigint, $8::bigint) THEN now() "
+      "ELSE last_progress_at END "
       "WHERE refresh_id = $1::uuid AND shard = $2::int AND attempt = $3::int AND status = 'running' RETURNING shard",
-      counts_params(refresh_id, shard, attempt, c));
+      params);
   return !rs.empty();
 }
 
@@ -386,26 +392,28 @@ bool Ledger::shard_completed(const std::string& refresh_id, std::int32_t shard, 
   auto rs = db_.exec_params(
       "UPDATE datarefresh.shards SET status = 'completed', attempt = greatest(attempt, $3::int), "
       "rows_read = $4::bigint, indexed = $5::bigint, skipped_deleted = $6::bigint, skipped_removed = $7::bigint, "
-      "dead_lettered = $8::bigint, error = NULL, completed_at = now(), last_progress_at = now() "
+      "dead_lettered = $8::bigint, error = NULL, waiting = NULL, retryable = NULL, completed_at = now(), "
+      "last_progress_at = now() "
       "WHERE refresh_id = $1::uuid AND shard = $2::int AND status <> 'completed' RETURNING shard",
       counts_params(refresh_id, shard, attempt, c));
   return !rs.empty();
 }
 
 bool Ledger::shard_failed(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt,
-                          const std::string& error) {
+                          const std::string& error, bool retryable) {
   auto rs = db_.exec_params(
-      "UPDATE datarefresh.shards SET status = 'failed', error = $4, last_progress_at = now() "
+      "UPDATE datarefresh.shards SET status = 'failed', error = $4, retryable = $5::boolean, waiting = NULL, "
+      "last_progress_at = now() "
       "WHERE refresh_id = $1::uuid AND shard = $2::int AND attempt = $3::int AND status IN ('pending', 'running') "
       "RETURNING shard",
-      {refresh_id, num(shard), num(attempt), error});
+      {refresh_id, num(shard), num(attempt), error, std::string(retryable ? "true" : "false")});
   return !rs.empty();
 }
 
 bool Ledger::retry_shard(const std::string& refresh_id, std::int32_t shard, std::int32_t from_attempt) {
   auto rs = db_.exec_params(
       "UPDATE datarefresh.shards SET attempt = attempt + 1, status = 'pending', worker = NULL, published_at = NULL, "
-      "job_partition = NULL, job_offset = NULL, "
+      "job_partition = NULL, job_offset = NULL, waiting = NULL, retryable = NULL, "
       "started_at = NULL, rows_read = 0, indexed = 0, skipped_deleted = 0, skipped_removed = 0, dead_lettered = 0 "
       "WHERE refresh_id = $1::uuid AND shard = $2::int AND attempt = $3::int AND status <> 'completed' RETURNING shard",
       {refresh_id, num(shard), num(from_attempt)});

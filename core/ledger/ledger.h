@@ -94,6 +94,10 @@ struct ShardRecord {
   double idle_seconds = 0;
   bool published = false;  // its current attempt's job was acknowledged by the broker
   std::optional<JobPosition> job;  // where that job was written (unknown for rows of older releases)
+  // While running: what it waits for while the engine refuses transiently (it is alive).
+  std::optional<std::string> waiting;
+  // For a failed shard: false when another attempt cannot succeed (the refresh must fail).
+  bool retryable = true;
 };
 
 struct NewRun {
@@ -163,9 +167,13 @@ class Ledger {
   // Event folding. Each returns whether it changed anything. Events of an older attempt than the
   // shard's current one are ignored; a completed shard never changes again.
   bool shard_started(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt, const std::string& worker);
-  bool shard_progress(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt, const ShardCounts& counts);
+  // `waiting`: what the shard waits for on the engine; a shard that says it waits is alive, so
+  // the report counts as progress for the stall timeout.
+  bool shard_progress(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt, const ShardCounts& counts,
+                      const std::optional<std::string>& waiting = std::nullopt);
   bool shard_completed(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt, const ShardCounts& counts);
-  bool shard_failed(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt, const std::string& error);
+  bool shard_failed(const std::string& refresh_id, std::int32_t shard, std::int32_t attempt, const std::string& error,
+                    bool retryable = true);
   // Moves a shard to a new attempt (pending, not yet published); false if it completed meanwhile
   // or the attempt was already bumped.
   bool retry_shard(const std::string& refresh_id, std::int32_t shard, std::int32_t from_attempt);

@@ -120,6 +120,7 @@ json to_json_value(const ShardProgress& m) {
   j["rows_read"] = m.rows_read;
   j["indexed"] = m.indexed;
   j["docs_per_s"] = m.docs_per_s;
+  if (m.waiting) j["waiting"] = *m.waiting;
   return j;
 }
 
@@ -448,6 +449,7 @@ ShardProgress read(const Reader& r, Tag<ShardProgress>) {
   m.rows_read = r.integer("rows_read", 0);
   m.indexed = r.integer("indexed", 0);
   m.docs_per_s = r.number("docs_per_s", 0);
+  m.waiting = r.optional_string("waiting");
   return m;
 }
 

@@ -106,6 +106,9 @@ struct ShardProgress {
   std::int64_t rows_read = 0;
   std::int64_t indexed = 0;
   double docs_per_s = 0;
+  // What the shard waits for while the search engine refuses transiently (unreachable, 429s, an
+  // index block); the shard is alive and retries until search.bulk.deadline.
+  std::optional<std::string> waiting;
   Timestamp at{};
   bool operator==(const ShardProgress&) const = default;
 };

@@ -23,6 +23,10 @@ ShardTotals shard_totals(const std::vector<ledger::ShardRecord>& shards) {
       case ledger::ShardStatus::kFailed: ++t.failed; break;
     }
     if (s.attempt > 1) ++t.retried;
+    if (s.status == ledger::ShardStatus::kRunning && s.waiting) {
+      ++t.waiting;
+      t.waiting_for = *s.waiting;
+    }
     t.counts.rows_read += s.counts.rows_read;
     t.counts.indexed += s.counts.indexed;
     t.counts.skipped_deleted += s.counts.skipped_deleted;
@@ -68,7 +72,12 @@ nlohmann::json refresh_status_json(const ledger::Run& run, const std::vector<led
     if (rows_per_s > 0) eta = std::ceil(static_cast<double>(std::max<std::int64_t>(0, expected - t.counts.rows_read)) / rows_per_s);
   }
   j["shards"] = {{"total", t.total},         {"completed", t.completed}, {"running", t.running},
-                 {"pending", t.pending},     {"failed", t.failed},       {"retried", t.retried}};
+                 {"pending", t.pending},     {"failed", t.failed},       {"retried", t.retried},
+                 {"waiting", t.waiting}};
+  // Running shards the search engine refuses transiently (unreachable, 429s, an index block): they
+  // retry until search.bulk.deadline; null when none waits.
+  j["waiting_for_engine"] = t.waiting > 0 ? nlohmann::json{{"shards", t.waiting}, {"reason", t.waiting_for}}
+                                          : nlohmann::json();
   j["documents"] = {{"indexed", t.counts.indexed},
                     {"rows_read", t.counts.rows_read},
                     {"expected", run.expected_rows ? nlohmann::json(*run.expected_rows) : nlohmann::json()},

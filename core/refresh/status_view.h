@@ -15,6 +15,8 @@ namespace datarefresh::refresh {
 struct ShardTotals {
   int total = 0, pending = 0, running = 0, completed = 0, failed = 0;
   int retried = 0;  // shards on their second attempt or later
+  int waiting = 0;  // running shards waiting on the search engine (a transient refusal)
+  std::string waiting_for;  // what one of them waits for
   ledger::ShardCounts counts;
 };
 ShardTotals shard_totals(const std::vector<ledger::ShardRecord>& shards);
@@ -27,7 +29,8 @@ nlohmann::json refresh_summary_json(const ledger::Run& run);
 // (indexed, rows read, expected, dead-lettered, skipped), percent (rows read of expected while
 // indexing; 100 once indexing is over), documents/s and ETA while indexing (from
 // `indexing_seconds`, the time since indexing began), the copy's progress while copying (`copy`,
-// null otherwise), the shard jobs waiting to start while indexing (`shard_jobs`: waiting, queued, lost,
+// null otherwise), running shards waiting on the search engine (`waiting_for_engine`: how many and
+// why; null when none), the shard jobs waiting to start while indexing (`shard_jobs`: waiting, queued, lost,
 // jobs_ahead, idle_seconds, state queued|lost|not_consumed; null otherwise), the errors of failed shards, the indices, and the report once completed. Pure.
 nlohmann::json refresh_status_json(const ledger::Run& run, const std::vector<ledger::ShardRecord>& shards,
                                    std::optional<double> indexing_seconds,

@@ -14,6 +14,9 @@ std::string SearchError::describe() const {
 
 bool is_retryable(int http_status, const std::string& error_type) {
   if (error_type == "es_rejected_execution_exception") return true;
+  // An index or cluster block (index.blocks.write, the read_only_allow_delete block Elasticsearch
+  // sets at the disk flood-stage watermark) is lifted by an operator or by the engine itself.
+  if (error_type == "cluster_block_exception") return true;
   if (http_status == 0 || http_status == 429) return true;
   return http_status == 502 || http_status == 503 || http_status == 504;
 }

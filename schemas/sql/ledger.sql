@@ -82,3 +82,8 @@ CREATE TABLE IF NOT EXISTS datarefresh.steps (
 -- that the coordinator can compare it with the indexers' committed offsets.
 ALTER TABLE datarefresh.shards ADD COLUMN IF NOT EXISTS job_partition integer;
 ALTER TABLE datarefresh.shards ADD COLUMN IF NOT EXISTS job_offset bigint;
+
+-- What a running shard waits for while the search engine refuses transiently (from its progress
+-- events), and whether a failed shard may succeed on another attempt (false: the refresh fails).
+ALTER TABLE datarefresh.shards ADD COLUMN IF NOT EXISTS waiting text;
+ALTER TABLE datarefresh.shards ADD COLUMN IF NOT EXISTS retryable boolean;

@@ -14,6 +14,7 @@ namespace {
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::SizeIs;
 using testing::kMinimalYaml;
@@ -229,6 +230,20 @@ TEST_F(SecretsTest, PlainLiteralInTheFileWarnsButWorks) {
   ASSERT_THAT(warnings, SizeIs(1));
   EXPECT_THAT(warnings[0], HasSubstr("http.token: a secret is written as a plain literal in the file"));
   EXPECT_THAT(warnings[0], Not(HasSubstr("plain-literal-token")));
+}
+
+TEST(ConfigLoad, ARetiredKeyStillLoadsWithAWarningSayingWhyItWent) {
+  Warnings unset;
+  load_config_from_string(kMinimalYaml, minimal_env(), &unset);
+  EXPECT_THAT(unset, IsEmpty());
+  Warnings set;
+  load_config_from_string(minimal_yaml_with("", "bulk: {max_retries: 3, deadline: 10m}"), minimal_env(), &set);
+  ASSERT_THAT(set, SizeIs(1));
+  EXPECT_THAT(set[0], HasSubstr("search.bulk.max_retries: no longer used"));
+  EXPECT_THAT(set[0], HasSubstr("retried until search.bulk.deadline"));
+  EXPECT_THAT(problems_of(minimal_yaml_with("", "bulk: {max_retrys: 3}")),
+              Contains(HasSubstr("search.bulk.max_retrys: unknown key")))
+      << "a misspelling is still an error";
 }
 
 TEST_F(SecretsTest, AreNeverPrinted) {

@@ -87,6 +87,13 @@ class FakeEngine : public BulkTransport {
       } else if (r.status == 400) {
         r.error_type = "mapper_parsing_exception";
         r.error_reason = "failed to parse field [created_on]";
+      } else if (r.status == 403) {  // as Elasticsearch answers an item on a write-blocked index
+        r.error_type = "cluster_block_exception";
+        r.error_reason = "index [image-test] blocked by: [FORBIDDEN/8/index write (api)];";
+        r.retryable = true;
+      } else if (r.status == 404) {  // the index was deleted and auto-create may not make it again
+        r.error_type = "index_not_found_exception";
+        r.error_reason = "no such index [image-test]";
       } else {
         std::lock_guard lock(mu);
         EXPECT_TRUE(accepted.insert(id).second) << "document " << id << " accepted twice";
@@ -227,7 +234,6 @@ TEST(IndexShard, FailsTheShardWhenARejectedDocumentCannotBeDeadLettered) {
 TEST(IndexShard, FailsRetryablyWhenTheEngineStaysUnavailablePastTheDeadline) {
   Harness h;
   h.settings.deadline = std::chrono::minutes(2);
-  h.settings.max_retries = 1000;
   h.engine.request_error = [](int) {
     return std::optional<search::SearchError>(search::SearchError{503, "unavailable", "down", true});
   };
@@ -249,6 +255,85 @@ TEST(IndexShard, RecoversWhenTheEngineComesBackBeforeTheDeadline) {
   auto result = h.run(rows);
   ASSERT_EQ(result.outcome, ShardOutcome::kCompleted) << result.error;
   EXPECT_EQ(h.engine.accepted.size(), 250u);
+}
+
+// An engine restart: every request refused for about a minute, far more attempts than any retry
+// count would allow. It costs time, not the shard; the wait is reported and then cleared.
+TEST(IndexShard, AnEngineRestartWithinTheDeadlineCostsTimeNotTheShard) {
+  Harness h;
+  h.settings.deadline = std::chrono::minutes(5);
+  h.settings.backoff = BackoffPolicy{std::chrono::milliseconds(100), std::chrono::seconds(2), 2.0, 0.5};
+  auto clock = h.clock;
+  h.engine.request_error = [clock](int) {
+    return clock->load() < 60'000 ? std::optional<search::SearchError>(
+                                        search::SearchError{0, "transport", "connection refused", true})
+                                  : std::nullopt;
+  };
+  std::mutex mu;
+  std::vector<std::string> waits;
+  h.work.on_waiting = [&](const std::string& reason) {
+    std::lock_guard lock(mu);
+    waits.push_back(reason);
+  };
+  FakeRows rows(500);
+  auto result = h.run(rows);
+  ASSERT_EQ(result.outcome, ShardOutcome::kCompleted) << result.error;
+  EXPECT_EQ(h.engine.accepted.size(), 500u);
+  EXPECT_GT(h.engine.requests.load(), 30) << "many more attempts than the old retry limit of 8";
+  ASSERT_GE(waits.size(), 2u);
+  EXPECT_NE(waits.front().find("connection refused"), std::string::npos) << waits.front();
+  EXPECT_EQ(waits.back(), "") << "the wait is over";
+}
+
+// An index-wide write block (index.blocks.write, or the flood-stage read_only_allow_delete block)
+// is temporary: waited out within the deadline, reported, and no document is dead-lettered.
+TEST(IndexShard, AnIndexBlockIsWaitedOutAndNothingIsDeadLettered) {
+  Harness h;
+  h.settings.deadline = std::chrono::minutes(30);
+  auto clock = h.clock;
+  h.engine.item_status = [clock](std::int64_t, int) { return clock->load() < 120'000 ? 403 : 201; };
+  std::mutex mu;
+  std::vector<std::string> waits;
+  h.work.on_waiting = [&](const std::string& reason) {
+    std::lock_guard lock(mu);
+    waits.push_back(reason);
+  };
+  FakeRows rows(300);
+  auto result = h.run(rows);
+  ASSERT_EQ(result.outcome, ShardOutcome::kCompleted) << result.error;
+  EXPECT_EQ(result.counts.indexed, 300);
+  EXPECT_EQ(result.counts.dead_lettered, 0);
+  EXPECT_TRUE(h.dead.docs.empty());
+  ASSERT_FALSE(waits.empty());
+  EXPECT_NE(waits.front().find("index image-test is blocked"), std::string::npos) << waits.front();
+  EXPECT_EQ(waits.back(), "");
+}
+
+// A block that outlasts the deadline fails the shard retryably, still without dead letters.
+TEST(IndexShard, AnIndexBlockPastTheDeadlineFailsTheShardWithoutDeadLetters) {
+  Harness h;
+  h.settings.deadline = std::chrono::minutes(3);
+  h.engine.item_status = [](std::int64_t, int) { return 403; };
+  FakeRows rows(50);
+  auto result = h.run(rows);
+  EXPECT_EQ(result.outcome, ShardOutcome::kFailed);
+  EXPECT_TRUE(result.retryable);
+  EXPECT_NE(result.error.find("search.bulk.deadline"), std::string::npos) << result.error;
+  EXPECT_NE(result.error.find("blocked"), std::string::npos) << result.error;
+  EXPECT_TRUE(h.dead.docs.empty());
+}
+
+// Items refused because the index no longer exists blame no document: the shard fails for good.
+TEST(IndexShard, AnIndexThatNoLongerExistsFailsTheShardForGoodWithoutDeadLetters) {
+  Harness h;
+  h.engine.item_status = [](std::int64_t id, int) { return id > 150 ? 404 : 201; };
+  FakeRows rows(400);
+  auto result = h.run(rows);
+  EXPECT_EQ(result.outcome, ShardOutcome::kFailed);
+  EXPECT_FALSE(result.retryable);
+  EXPECT_NE(result.error.find("index image-test no longer exists"), std::string::npos) << result.error;
+  EXPECT_TRUE(h.dead.docs.empty());
+  EXPECT_EQ(result.counts.dead_lettered, 0);
 }
 
 TEST(IndexShard, APermanentRequestErrorFailsTheShardForGood) {
@@ -294,7 +379,6 @@ TEST(IndexShard, ACancelWhileTheQueueIsFullLetsTheReaderGo) {
   };
   std::atomic<bool> cancelled{false};
   h.work.cancelled = [&] { return cancelled.load(); };
-  h.settings.max_retries = 1000;
   h.settings.deadline = std::chrono::hours(1);
   FakeRows rows(100000);
   std::thread cancel_soon([&] {

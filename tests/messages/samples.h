@@ -46,7 +46,8 @@ inline ShardJob sample_shard_job() {
 inline ShardStarted sample_shard_started() { return {RefreshId("r1"), ShardNumber(0), 1, "indexer-7f9c", at(130)}; }
 
 inline ShardProgress sample_shard_progress() {
-  return {RefreshId("r1"), ShardNumber(0), 1, "indexer-7f9c", 120'000, 119'500, 10'512.25, at(140)};
+  return {RefreshId("r1"), ShardNumber(0), 1, "indexer-7f9c", 120'000, 119'500, 10'512.25,
+          "index image-1 is blocked: index [image-1] blocked by: [FORBIDDEN/8/index write (api)];", at(140)};
 }
 
 inline ShardCompleted sample_shard_completed() {

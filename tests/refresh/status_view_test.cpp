@@ -35,7 +35,9 @@ TEST(RefreshStatus, IndexingShowsProgressRateAndEta) {
                                           shard(2, S::kPending, 0), shard(3, S::kFailed, 0, 1, "HTTP 503")};
   auto j = refresh_status_json(indexing_run(), shards, 10.0);
   EXPECT_EQ(j["shards"], (nlohmann::json{{"total", 4}, {"completed", 1}, {"running", 1}, {"pending", 1},
-                                         {"failed", 1}, {"retried", 1}}));
+                                         {"failed", 1}, {"retried", 1}, {"waiting", 0}}));
+  EXPECT_TRUE(j["waiting_for_engine"].is_null());
+  EXPECT_TRUE(j["shard_jobs"].is_null());
   EXPECT_EQ(j["documents"]["rows_read"], 150);
   EXPECT_EQ(j["documents"]["indexed"], 148);
   EXPECT_EQ(j["documents"]["expected"], 400);
@@ -46,6 +48,20 @@ TEST(RefreshStatus, IndexingShowsProgressRateAndEta) {
   EXPECT_EQ(j["errors"][1], (nlohmann::json{{"scope", "shard"}, {"shard", 3}, {"attempt", 1}, {"error", "HTTP 503"}}));
   EXPECT_TRUE(j["report"].is_null());
   EXPECT_EQ(j["indices"]["new"], "image-0b7e6f5c111142228333444455556666");
+}
+
+TEST(RefreshStatus, ShowsShardsWaitingOnTheEngineAndJobsWaitingToStart) {
+  using S = ledger::ShardStatus;
+  auto blocked = shard(0, S::kRunning, 50);
+  blocked.waiting = "index image-1 is blocked: index [image-1] blocked by: [FORBIDDEN/8/index write (api)];";
+  auto run = indexing_run();
+  run.shard_jobs = {{"waiting", 2}, {"queued", 2}, {"lost", 0}, {"jobs_ahead", 7}, {"state", "queued"}};
+  auto j = refresh_status_json(run, {blocked, shard(1, S::kRunning, 10), shard(2, S::kPending, 0)}, 10.0);
+  EXPECT_EQ(j["shards"]["waiting"], 1);
+  EXPECT_EQ(j["waiting_for_engine"], (nlohmann::json{{"shards", 1}, {"reason", *blocked.waiting}}));
+  EXPECT_EQ(j["shard_jobs"]["jobs_ahead"], 7);
+  run.phase = "verifying";
+  EXPECT_TRUE(refresh_status_json(run, {}, std::nullopt)["shard_jobs"].is_null()) << "only while indexing";
 }
 
 TEST(RefreshStatus, ACompletedRefreshIsAtOneHundredPercentWithItsReport) {
