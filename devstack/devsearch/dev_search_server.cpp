@@ -55,12 +55,20 @@ void drop_connection(const httplib::Request& req) {
   }
 }
 
+StoreOptions store_options(const DevSearchOptions& o) {
+  StoreOptions s;
+  s.nodes = o.nodes;
+  s.sink = o.sink;
+  s.profile = EngineProfile::for_major(o.es_major);
+  return s;
+}
+
 }  // namespace
 
 struct DevSearchServer::Impl {
   explicit Impl(DevSearchOptions o)
       : options(std::move(o)),
-        store(StoreOptions{options.nodes, options.sink}),
+        store(store_options(options)),
         injector(options.fault_seed == 0 ? std::random_device{}() : options.fault_seed) {
     injector.set(options.faults);
   }
@@ -89,7 +97,8 @@ struct DevSearchServer::Impl {
               {"rejected", bulk_counts.rejected.load()},
               {"failed", bulk_counts.failed.load()}}},
             {"sink", options.sink},
-            {"nodes", options.nodes}};
+            {"nodes", options.nodes},
+            {"es_major", options.es_major}};
   }
 
   Answer admin(const httplib::Request& req, const std::vector<std::string>& seg) {
@@ -249,6 +258,7 @@ struct DevSearchServer::Impl {
     }
     bytes_out += static_cast<std::int64_t>(a.body.size());
     res.status = a.status;
+    if (!is_admin && store.profile().product_header) res.set_header("X-elastic-product", "Elasticsearch");
     res.set_content(a.body, a.content_type.c_str());
   }
 

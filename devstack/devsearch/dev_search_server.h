@@ -13,15 +13,18 @@ struct DevSearchOptions {
   bool allow_remote = false;  // binding a non-loopback host is refused unless set
   int nodes = 1;
   bool sink = false;
+  // The Elasticsearch major whose answers devsearch gives: 8 (8.13.4, the default) or 7 (7.10.2).
+  int es_major = 8;
   FaultConfig faults;
   std::uint64_t fault_seed = 0;  // 0: random
 };
 
-// An Elasticsearch 7.10-compatible development server (HTTP, in memory) for the REST subset
-// datarefresh uses, with fault injection and request statistics. Owns the HTTP listener thread,
-// its worker pool and the in-memory cluster. start() binds (port 0 = a free port) and returns once
-// listening; stop() (also run by the destructor) stops accepting, finishes in-flight requests and
-// joins background reindex tasks. start/stop from one thread; requests are served concurrently.
+// An Elasticsearch-compatible development server (HTTP, in memory) for the REST subset
+// datarefresh uses, answering as Elasticsearch 8.13 or 7.10 does (DevSearchOptions::es_major),
+// with fault injection and request statistics. Owns the HTTP listener thread, its worker pool and
+// the in-memory cluster. start() binds (port 0 = a free port) and returns once listening; stop()
+// (also run by the destructor) stops accepting, finishes in-flight requests and joins background
+// reindex tasks. start/stop from one thread; requests are served concurrently.
 class DevSearchServer {
  public:
   explicit DevSearchServer(DevSearchOptions options = {});

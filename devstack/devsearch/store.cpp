@@ -19,7 +19,6 @@
 namespace datarefresh::devsearch {
 namespace {
 
-constexpr const char* kVersionNumber = "7.10.2";
 constexpr const char* kClusterName = "devsearch";
 
 struct Doc {
@@ -201,6 +200,7 @@ struct Store::Task {
   std::vector<Slice> slice_status;
   bool completed = false;
   std::atomic<bool> cancelled{false};  // POST _tasks/<id>/_cancel: the slices stop after their batch
+  bool show_cancelled = false;         // the profile shows "cancelled" on running tasks
   Clock::time_point end;
   nlohmann::ordered_json failures = nlohmann::ordered_json::array();
 
@@ -271,6 +271,8 @@ struct Store::Task {
     auto running = (completed ? end : Clock::now()) - start;
     t["running_time_in_nanos"] = std::chrono::duration_cast<std::chrono::nanoseconds>(running).count();
     t["cancellable"] = true;
+    // A finished task is read back from `.tasks`, stored without "cancelled".
+    if (show_cancelled && !completed) t["cancelled"] = cancelled.load();
     t["headers"] = nlohmann::ordered_json::object();
     nlohmann::ordered_json out;
     out["completed"] = completed;
@@ -281,7 +283,7 @@ struct Store::Task {
 };
 
 Store::Store(StoreOptions options)
-    : options_(options), node_id_(random_id(22)), cluster_uuid_(random_id(22)) {}
+    : options_(std::move(options)), node_id_(random_id(22)), cluster_uuid_(random_id(22)) {}
 
 Store::~Store() { stop(); }
 
@@ -302,15 +304,16 @@ Answer Store::info() const {
   j["name"] = "devsearch-node-1";
   j["cluster_name"] = kClusterName;
   j["cluster_uuid"] = cluster_uuid_;
-  j["version"] = {{"number", kVersionNumber},
+  const auto& p = options_.profile;
+  j["version"] = {{"number", p.version_number},
                   {"build_flavor", "default"},
                   {"build_type", "tar"},
-                  {"build_hash", "devsearch"},
-                  {"build_date", "2021-01-13T00:42:12.435326Z"},
+                  {"build_hash", p.build_hash},
+                  {"build_date", p.build_date},
                   {"build_snapshot", false},
-                  {"lucene_version", "8.7.0"},
-                  {"minimum_wire_compatibility_version", "6.8.0"},
-                  {"minimum_index_compatibility_version", "6.0.0-beta1"}};
+                  {"lucene_version", p.lucene_version},
+                  {"minimum_wire_compatibility_version", p.minimum_wire_compatibility_version},
+                  {"minimum_index_compatibility_version", p.minimum_index_compatibility_version}};
   j["tagline"] = "You Know, for Search";
   return json_answer(200, j);
 }
@@ -438,7 +441,7 @@ Answer Store::index_exists(const std::string& name) {
 }
 
 namespace {
-nlohmann::ordered_json get_settings_locked_body(const Store::Index& idx);
+nlohmann::ordered_json get_settings_locked_body(const Store::Index& idx, const EngineProfile& profile);
 }  // namespace
 
 Answer Store::get_index(const std::string& name) {
@@ -453,7 +456,7 @@ Answer Store::get_index(const std::string& name) {
       }
       out[n]["aliases"] = aliases;
       out[n]["mappings"] = nlohmann::ordered_json::parse(idx.mapping->to_json().dump());
-      out[n]["settings"] = nlohmann::ordered_json::parse(get_settings_locked_body(idx).dump());
+      out[n]["settings"] = nlohmann::ordered_json::parse(get_settings_locked_body(idx, options_.profile).dump());
     }
     return json_answer(200, out);
   } catch (const ApiError& e) {
@@ -463,7 +466,7 @@ Answer Store::get_index(const std::string& name) {
 
 namespace {
 
-nlohmann::ordered_json get_settings_locked_body(const Store::Index& idx) {
+nlohmann::ordered_json get_settings_locked_body(const Store::Index& idx, const EngineProfile& profile) {
   FlatSettings flat = idx.settings;
   flat["index.routing.allocation.include._tier_preference"] = "data_content";
   flat.emplace("index.number_of_shards", std::to_string(idx.shards));
@@ -471,7 +474,7 @@ nlohmann::ordered_json get_settings_locked_body(const Store::Index& idx) {
   flat["index.provided_name"] = idx.name;
   flat["index.creation_date"] = std::to_string(idx.creation_ms);
   flat["index.uuid"] = idx.uuid;
-  flat["index.version.created"] = "7100299";
+  flat["index.version.created"] = profile.index_version_created;
   return unflatten_settings(flat);
 }
 
@@ -508,7 +511,7 @@ Answer Store::get_settings(const std::string& name) {
   try {
     nlohmann::ordered_json out = nlohmann::ordered_json::object();
     for (const auto& n : resolve_locked(name, true)) {
-      out[n]["settings"] = get_settings_locked_body(*indices_.at(n));
+      out[n]["settings"] = get_settings_locked_body(*indices_.at(n), options_.profile);
     }
     return json_answer(200, out);
   } catch (const ApiError& e) {
@@ -774,6 +777,7 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
       "_index", "_type", "_id", "status", "error", "_version", "result", "_shards", "_seq_no", "_primary_term"};
   std::array<bool, kFieldCount> kept{};
   for (int f = 0; f < kFieldCount; ++f) kept[f] = !keep || keep->keeps(kFieldNames[f]);
+  if (!options_.profile.type_in_responses) kept[kType] = false;
   auto field = [&](ItemField f, auto&& write_value) {
     if (!kept[f]) return;
     const char* name = kFieldNames[f];
@@ -978,7 +982,7 @@ Answer Store::get_doc(const std::string& index, const std::string& id) {
     const Index& idx = *indices_.at(names[0]);
     nlohmann::ordered_json out;
     out["_index"] = idx.name;
-    out["_type"] = "_doc";
+    if (options_.profile.type_in_responses) out["_type"] = "_doc";
     out["_id"] = id;
     auto it = idx.latest.find(id);
     if (idx.sink && idx.ids.contains(id)) {
@@ -1145,7 +1149,7 @@ Answer Store::search(const std::string& index_expr, const std::string& body, con
       const auto& h = hits[static_cast<std::size_t>(i)];
       nlohmann::ordered_json hit;
       hit["_index"] = h.index->name;
-      hit["_type"] = "_doc";
+      if (options_.profile.type_in_responses) hit["_type"] = "_doc";
       hit["_id"] = h.id;
       hit["_score"] = scored ? nlohmann::ordered_json(1.0) : nlohmann::ordered_json(nullptr);
       if (with_source) hit["_source"] = nlohmann::ordered_json::parse(h.doc->source);
@@ -1514,6 +1518,7 @@ Answer Store::get_task(const std::string& id) {
 
 Answer Store::reindex(const std::string& body, const Params& params) {
   auto task = std::make_shared<Task>();
+  task->show_cancelled = options_.profile.task_shows_cancelled;
   bool wait = param_true(params, "wait_for_completion", true);
   try {
     auto j = parse_body(body);
@@ -1578,7 +1583,8 @@ Answer Store::reindex(const std::string& body, const Params& params) {
     task->node = node_id_;
     std::string from;
     for (const auto& s : task->sources) from += (from.empty() ? "" : ", ") + s;
-    task->description = "reindex from [" + from + "] to [" + task->dest + "][_doc]";
+    task->description = "reindex from [" + from + "] to [" + task->dest + "]" +
+                        (options_.profile.reindex_description_names_type ? "[_doc]" : "");
     tasks_[node_id_ + ":" + std::to_string(task->id)] = task;
     if (!wait) {
       task_threads_.emplace_back([this, task] { run_reindex(task); });
@@ -1660,7 +1666,7 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
             if (auto err = dest->mapping->check(parsed, id, additions)) {
               nlohmann::ordered_json f;
               f["index"] = dest->name;
-              f["type"] = "_doc";
+              if (options_.profile.type_in_responses) f["type"] = "_doc";
               f["id"] = id;
               f["cause"] = *err;
               f["status"] = 400;

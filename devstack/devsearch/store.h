@@ -20,8 +20,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "devstack/devsearch/filter_path.h"
 #include "devstack/devsearch/analysis.h"
+#include "devstack/devsearch/engine_profile.h"
+#include "devstack/devsearch/filter_path.h"
 #include "devstack/devsearch/mapping.h"
 
 namespace datarefresh::devsearch {
@@ -44,11 +45,12 @@ struct BulkCounters {
 struct StoreOptions {
   int nodes = 1;      // simulated data nodes: replicas beyond nodes-1 stay unassigned (yellow)
   bool sink = false;  // keep ids only, no sources
+  EngineProfile profile = EngineProfile::for_major(8);
 };
 
 // The in-memory cluster behind devsearch: indices (settings, mapping, documents with refresh
 // visibility), aliases, and reindex tasks. Each public method is one REST endpoint; it returns
-// the answer Elasticsearch 7.10 would give, errors included. Thread-safe (one mutex; reindex
+// the answer the profile's Elasticsearch release would give, errors included. Thread-safe (one mutex; reindex
 // tasks run on their own threads and take it per batch). stop() joins the task threads.
 class Store {
  public:
@@ -85,6 +87,7 @@ class Store {
   Answer cat_indices(const std::string& index_expr, const Params& params);
 
   const std::string& node_id() const { return node_id_; }
+  const EngineProfile& profile() const { return options_.profile; }
 
   struct Index;
   struct Task;

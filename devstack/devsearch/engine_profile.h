@@ -1,0 +1,37 @@
+#pragma once
+
+#include <string>
+
+namespace datarefresh::devsearch {
+
+// What differs, for the REST subset devsearch serves, between the Elasticsearch releases it
+// imitates. A plain value chosen once at start-up (`--es-major`) and read by the store and the
+// HTTP layer; it never changes while serving.
+//
+// Major 8 (the default) claims 8.13.4: answers without `_type`, and the last release before
+// `_aliases` answers gained `errors` and `action_results` (8.14, elastic/elasticsearch#106514).
+// Major 7 claims 7.10.2, the release of the recorded transcripts (tests/testdata/es-transcripts).
+struct EngineProfile {
+  int major = 8;
+  std::string version_number;
+  std::string lucene_version;
+  std::string build_hash;
+  std::string build_date;
+  std::string minimum_wire_compatibility_version;
+  std::string minimum_index_compatibility_version;
+  std::string index_version_created;  // index.version.created in index settings
+
+  // `"_type": "_doc"` in document answers (bulk items, hits, GET _doc); removed in 8.0.
+  bool type_in_responses = false;
+  // A reindex task's description ends with the destination type: "... to [dest][_doc]".
+  bool reindex_description_names_type = false;
+  // `X-elastic-product: Elasticsearch` on every answer (7.14+; the official clients check it).
+  bool product_header = true;
+  // Running tasks show `"cancelled"` next to `"cancellable"` (7.14+).
+  bool task_shows_cancelled = true;
+
+  // The profile of `major` (7 or 8); throws ConfigError for any other.
+  static EngineProfile for_major(int major);
+};
+
+}  // namespace datarefresh::devsearch
