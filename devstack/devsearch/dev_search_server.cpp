@@ -55,6 +55,17 @@ void drop_connection(const httplib::Request& req) {
   }
 }
 
+std::chrono::milliseconds timeout_param(const httplib::Request& req) {
+  if (!req.has_param("timeout")) return std::chrono::minutes(1);
+  auto d = parse_duration(req.get_param_value("timeout"));
+  if (!d) {
+    throw api_error(400, "parse_exception",
+                    "failed to parse setting [timeout] with value [" + req.get_param_value("timeout") +
+                        "] as a time value: unit is missing or unrecognized");
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+}
+
 StoreOptions store_options(const DevSearchOptions& o) {
   StoreOptions s;
   s.nodes = o.nodes;
@@ -143,7 +154,7 @@ struct DevSearchServer::Impl {
       return store.health(seg.size() == 3 ? seg[2] : "", params);
     }
     if (first == "_bulk" && seg.size() == 1 && post) return bulk(req, "");
-    if (first == "_aliases" && seg.size() == 1 && post) return store.update_aliases(req.body);
+    if (first == "_aliases" && seg.size() == 1 && post) return store.update_aliases(req.body, params);
     if (first == "_alias" && seg.size() == 2 && get) {
       auto a = store.get_alias(seg[1]);
       if (m == "HEAD") a.body.clear();
@@ -171,7 +182,7 @@ struct DevSearchServer::Impl {
     const std::string& op = seg[1];
     if (op == "_settings" && seg.size() == 2) {
       if (get) return store.get_settings(index);
-      if (m == "PUT") return store.put_settings(index, req.body);
+      if (m == "PUT") return store.put_settings(index, req.body, params);
     }
     if (op == "_bulk" && seg.size() == 2 && post) return bulk(req, index);
     if (op == "_refresh" && seg.size() == 2 && (post || get)) return store.refresh(index);
@@ -186,7 +197,7 @@ struct DevSearchServer::Impl {
       std::string compact = req.body;
       auto parsed = nlohmann::json::parse(req.body, nullptr, false);
       if (!parsed.is_discarded()) compact = parsed.dump();
-      auto a = store.bulk(action + "\n" + compact + "\n", index, {}, bulk_counters_unused);
+      auto a = store.bulk(action + "\n" + compact + "\n", index, {}, bulk_counters_unused, nullptr, timeout_param(req));
       auto j = nlohmann::ordered_json::parse(a.body);
       auto item = j["items"][0].begin().value();
       if (item.contains("error")) {
@@ -216,7 +227,7 @@ struct DevSearchServer::Impl {
         return injector.reject_bulk_item() ? Store::ItemFault::kReject429 : Store::ItemFault::kNone;
       };
     }
-    auto answer = store.bulk(req.body, index, item_fault, bulk_counts, keep ? &*keep : nullptr);
+    auto answer = store.bulk(req.body, index, item_fault, bulk_counts, keep ? &*keep : nullptr, timeout_param(req));
     answer.filtered = keep.has_value() && answer.status == 200;
     return answer;
   }

@@ -17,6 +17,7 @@ EngineProfile EngineProfile::for_major(int major) {
     p.index_version_created = "7100299";
     p.type_in_responses = true;
     p.reindex_description_names_type = true;
+    p.flood_stage_blocks_metadata_writes = true;
     p.product_header = false;
     p.task_shows_cancelled = false;
     return p;

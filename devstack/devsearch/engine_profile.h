@@ -25,6 +25,9 @@ struct EngineProfile {
   bool type_in_responses = false;
   // A reindex task's description ends with the destination type: "... to [dest][_doc]".
   bool reindex_description_names_type = false;
+  // The flood-stage block (index.blocks.read_only_allow_delete) also blocks metadata writes
+  // (settings, aliases); 8.0 dropped that level (elastic/elasticsearch#81781).
+  bool flood_stage_blocks_metadata_writes = false;
   // `X-elastic-product: Elasticsearch` on every answer (7.14+; the official clients check it).
   bool product_header = true;
   // Running tasks show `"cancelled"` next to `"cancellable"` (7.14+).

@@ -13,6 +13,7 @@
 #include "core/common/duration.h"
 #include "devstack/devsearch/api_error.h"
 #include "devstack/devsearch/id_set.h"
+#include "devstack/devsearch/index_blocks.h"
 #include "devstack/devsearch/query.h"
 #include "devstack/devsearch/store_util.h"
 
@@ -20,6 +21,7 @@ namespace datarefresh::devsearch {
 namespace {
 
 constexpr const char* kClusterName = "devsearch";
+constexpr std::chrono::seconds kDefaultMasterTimeout{30};
 
 struct Doc {
   std::string source;
@@ -50,6 +52,20 @@ bool param_true(const Params& params, const std::string& key, bool fallback) {
   auto v = param(params, key);
   if (!v) return fallback;
   return v->empty() || *v == "true";
+}
+
+// A time parameter (timeout, master_timeout) or `fallback`; 400 parse_exception when malformed.
+std::chrono::milliseconds time_param(const Params& params, const std::string& key, std::chrono::milliseconds fallback) {
+  auto v = param(params, key);
+  if (!v) return fallback;
+  if (*v == "-1") return std::chrono::hours(24 * 365);
+  auto d = parse_duration(*v);
+  if (!d) {
+    throw api_error(400, "parse_exception",
+                    "failed to parse setting [" + key + "] with value [" + *v +
+                        "] as a time value: unit is missing or unrecognized");
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }
 
 bool known_setting(const std::string& key) {
@@ -115,6 +131,7 @@ struct Store::Index {
   int shards = 1;
   int replicas = 1;
   bool auto_expand = false;
+  std::uint8_t blocks = 0;  // blocks::Bit set by index.blocks.*
   std::optional<std::chrono::milliseconds> refresh_interval{std::chrono::seconds(1)};
   Clock::time_point tick_origin = Clock::now();
   std::vector<std::int64_t> seq_no;
@@ -140,6 +157,7 @@ struct Store::Index {
     auto_expand = ae != settings.end() && ae->second.is_string() && ae->second.get<std::string>() != "false";
     if (auto_expand) replicas = std::min(1, nodes - 1);
     refresh_interval = refresh_interval_of(settings);
+    blocks = blocks::from_settings(settings);
     tick_origin = Clock::now();
     seq_no.resize(static_cast<std::size_t>(shards), 0);
   }
@@ -201,6 +219,10 @@ struct Store::Task {
   bool completed = false;
   std::atomic<bool> cancelled{false};  // POST _tasks/<id>/_cancel: the slices stop after their batch
   bool show_cancelled = false;         // the profile shows "cancelled" on running tasks
+  std::chrono::milliseconds timeout{std::chrono::minutes(1)};  // its bulk requests' `timeout`
+  // Why it failed as a whole (it then has no response).
+  std::optional<nlohmann::ordered_json> error;
+  int error_status = 500;
   Clock::time_point end;
   nlohmann::ordered_json failures = nlohmann::ordered_json::array();
 
@@ -277,7 +299,11 @@ struct Store::Task {
     nlohmann::ordered_json out;
     out["completed"] = completed;
     out["task"] = t;
-    if (completed) out["response"] = response(true);
+    if (completed && error) {
+      out["error"] = *error;
+    } else if (completed) {
+      out["response"] = response(true);
+    }
     return out;
   }
 };
@@ -288,12 +314,13 @@ Store::Store(StoreOptions options)
 Store::~Store() { stop(); }
 
 void Store::stop() {
-  stopping_ = true;
   std::vector<std::thread> threads;
   {
     std::lock_guard lock(mutex_);
+    stopping_ = true;
     threads.swap(task_threads_);
   }
+  blocks_changed_.notify_all();
   for (auto& t : threads) {
     if (t.joinable()) t.join();
   }
@@ -354,6 +381,64 @@ std::vector<std::string> Store::resolve_locked(const std::string& expr, bool all
   return out;
 }
 
+Store::Index* Store::write_target_locked(const std::string& name) {
+  if (Index* idx = find_locked(name)) return idx;
+  if (auto a = aliases_.find(name); a != aliases_.end() && a->second.size() == 1)
+    return find_locked(*a->second.begin());
+  return nullptr;
+}
+
+void Store::blocks_changed_locked() {
+  retryable_blocked_indices_ = 0;
+  for (const auto& [name, idx] : indices_) {
+    if ((idx->blocks & blocks::kReadOnlyAllowDelete) != 0) ++retryable_blocked_indices_;
+  }
+  blocks_changed_.notify_all();
+}
+
+void Store::check_read_locked(const std::vector<std::string>& indices) {
+  for (const auto& n : indices) {
+    if (auto set = blocks::at_level(indices_.at(n)->blocks, blocks::Level::kRead, options_.profile)) {
+      throw blocks::error({{n, set}});
+    }
+  }
+}
+
+void Store::check_metadata_read_locked(const std::vector<std::string>& indices) {
+  std::vector<std::pair<std::string, std::uint8_t>> blocked;
+  for (const auto& n : indices) {
+    if (auto set = blocks::at_level(indices_.at(n)->blocks, blocks::Level::kMetadataRead, options_.profile)) {
+      blocked.emplace_back(n, set);
+    }
+  }
+  if (!blocked.empty()) throw blocks::error(blocked);
+}
+
+void Store::check_metadata_write_locked(Lock& lock, const std::vector<std::string>& indices, const Params& params) {
+  auto deadline = Clock::now() + time_param(params, "master_timeout", kDefaultMasterTimeout);
+  while (true) {
+    std::vector<std::pair<std::string, std::uint8_t>> blocked;
+    std::uint8_t all = 0;
+    for (const auto& n : indices) {
+      auto it = indices_.find(n);
+      if (it == indices_.end()) continue;
+      if (auto set = blocks::at_level(it->second->blocks, blocks::Level::kMetadataWrite, options_.profile)) {
+        blocked.emplace_back(n, set);
+        all |= set;
+      }
+    }
+    if (blocked.empty()) return;
+    if (!blocks::all_retryable(all)) throw blocks::error(blocked);
+    // A master-node action retries a retryable block until master_timeout, then gives up with
+    // master_not_discovered_exception caused by the block.
+    if (stopping_ || blocks_changed_.wait_until(lock, deadline) == std::cv_status::timeout) {
+      auto cause = error_object("cluster_block_exception", blocks::reason(blocked));
+      throw api_error(503, "master_not_discovered_exception", "ClusterBlockException[" + blocks::reason(blocked) + "]",
+                      nlohmann::ordered_json::object(), cause);
+    }
+  }
+}
+
 Store::Index& Store::create_locked(const std::string& name, const nlohmann::json& body, bool auto_created) {
   if (auto reason = invalid_index_name_reason(name)) {
     throw api_error(400, "invalid_index_name_exception", "Invalid index name [" + name + "], " + *reason,
@@ -412,6 +497,7 @@ Store::Index& Store::create_locked(const std::string& name, const nlohmann::json
   for (const auto& alias : new_aliases) aliases_[alias].insert(name);
   auto& ref = *index;
   indices_[name] = std::move(index);
+  if (ref.blocks != 0) blocks_changed_locked();
   return ref;
 }
 
@@ -433,10 +519,11 @@ Answer Store::create_index(const std::string& name, const std::string& body) {
 Answer Store::index_exists(const std::string& name) {
   std::lock_guard lock(mutex_);
   try {
-    bool found = !resolve_locked(name, false).empty();
-    return Answer{found ? 200 : 404, ""};
-  } catch (const ApiError&) {
-    return Answer{404, ""};
+    auto names = resolve_locked(name, false);
+    check_metadata_read_locked(names);  // HEAD is a get-index request: 403 on a metadata block
+    return Answer{names.empty() ? 404 : 200, ""};
+  } catch (const ApiError& e) {
+    return Answer{e.status, ""};
   }
 }
 
@@ -448,7 +535,9 @@ Answer Store::get_index(const std::string& name) {
   std::lock_guard lock(mutex_);
   try {
     nlohmann::ordered_json out = nlohmann::ordered_json::object();
-    for (const auto& n : resolve_locked(name, false)) {
+    auto names = resolve_locked(name, false);
+    check_metadata_read_locked(names);
+    for (const auto& n : names) {
       const auto& idx = *indices_.at(n);
       nlohmann::ordered_json aliases = nlohmann::ordered_json::object();
       for (const auto& [alias, members] : aliases_) {
@@ -493,6 +582,14 @@ Answer Store::delete_index(const std::string& name) {
       }
     }
     names = resolve_locked(name, true);
+    // Deleting is a metadata write; the flood-stage block lets it through (it frees disk).
+    std::vector<std::pair<std::string, std::uint8_t>> blocked;
+    for (const auto& n : names) {
+      auto set = blocks::preventing_deletion(
+          blocks::at_level(indices_.at(n)->blocks, blocks::Level::kMetadataWrite, options_.profile));
+      if (set != 0) blocked.emplace_back(n, set);
+    }
+    if (!blocked.empty()) throw blocks::error(blocked);
     for (const auto& n : names) {
       indices_.erase(n);
       for (auto it = aliases_.begin(); it != aliases_.end();) {
@@ -500,6 +597,7 @@ Answer Store::delete_index(const std::string& name) {
         it = it->second.empty() ? aliases_.erase(it) : std::next(it);
       }
     }
+    blocks_changed_locked();
     return json_answer(200, {{"acknowledged", true}});
   } catch (const ApiError& e) {
     return json_answer(e);
@@ -510,7 +608,9 @@ Answer Store::get_settings(const std::string& name) {
   std::lock_guard lock(mutex_);
   try {
     nlohmann::ordered_json out = nlohmann::ordered_json::object();
-    for (const auto& n : resolve_locked(name, true)) {
+    auto names = resolve_locked(name, true);
+    check_metadata_read_locked(names);
+    for (const auto& n : names) {
       out[n]["settings"] = get_settings_locked_body(*indices_.at(n), options_.profile);
     }
     return json_answer(200, out);
@@ -519,7 +619,7 @@ Answer Store::get_settings(const std::string& name) {
   }
 }
 
-Answer Store::put_settings(const std::string& name, const std::string& body) {
+Answer Store::put_settings(const std::string& name, const std::string& body, const Params& params) {
   try {
     auto j = parse_body(body);
     if (j.contains("settings") && j.size() == 1) j = j["settings"];
@@ -527,8 +627,13 @@ Answer Store::put_settings(const std::string& name, const std::string& body) {
     if (changes.empty()) {
       throw api_error(400, "action_request_validation_exception", "Validation Failed: 1: no settings to update;");
     }
-    std::lock_guard lock(mutex_);
+    std::vector<std::string> keys_as_sent;
+    for (const auto& [key, value] : flatten_keys(j)) keys_as_sent.push_back(key);
+    Lock lock(mutex_);
     auto names = resolve_locked(name, true);
+    // Blocks first, as Elasticsearch checks them before the settings; an update that lifts a
+    // block must stay possible on a blocked index.
+    if (!blocks::update_lifts_blocks(keys_as_sent)) check_metadata_write_locked(lock, names, params);
     for (const auto& [key, value] : changes) {
       if (!known_setting(key)) {
         throw illegal_argument("unknown setting [" + key +
@@ -558,11 +663,15 @@ Answer Store::put_settings(const std::string& name, const std::string& body) {
       probe.derive(options_.nodes);
       updated.emplace_back(idx, std::move(s));
     }
+    bool blocks_changed = false;
     for (auto& [idx, s] : updated) {
       idx->scheduled_refresh();
+      auto before = idx->blocks;
       idx->settings = std::move(s);
       idx->derive(options_.nodes);
+      blocks_changed = blocks_changed || before != idx->blocks;
     }
+    if (blocks_changed) blocks_changed_locked();
     return json_answer(200, {{"acknowledged", true}});
   } catch (const ApiError& e) {
     return json_answer(e);
@@ -593,7 +702,7 @@ std::string source_parse_error(std::string_view source, rapidjson::ParseErrorCod
 
 Answer Store::bulk(std::string_view body, const std::string& default_index,
                    const std::function<ItemFault(std::string_view id)>& item_fault, BulkCounters& counters,
-                   const FilterPath::BulkFields* keep) {
+                   const FilterPath::BulkFields* keep, std::chrono::milliseconds timeout) {
   auto start = Clock::now();
   struct Item {
     std::string action;
@@ -797,22 +906,52 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
     out += fields;
     out += "}}";
   };
-  std::lock_guard lock(mutex_);
+  Lock lock(mutex_);
+  if (retryable_blocked_indices_ > 0) {
+    // Elasticsearch's shard requests retry a retryable block (the flood-stage one) until the bulk
+    // `timeout`, and then fail. Here the whole request waits while any of its indices has only
+    // retryable write blocks; the items are then executed (or refused) as below.
+    auto deadline = start + timeout;
+    auto waits_for_block = [&] {
+      const std::string* last = nullptr;
+      for (const auto& item : items) {
+        if (last && *last == item.index) continue;
+        last = &item.index;
+        const Index* idx = write_target_locked(item.index);
+        if (idx && blocks::all_retryable(blocks::at_level(idx->blocks, blocks::Level::kWrite, options_.profile))) {
+          return true;
+        }
+      }
+      return false;
+    };
+    while (!stopping_ && waits_for_block()) {
+      if (blocks_changed_.wait_until(lock, deadline) == std::cv_status::timeout) break;
+    }
+  }
   auto now = Clock::now();
   rapidjson::Document source_doc;
   std::string source_text;
   // The index the previous item resolved to, by the name it gave: most requests name one index.
   const std::string* last_name = nullptr;
   Index* last_idx = nullptr;
+  // The write blocks of the index of the previous run of items, checked once per run.
+  const Index* block_checked = nullptr;
+  std::uint8_t write_blocks = 0;
+  std::string block_error;  // the item error of write_blocks, as JSON
   for (std::size_t n = 0; n < items.size(); ++n) {
     auto& item = items[n];
     fields.clear();
-    field(kIndex, [&] { append_json_string(fields, item.index); });
-    field(kType, [&] { fields += "\"_doc\""; });
-    field(kId, [&] { append_json_string(fields, item.id); });
-    auto fail = [&](int status, const nlohmann::ordered_json& error) {
+    // Answers name the concrete index once the item reached one (not the alias it was sent to).
+    const std::string* answer_index = &item.index;
+    auto head = [&] {
+      field(kIndex, [&] { append_json_string(fields, *answer_index); });
+      field(kType, [&] { fields += "\"_doc\""; });
+      field(kId, [&] { append_json_string(fields, item.id); });
+    };
+    auto fail_json = [&](int status, std::string_view error) {
+      head();
       field(kStatus, [&] { fields += std::to_string(status); });
-      field(kError, [&] { fields += error.dump(); });
+      field(kError, [&] { fields += error; });
       finish_item(item);
       errors = true;
       if (status == 429) {
@@ -821,7 +960,9 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
         ++counters.failed;
       }
     };
+    auto fail = [&](int status, const nlohmann::ordered_json& error) { fail_json(status, error.dump()); };
     auto succeed = [&](std::int64_t version, const char* result, const Index& idx, std::int64_t seq, int status) {
+      head();
       field(kVersion, [&] { fields += std::to_string(version); });
       field(kResult, [&] {
         fields += '"';
@@ -869,6 +1010,16 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
     }
     last_name = &item.index;
     last_idx = idx;
+    answer_index = &idx->name;
+    if (idx != block_checked) {
+      block_checked = idx;
+      write_blocks = blocks::at_level(idx->blocks, blocks::Level::kWrite, options_.profile);
+      if (write_blocks != 0) block_error = blocks::error_object(idx->name, write_blocks).dump();
+    }
+    if (write_blocks != 0) {
+      fail_json(blocks::status_of(write_blocks), block_error);
+      continue;
+    }
     const ItemFault injected = item_fault ? item_fault(item.id) : ItemFault::kNone;
     if (injected == ItemFault::kMapping400 && item.action != "delete") {
       fail(400, error_object("mapper_parsing_exception",
@@ -979,6 +1130,7 @@ Answer Store::get_doc(const std::string& index, const std::string& id) {
   try {
     auto names = resolve_locked(index, false);
     if (names.size() != 1) throw illegal_argument("alias [" + index + "] has more than one index associated with it");
+    check_read_locked(names);
     const Index& idx = *indices_.at(names[0]);
     nlohmann::ordered_json out;
     out["_index"] = idx.name;
@@ -1041,7 +1193,9 @@ Answer Store::count(const std::string& index_expr, const std::string& body) {
     std::lock_guard lock(mutex_);
     std::int64_t count = 0;
     int shards = 0;
-    for (const auto& n : resolve_locked(index_expr, true)) {
+    auto names = resolve_locked(index_expr, true);
+    check_read_locked(names);
+    for (const auto& n : names) {
       auto& idx = *indices_.at(n);
       idx.scheduled_refresh();
       shards += idx.shards;
@@ -1107,7 +1261,9 @@ Answer Store::search(const std::string& index_expr, const std::string& body, con
     std::lock_guard lock(mutex_);
     std::vector<Hit> hits;
     int shards = 0;
-    for (const auto& n : resolve_locked(index_expr, true)) {
+    auto names = resolve_locked(index_expr, true);
+    check_read_locked(names);
+    for (const auto& n : names) {
       auto& idx = *indices_.at(n);
       idx.scheduled_refresh();
       shards += idx.shards;
@@ -1181,14 +1337,28 @@ Answer Store::search(const std::string& index_expr, const std::string& body, con
   }
 }
 
-Answer Store::update_aliases(const std::string& body) {
+Answer Store::update_aliases(const std::string& body, const Params& params) {
   try {
     auto j = parse_body(body);
     if (!j.contains("actions") || !j["actions"].is_array() || j["actions"].empty()) {
       throw api_error(400, "action_request_validation_exception",
                       "Validation Failed: 1: Must specify at least one alias action;");
     }
-    std::lock_guard lock(mutex_);
+    Lock lock(mutex_);
+    // Blocks are checked on the index names as the actions give them (concrete names only), as
+    // TransportIndicesAliasesAction.checkBlock does.
+    std::vector<std::string> named;
+    for (const auto& action : j["actions"]) {
+      if (!action.is_object() || action.size() != 1 || !action.begin().value().is_object()) continue;
+      for (const char* key : {"index", "indices"}) {
+        const auto& spec = action.begin().value();
+        if (!spec.contains(key)) continue;
+        for (const auto& v : spec[key].is_array() ? spec[key] : nlohmann::json::array({spec[key]})) {
+          if (v.is_string() && indices_.count(v.get<std::string>()) > 0) named.push_back(v.get<std::string>());
+        }
+      }
+    }
+    check_metadata_write_locked(lock, named, params);
     // Validate everything against a copy; commit only if every action applies (atomic).
     auto aliases = aliases_;
     std::set<std::string> removed_indices;
@@ -1266,6 +1436,7 @@ Answer Store::update_aliases(const std::string& body) {
     for (const auto& r : removed_indices) indices_.erase(r);
     for (auto it = aliases.begin(); it != aliases.end();) it = it->second.empty() ? aliases.erase(it) : std::next(it);
     aliases_ = std::move(aliases);
+    if (!removed_indices.empty()) blocks_changed_locked();
     return json_answer(200, {{"acknowledged", true}});
   } catch (const ApiError& e) {
     return json_answer(e);
@@ -1274,6 +1445,15 @@ Answer Store::update_aliases(const std::string& body) {
 
 Answer Store::get_alias(const std::string& alias) {
   std::lock_guard lock(mutex_);
+  // GET _alias/<name> asks every index (TransportGetAliasesAction checks METADATA_READ on all):
+  // one index with a metadata block makes it fail.
+  std::vector<std::string> all;
+  for (const auto& [name, idx] : indices_) all.push_back(name);
+  try {
+    check_metadata_read_locked(all);
+  } catch (const ApiError& e) {
+    return json_answer(e);
+  }
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
   std::stringstream ss(alias);
   std::string part;
@@ -1299,7 +1479,9 @@ Answer Store::index_aliases(const std::string& index) {
   std::lock_guard lock(mutex_);
   try {
     nlohmann::ordered_json out = nlohmann::ordered_json::object();
-    for (const auto& n : resolve_locked(index, true)) {
+    auto names = resolve_locked(index, true);
+    check_metadata_read_locked(names);
+    for (const auto& n : names) {
       out[n]["aliases"] = nlohmann::ordered_json::object();
       for (const auto& [alias, members] : aliases_) {
         if (members.count(n) > 0) out[n]["aliases"][alias] = nlohmann::ordered_json::object();
@@ -1400,6 +1582,7 @@ Answer Store::cat_indices(const std::string& index_expr, const Params& params) {
     } else {
       names = resolve_locked(index_expr, true);
     }
+    check_metadata_read_locked(names);
     std::vector<std::string> columns = {"health", "status", "index", "uuid", "pri", "rep", "docs.count",
                                         "docs.deleted", "store.size", "pri.store.size"};
     if (auto h = param(params, "h")) {
@@ -1521,6 +1704,7 @@ Answer Store::reindex(const std::string& body, const Params& params) {
   task->show_cancelled = options_.profile.task_shows_cancelled;
   bool wait = param_true(params, "wait_for_completion", true);
   try {
+    task->timeout = time_param(params, "timeout", std::chrono::minutes(1));
     auto j = parse_body(body);
     if (!j.contains("source") || !j["source"].contains("index")) {
       throw api_error(400, "action_request_validation_exception", "Validation Failed: 1: use _all if you really want to copy from all existing indexes;");
@@ -1596,6 +1780,10 @@ Answer Store::reindex(const std::string& body, const Params& params) {
   run_reindex(task);
   std::lock_guard lock(mutex_);
   tasks_.erase(node_id_ + ":" + std::to_string(task->id));  // synchronous runs leave no task record
+  if (task->error) {
+    // The whole reindex failed (e.g. its search was refused): the request answers the error.
+    return json_answer(api_error(task->error_status, task->error->value("type", ""), task->error->value("reason", "")));
+  }
   return json_answer(200, task->response(false));
 }
 
@@ -1604,7 +1792,17 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
   std::vector<std::vector<std::pair<std::string, DocPtr>>> slices(static_cast<std::size_t>(task->slices));
   {
     std::lock_guard lock(mutex_);
+    try {
+      check_read_locked(task->sources);  // the source is read by a search
+    } catch (const ApiError& e) {
+      auto error = e.body["error"];
+      error.erase("root_cause");
+      task->error = error;
+      task->error_status = e.status;
+      slices.assign(slices.size(), {});
+    }
     for (const auto& s : task->sources) {
+      if (task->error) break;
       auto it = indices_.find(s);
       if (it == indices_.end()) continue;
       Index& idx = *it->second;
@@ -1626,13 +1824,6 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
     for (std::size_t i = 0; i < slices.size(); ++i) {
       task->slice_status[i].total = static_cast<std::int64_t>(slices[i].size());
     }
-    if (find_locked(task->dest) == nullptr) {
-      try {
-        create_locked(task->dest, nlohmann::json::object(), true);
-      } catch (const ApiError& e) {
-        task->failures.push_back(e.body["error"]);
-      }
-    }
   }
   auto run_slice = [&](std::size_t s) {
     auto& status = task->slice_status[s];
@@ -1644,11 +1835,50 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
     while (done < docs.size() && !stopping_ && !task->cancelled) {
       std::size_t end = std::min(docs.size(), done + static_cast<std::size_t>(task->batch_size));
       {
-        std::lock_guard lock(mutex_);
+        Lock lock(mutex_);
         if (!task->failures.empty()) return;
+        // Each batch is one bulk request into the destination: it auto-creates a missing one and
+        // meets its write blocks; a refused batch fails every one of its documents and ends the
+        // reindex.
+        auto fail_batch = [&](int http_status, const nlohmann::ordered_json& cause) {
+          for (std::size_t i = done; i < end; ++i) {
+            nlohmann::ordered_json f;
+            f["index"] = task->dest;
+            if (options_.profile.type_in_responses) f["type"] = "_doc";
+            f["id"] = docs[i].first;
+            f["cause"] = cause;
+            f["status"] = http_status;
+            task->failures.push_back(f);
+          }
+        };
         Index* dest = find_locked(task->dest);
         if (dest == nullptr) {
-          task->failures.push_back(index_not_found(task->dest).body["error"]);
+          try {
+            dest = &create_locked(task->dest, nlohmann::json::object(), true);
+          } catch (const ApiError& e) {
+            auto err = e.body["error"];
+            err.erase("root_cause");
+            fail_batch(e.status, err);
+            return;
+          }
+        }
+        auto write_blocks = [&] {
+          Index* d = find_locked(task->dest);
+          return d == nullptr ? std::uint8_t{0} : blocks::at_level(d->blocks, blocks::Level::kWrite, options_.profile);
+        };
+        auto deadline = Clock::now() + task->timeout;
+        while (blocks::all_retryable(write_blocks()) && !stopping_) {
+          if (blocks_changed_.wait_until(lock, deadline) == std::cv_status::timeout) break;
+        }
+        dest = find_locked(task->dest);
+        if (dest == nullptr) {
+          auto err = index_not_found(task->dest).body["error"];
+          err.erase("root_cause");
+          fail_batch(404, err);
+          return;
+        }
+        if (auto set = write_blocks()) {
+          fail_batch(blocks::status_of(set), blocks::error_object(dest->name, set));
           return;
         }
         auto now = Clock::now();
