@@ -71,6 +71,14 @@ StoreOptions store_options(const DevSearchOptions& o) {
   s.nodes = o.nodes;
   s.sink = o.sink;
   s.profile = EngineProfile::for_major(o.es_major);
+  if (o.auto_create_index) {
+    try {
+      AutoCreateRule::parse(*o.auto_create_index);
+    } catch (const ApiError& e) {
+      throw ConfigError("--auto-create-index: " + e.body["error"].value("reason", std::string()));
+    }
+    s.node_settings["action.auto_create_index"] = *o.auto_create_index;
+  }
   return s;
 }
 
@@ -153,6 +161,10 @@ struct DevSearchServer::Impl {
     if (first == "_cluster" && seg.size() >= 2 && seg[1] == "health" && seg.size() <= 3 && get) {
       return store.health(seg.size() == 3 ? seg[2] : "", params);
     }
+    if (first == "_cluster" && seg.size() == 2 && seg[1] == "settings") {
+      if (get) return store.get_cluster_settings(params);
+      if (m == "PUT") return store.put_cluster_settings(req.body, params);
+    }
     if (first == "_bulk" && seg.size() == 1 && post) return bulk(req, "");
     if (first == "_aliases" && seg.size() == 1 && post) return store.update_aliases(req.body, params);
     if (first == "_alias" && seg.size() == 2 && get) {
@@ -203,7 +215,12 @@ struct DevSearchServer::Impl {
       if (item.contains("error")) {
         auto err = item["error"];
         int status = item["status"].get<int>();
-        return Answer{status, api_error(status, err.value("type", ""), err.value("reason", ""), {},
+        // The exception's own fields (index, index_uuid, shard...) go on the root cause too.
+        nlohmann::ordered_json extra = nlohmann::ordered_json::object();
+        for (const auto& [k, v] : err.items()) {
+          if (k != "type" && k != "reason" && k != "caused_by") extra[k] = v;
+        }
+        return Answer{status, api_error(status, err.value("type", ""), err.value("reason", ""), extra,
                                         err.contains("caused_by") ? err["caused_by"] : nlohmann::ordered_json())
                                   .body.dump()};
       }

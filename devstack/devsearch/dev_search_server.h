@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "devstack/devsearch/faults.h"
@@ -15,6 +16,9 @@ struct DevSearchOptions {
   bool sink = false;
   // The Elasticsearch major whose answers devsearch gives: 8 (8.13.4, the default) or 7 (7.10.2).
   int es_major = 8;
+  // The node's action.auto_create_index (as in elasticsearch.yml); unset: Elasticsearch's default,
+  // true. PUT _cluster/settings overrides it.
+  std::optional<std::string> auto_create_index;
   FaultConfig faults;
   std::uint64_t fault_seed = 0;  // 0: random
 };

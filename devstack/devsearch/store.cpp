@@ -68,6 +68,14 @@ std::chrono::milliseconds time_param(const Params& params, const std::string& ke
   return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }
 
+// The error of a write refused because action.auto_create_index forbids creating its index.
+nlohmann::ordered_json auto_create_refused(const std::string& index, const std::string& why) {
+  return {{"type", "index_not_found_exception"},
+          {"reason", "no such index [" + index + "] and " + why},
+          {"index_uuid", "_na_"},
+          {"index", index}};
+}
+
 bool known_setting(const std::string& key) {
   static const char* kPrefixes[] = {
       "index.number_of_shards", "index.number_of_replicas", "index.refresh_interval", "index.auto_expand_replicas",
@@ -309,7 +317,10 @@ struct Store::Task {
 };
 
 Store::Store(StoreOptions options)
-    : options_(std::move(options)), node_id_(random_id(22)), cluster_uuid_(random_id(22)) {}
+    : options_(std::move(options)),
+      node_id_(random_id(22)),
+      cluster_uuid_(random_id(22)),
+      cluster_settings_(options_.node_settings) {}
 
 Store::~Store() { stop(); }
 
@@ -343,6 +354,22 @@ Answer Store::info() const {
                   {"minimum_index_compatibility_version", p.minimum_index_compatibility_version}};
   j["tagline"] = "You Know, for Search";
   return json_answer(200, j);
+}
+
+Answer Store::get_cluster_settings(const Params& params) {
+  std::lock_guard lock(mutex_);
+  return json_answer(200, cluster_settings_.get(param_true(params, "flat_settings", false),
+                                                param_true(params, "include_defaults", false)));
+}
+
+Answer Store::put_cluster_settings(const std::string& body, const Params& params) {
+  try {
+    auto j = parse_body(body);
+    std::lock_guard lock(mutex_);
+    return json_answer(200, cluster_settings_.update(j, param_true(params, "flat_settings", false)));
+  } catch (const ApiError& e) {
+    return json_answer(e);
+  }
 }
 
 Store::Index* Store::find_locked(const std::string& name) {
@@ -938,6 +965,8 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
   const Index* block_checked = nullptr;
   std::uint8_t write_blocks = 0;
   std::string block_error;  // the item error of write_blocks, as JSON
+  // The missing index auto-creation was last refused for, and the item error saying so.
+  std::string refused_name, refused_error;
   for (std::size_t n = 0; n < items.size(); ++n) {
     auto& item = items[n];
     fields.clear();
@@ -998,7 +1027,17 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
       fail(404, e);
       continue;
     }
+    if (idx == nullptr && refused_name == item.index) {
+      fail_json(404, refused_error);
+      continue;
+    }
     if (idx == nullptr) {
+      if (auto why = cluster_settings_.auto_create().refusal(item.index)) {
+        refused_name = item.index;
+        refused_error = auto_create_refused(item.index, *why).dump();
+        fail_json(404, refused_error);
+        continue;
+      }
       try {
         idx = &create_locked(item.index, nlohmann::json::object(), true);
       } catch (const ApiError& e) {
@@ -1837,9 +1876,9 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
       {
         Lock lock(mutex_);
         if (!task->failures.empty()) return;
-        // Each batch is one bulk request into the destination: it auto-creates a missing one and
-        // meets its write blocks; a refused batch fails every one of its documents and ends the
-        // reindex.
+        // Each batch is one bulk request into the destination: it auto-creates a missing one (as
+        // action.auto_create_index allows) and meets its write blocks; a refused batch fails
+        // every one of its documents and ends the reindex.
         auto fail_batch = [&](int http_status, const nlohmann::ordered_json& cause) {
           for (std::size_t i = done; i < end; ++i) {
             nlohmann::ordered_json f;
@@ -1853,6 +1892,10 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
         };
         Index* dest = find_locked(task->dest);
         if (dest == nullptr) {
+          if (auto why = cluster_settings_.auto_create().refusal(task->dest)) {
+            fail_batch(404, auto_create_refused(task->dest, *why));
+            return;
+          }
           try {
             dest = &create_locked(task->dest, nlohmann::json::object(), true);
           } catch (const ApiError& e) {

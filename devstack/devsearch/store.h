@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "devstack/devsearch/analysis.h"
+#include "devstack/devsearch/cluster_settings.h"
 #include "devstack/devsearch/engine_profile.h"
 #include "devstack/devsearch/filter_path.h"
 #include "devstack/devsearch/mapping.h"
@@ -46,11 +47,12 @@ struct StoreOptions {
   int nodes = 1;      // simulated data nodes: replicas beyond nodes-1 stay unassigned (yellow)
   bool sink = false;  // keep ids only, no sources
   EngineProfile profile = EngineProfile::for_major(8);
+  FlatSettings node_settings;  // the node's own cluster settings (action.auto_create_index)
 };
 
 // The in-memory cluster behind devsearch: indices (settings, blocks, mapping, documents with
-// refresh visibility), aliases and reindex tasks. Each public method is one REST endpoint; it
-// returns the answer the profile's Elasticsearch release would give, errors included.
+// refresh visibility), aliases, cluster settings and reindex tasks. Each public method is one REST
+// endpoint; it returns the answer the profile's Elasticsearch release would give, errors included.
 // Thread-safe (one mutex; reindex tasks run on their own threads and take it per batch; requests
 // waiting for a retryable block to go wait on a condition variable, without the lock). stop()
 // wakes the waiters and joins the task threads.
@@ -63,6 +65,8 @@ class Store {
   void stop();
 
   Answer info() const;
+  Answer get_cluster_settings(const Params& params);
+  Answer put_cluster_settings(const std::string& body, const Params& params);
   Answer health(const std::string& index_expr, const Params& params);
   Answer create_index(const std::string& name, const std::string& body);
   Answer index_exists(const std::string& name);
@@ -127,6 +131,7 @@ class Store {
   std::map<std::string, std::unique_ptr<Index>> indices_;
   std::map<std::string, std::set<std::string>> aliases_;  // alias -> indices
   std::map<std::string, std::shared_ptr<Task>> tasks_;
+  ClusterSettings cluster_settings_;
   // Notified whenever index blocks change or an index goes: requests waiting for a retryable
   // block to be lifted look again.
   std::condition_variable blocks_changed_;

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "core/common/error.h"
+#include "devstack/devsearch/cluster_settings.h"
 #include "devstack/devsearch/engine_profile.h"
 #include "devstack/devsearch/index_blocks.h"
 
@@ -64,6 +65,63 @@ TEST(IndexBlocks, OnlyUpdatesNamingTheBlockingSettingsPassABlockWithElasticsearc
   EXPECT_FALSE(blocks::update_lifts_blocks({"index.blocks.metadata", "index.refresh_interval"}));
   EXPECT_FALSE(blocks::update_lifts_blocks({"index.blocks.write"}));
   EXPECT_FALSE(blocks::update_lifts_blocks({"blocks.read_only"}));  // without the index. prefix
+}
+
+TEST(AutoCreateRule, FirstMatchingPatternDecidesAndUnmatchedIndicesAreRefused) {
+  auto rule = AutoCreateRule::parse("+image-*, -audio-*");
+  EXPECT_EQ(rule.refusal("image-1"), std::nullopt);
+  EXPECT_EQ(rule.refusal("audio-1"),
+            "[action.auto_create_index] contains [-audio-*] which forbids automatic creation of the index");
+  EXPECT_EQ(rule.refusal("other"), "[action.auto_create_index] ([+image-*, -audio-*]) doesn't match");
+  EXPECT_EQ(AutoCreateRule::parse("true").refusal("x"), std::nullopt);
+  EXPECT_EQ(AutoCreateRule::parse("false").refusal("x"), "[action.auto_create_index] is [false]");
+}
+
+TEST(AutoCreateRule, MalformedListsAreRefusedWithElasticsearchsText) {
+  for (const std::string bad : {"+", "a,,b", "a,", ""}) {
+    try {
+      AutoCreateRule::parse(bad);
+      ADD_FAILURE() << "[" << bad << "] was accepted";
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status, 400) << bad;
+      EXPECT_EQ(e.body["error"]["type"], "illegal_argument_exception");
+      EXPECT_NE(e.body["error"]["reason"].get<std::string>().find("Can't parse [" + bad + "]"), std::string::npos);
+    }
+  }
+}
+
+TEST(ClusterSettings, UpdatesAnswerWhatChangedAndTransientOverridesPersistent) {
+  ClusterSettings s;
+  auto out = s.update({{"persistent", {{"action.auto_create_index", false}}}}, false);
+  EXPECT_EQ(out.dump(),
+            R"({"acknowledged":true,"persistent":{"action":{"auto_create_index":"false"}},"transient":{}})");
+  EXPECT_TRUE(s.auto_create().refusal("x").has_value());
+  s.update({{"transient", {{"action", {{"auto_create_index", "true"}}}}}}, false);
+  EXPECT_FALSE(s.auto_create().refusal("x").has_value());
+  EXPECT_EQ(s.get(true, false).dump(),
+            R"({"persistent":{"action.auto_create_index":"false"},"transient":{"action.auto_create_index":"true"}})");
+  s.forget_transient();
+  EXPECT_TRUE(s.auto_create().refusal("x").has_value());
+  out = s.update({{"persistent", {{"action.*", nullptr}}}}, true);
+  EXPECT_EQ(out.dump(), R"({"acknowledged":true,"persistent":{},"transient":{}})");
+  EXPECT_EQ(s.get(false, true).dump(),
+            R"({"persistent":{},"transient":{},"defaults":{"action":{"auto_create_index":"true"}}})");
+}
+
+TEST(ClusterSettings, RefusesUnknownSettingsAndChangesNothingThen) {
+  ClusterSettings s;
+  try {
+    s.update({{"transient", {{"action.auto_create_index", "false"}}}, {"persistent", {{"foo.bar", 1}}}}, false);
+    FAIL() << "an unknown setting was accepted";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.body["error"]["reason"], "persistent setting [foo.bar], not recognized");
+  }
+  EXPECT_FALSE(s.auto_create().refusal("x").has_value());
+  EXPECT_THROW(s.update(nlohmann::json::object(), false), ApiError);
+  EXPECT_THROW(ClusterSettings(FlatSettings{{"no.such", "1"}}), ApiError);
+  EXPECT_TRUE(
+      ClusterSettings(FlatSettings{{"action.auto_create_index", "false"}}).auto_create().refusal("x").has_value());
 }
 
 TEST(EngineProfile, OnlyMajors7And8Exist) {
