@@ -18,6 +18,8 @@ EngineProfile EngineProfile::for_major(int major) {
     p.type_in_responses = true;
     p.reindex_description_names_type = true;
     p.flood_stage_blocks_metadata_writes = true;
+    p.alias_remove_accepts_must_exist = false;
+    p.alias_remove_strict = false;
     p.product_header = false;
     p.task_shows_cancelled = false;
     return p;

@@ -28,6 +28,14 @@ struct EngineProfile {
   // The flood-stage block (index.blocks.read_only_allow_delete) also blocks metadata writes
   // (settings, aliases); 8.0 dropped that level (elastic/elasticsearch#81781).
   bool flood_stage_blocks_metadata_writes = false;
+  // `_aliases` `remove` accepts `must_exist` (7.11+, elastic/elasticsearch#65141); before, the
+  // field is refused as unknown with 400 x_content_parse_exception.
+  bool alias_remove_accepts_must_exist = true;
+  // devsearch's own stricter rule (not an Elasticsearch release's): a `remove` of an alias the
+  // index does not have answers 404 even when other actions of the request apply, unless the
+  // action says `must_exist: false`. Elasticsearch 7.11-8.13 answer 404 only with
+  // `must_exist: true` or when no action of the request applies.
+  bool alias_remove_strict = true;
   // `X-elastic-product: Elasticsearch` on every answer (7.14+; the official clients check it).
   bool product_header = true;
   // Running tasks show `"cancelled"` next to `"cancellable"` (7.14+).

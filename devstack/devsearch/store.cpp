@@ -1376,6 +1376,53 @@ Answer Store::search(const std::string& index_expr, const std::string& body, con
   }
 }
 
+namespace {
+
+// Elasticsearch's "[line:column]" of the first `"field"` in `body` and of the value after it.
+std::pair<std::string, std::string> field_locations(const std::string& body, const std::string& field) {
+  auto at = [&](std::size_t pos) {
+    std::size_t line = 1, col = 1;
+    for (std::size_t i = 0; i < pos && i < body.size(); ++i) {
+      if (body[i] == '\n') {
+        ++line;
+        col = 1;
+      } else {
+        ++col;
+      }
+    }
+    return "[" + std::to_string(line) + ":" + std::to_string(col) + "]";
+  };
+  std::size_t name = body.find("\"" + field + "\"");
+  if (name == std::string::npos) return {"[1:1]", "[1:1]"};
+  std::size_t value = body.find(':', name + field.size() + 2);
+  if (value != std::string::npos) value = body.find_first_not_of(" \t\r\n", value + 1);
+  return {at(name), at(value == std::string::npos ? name : value)};
+}
+
+// The 400 Elasticsearch's alias action parser answers for a field it does not know, nested as
+// its ObjectParsers report it.
+ApiError unknown_alias_action_field(const std::string& body, const std::string& type, const std::string& field) {
+  auto [name_at, value_at] = field_locations(body, field);
+  auto inner = error_object("x_content_parse_exception", name_at + " [" + type + "] unknown field [" + field + "]");
+  auto middle = error_object("x_content_parse_exception",
+                             value_at + " [alias_action] failed to parse field [" + type + "]", inner);
+  auto e = api_error(400, "x_content_parse_exception", value_at + " [aliases] failed to parse field [actions]",
+                     nlohmann::ordered_json::object(), middle);
+  e.body["error"]["root_cause"][0] = inner;
+  return e;
+}
+
+ApiError aliases_not_found(const std::vector<std::string>& aliases) {
+  std::string list;
+  for (const auto& a : aliases) list += (list.empty() ? "" : ", ") + a;
+  nlohmann::ordered_json id =
+      aliases.size() == 1 ? nlohmann::ordered_json(aliases[0]) : nlohmann::ordered_json(aliases);
+  return api_error(404, "aliases_not_found_exception", "aliases [" + list + "] missing",
+                   {{"resource.type", "aliases"}, {"resource.id", id}});
+}
+
+}  // namespace
+
 Answer Store::update_aliases(const std::string& body, const Params& params) {
   try {
     auto j = parse_body(body);
@@ -1383,24 +1430,6 @@ Answer Store::update_aliases(const std::string& body, const Params& params) {
       throw api_error(400, "action_request_validation_exception",
                       "Validation Failed: 1: Must specify at least one alias action;");
     }
-    Lock lock(mutex_);
-    // Blocks are checked on the index names as the actions give them (concrete names only), as
-    // TransportIndicesAliasesAction.checkBlock does.
-    std::vector<std::string> named;
-    for (const auto& action : j["actions"]) {
-      if (!action.is_object() || action.size() != 1 || !action.begin().value().is_object()) continue;
-      for (const char* key : {"index", "indices"}) {
-        const auto& spec = action.begin().value();
-        if (!spec.contains(key)) continue;
-        for (const auto& v : spec[key].is_array() ? spec[key] : nlohmann::json::array({spec[key]})) {
-          if (v.is_string() && indices_.count(v.get<std::string>()) > 0) named.push_back(v.get<std::string>());
-        }
-      }
-    }
-    check_metadata_write_locked(lock, named, params);
-    // Validate everything against a copy; commit only if every action applies (atomic).
-    auto aliases = aliases_;
-    std::set<std::string> removed_indices;
     auto names_of = [](const nlohmann::json& spec, const char* one, const char* many) {
       std::vector<std::string> out;
       if (spec.contains(one)) out.push_back(spec[one].get<std::string>());
@@ -1409,13 +1438,49 @@ Answer Store::update_aliases(const std::string& body, const Params& params) {
       }
       return out;
     };
+    // Parsing and validation, before any lookup (Elasticsearch's REST layer and request validation).
     for (const auto& action : j["actions"]) {
       if (!action.is_object() || action.size() != 1) throw parsing_error("[aliases] malformed action");
-      auto type_entry = action.begin();
-      const std::string& type = type_entry.key();
-      const auto& spec = type_entry.value();
-      if (type != "remove_index") continue;
-      for (const auto& n : names_of(spec, "index", "indices")) {
+      const std::string& type = action.begin().key();
+      const auto& spec = action.begin().value();
+      if (type != "add" && type != "remove" && type != "remove_index") {
+        throw api_error(400, "x_content_parse_exception", "[1:1] [alias_action] unknown field [" + type + "]");
+      }
+      if (!spec.is_object()) throw parsing_error("[" + type + "] malformed action");
+      for (const auto& [key, value] : spec.items()) {
+        bool common = key == "index" || key == "indices" || key == "alias" || key == "aliases";
+        bool add_only = key == "filter" || key == "routing" || key == "index_routing" || key == "search_routing" ||
+                        key == "is_write_index" || key == "is_hidden";
+        bool remove_only = key == "must_exist" && options_.profile.alias_remove_accepts_must_exist;
+        if (!(common || (type == "add" && add_only) || (type == "remove" && remove_only))) {
+          throw unknown_alias_action_field(body, type, key);
+        }
+      }
+      if (names_of(spec, "index", "indices").empty()) {
+        throw api_error(400, "action_request_validation_exception",
+                        "Validation Failed: 1: One of [index] or [indices] is required;");
+      }
+      if (type != "remove_index" && names_of(spec, "alias", "aliases").empty()) {
+        throw api_error(400, "action_request_validation_exception",
+                        "Validation Failed: 1: One of [alias] or [aliases] is required;");
+      }
+    }
+    Lock lock(mutex_);
+    // Blocks are checked on the index names as the actions give them (concrete names only), as
+    // TransportIndicesAliasesAction.checkBlock does.
+    std::vector<std::string> named;
+    for (const auto& action : j["actions"]) {
+      for (const auto& n : names_of(action.begin().value(), "index", "indices")) {
+        if (indices_.count(n) > 0 && std::find(named.begin(), named.end(), n) == named.end()) named.push_back(n);
+      }
+    }
+    check_metadata_write_locked(lock, named, params);
+    // Validate everything against a copy; commit only if every action applies (atomic).
+    auto aliases = aliases_;
+    std::set<std::string> removed_indices;
+    for (const auto& action : j["actions"]) {
+      if (action.begin().key() != "remove_index") continue;
+      for (const auto& n : names_of(action.begin().value(), "index", "indices")) {
         if (indices_.count(n) == 0 && aliases_.count(n) > 0) {
           throw illegal_argument("The provided expression [" + n +
                                  "] matches an alias, specify the corresponding concrete indices instead.");
@@ -1426,30 +1491,25 @@ Answer Store::update_aliases(const std::string& body, const Params& params) {
     for (auto& [alias, members] : aliases) {
       for (const auto& r : removed_indices) members.erase(r);
     }
+    // Actions that change something; Elasticsearch answers 404 when no action of the request does.
+    std::size_t effective = removed_indices.size();
+    std::vector<std::string> all_aliases;
     for (const auto& action : j["actions"]) {
-      auto type_entry = action.begin();
-      const std::string& type = type_entry.key();
-      const auto& spec = type_entry.value();
+      const std::string& type = action.begin().key();
+      const auto& spec = action.begin().value();
       if (type == "remove_index") continue;
-      if (type != "add" && type != "remove") {
-        throw api_error(400, "x_content_parse_exception", "[1:1] [alias_action] unknown field [" + type + "]");
-      }
-      auto indices = names_of(spec, "index", "indices");
-      auto alias_names = names_of(spec, "alias", "aliases");
-      if (indices.empty()) {
-        throw api_error(400, "action_request_validation_exception", "Validation Failed: 1: One of [index] or [indices] is required;");
-      }
-      if (alias_names.empty()) {
-        throw api_error(400, "action_request_validation_exception", "Validation Failed: 1: One of [alias] or [aliases] is required;");
-      }
       std::vector<std::string> concrete;
-      for (const auto& n : indices) {
+      for (const auto& n : names_of(spec, "index", "indices")) {
         for (const auto& r : resolve_locked(n, false)) {
           if (removed_indices.count(r) == 0) concrete.push_back(r);
         }
       }
-      for (const auto& alias : alias_names) {
-        if (type == "add") {
+      auto alias_names = names_of(spec, "alias", "aliases");
+      for (const auto& a : alias_names) {
+        if (std::find(all_aliases.begin(), all_aliases.end(), a) == all_aliases.end()) all_aliases.push_back(a);
+      }
+      if (type == "add") {
+        for (const auto& alias : alias_names) {
           if (auto it = indices_.find(alias); it != indices_.end() && removed_indices.count(alias) == 0) {
             throw api_error(400, "invalid_alias_name_exception",
                             "Invalid alias name [" + alias + "], an index exists with the same name as the alias",
@@ -1459,19 +1519,32 @@ Answer Store::update_aliases(const std::string& body, const Params& params) {
             throw api_error(400, "invalid_alias_name_exception", "Invalid alias name [" + alias + "], " + *reason);
           }
           for (const auto& c : concrete) aliases[alias].insert(c);
-        } else {
-          bool any = false;
-          for (const auto& c : concrete) {
-            auto it = aliases.find(alias);
-            if (it != aliases.end() && it->second.erase(c) > 0) any = true;
-          }
-          if (!any) {
-            throw api_error(404, "aliases_not_found_exception", "aliases [" + alias + "] missing",
-                            {{"resource.type", "aliases"}, {"resource.id", alias}});
-          }
+          effective += concrete.size();
         }
+        continue;
+      }
+      // remove: the aliases of each index matching the names (wildcards allowed).
+      std::optional<bool> must_exist;
+      if (spec.contains("must_exist") && spec["must_exist"].is_boolean()) must_exist = spec["must_exist"].get<bool>();
+      for (const auto& c : concrete) {
+        std::vector<std::string> matched;
+        for (const auto& [alias, members] : aliases) {
+          if (members.count(c) == 0) continue;
+          bool wanted = std::any_of(alias_names.begin(), alias_names.end(), [&](const std::string& a) {
+            return a == "_all" || a == "*" || wildcard_match(a, alias);
+          });
+          if (wanted) matched.push_back(alias);
+        }
+        if (matched.empty()) {
+          bool strict = options_.profile.alias_remove_strict && must_exist != std::optional<bool>(false);
+          if (must_exist.value_or(false) || strict) throw aliases_not_found(alias_names);
+          continue;
+        }
+        for (const auto& alias : matched) aliases[alias].erase(c);
+        effective += matched.size();
       }
     }
+    if (effective == 0) throw aliases_not_found(all_aliases);
     for (const auto& r : removed_indices) indices_.erase(r);
     for (auto it = aliases.begin(); it != aliases.end();) it = it->second.empty() ? aliases.erase(it) : std::next(it);
     aliases_ = std::move(aliases);
