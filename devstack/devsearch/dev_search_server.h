@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "core/common/duration.h"
 #include "devstack/devsearch/faults.h"
 
 namespace datarefresh::devsearch {
@@ -25,10 +26,11 @@ struct DevSearchOptions {
 
 // An Elasticsearch-compatible development server (HTTP, in memory) for the REST subset
 // datarefresh uses, answering as Elasticsearch 8.13 or 7.10 does (DevSearchOptions::es_major),
-// with fault injection and request statistics. Owns the HTTP listener thread, its worker pool and
-// the in-memory cluster. start() binds (port 0 = a free port) and returns once listening; stop()
-// (also run by the destructor) stops accepting, finishes in-flight requests and joins background
-// reindex tasks. start/stop from one thread; requests are served concurrently.
+// with fault injection and request statistics. Owns the HTTP listener thread, its worker pool,
+// the in-memory cluster and, during a restart fault, the thread that brings the node back.
+// start() binds (port 0 = a free port) and returns once listening; stop() (also run by the
+// destructor) ends a restart under way, stops accepting, finishes in-flight requests and joins
+// background reindex tasks. start/stop from one thread; requests are served concurrently.
 class DevSearchServer {
  public:
   explicit DevSearchServer(DevSearchOptions options = {});
@@ -42,6 +44,13 @@ class DevSearchServer {
   std::uint16_t port() const;
   std::string url() const;  // http://host:port
   FaultInjector& faults();
+
+  // Imitates a node restart: stops listening and closes every open connection (clients see
+  // refused connections), keeps the data, and listens again on the same port after `down`. Returns
+  // once the node is down. False if a restart is already under way.
+  bool restart(Duration down);
+  // False while a restart keeps the node down.
+  bool available() const;
 
  private:
   struct Impl;

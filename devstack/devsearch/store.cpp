@@ -226,6 +226,7 @@ struct Store::Task {
   std::vector<Slice> slice_status;
   bool completed = false;
   std::atomic<bool> cancelled{false};  // POST _tasks/<id>/_cancel: the slices stop after their batch
+  std::atomic<bool> killed{false};     // its node restarted: it ends without a result
   bool show_cancelled = false;         // the profile shows "cancelled" on running tasks
   std::chrono::milliseconds timeout{std::chrono::minutes(1)};  // its bulk requests' `timeout`
   // Why it failed as a whole (it then has no response).
@@ -372,6 +373,23 @@ Answer Store::put_cluster_settings(const std::string& body, const Params& params
   }
 }
 
+void Store::restart() {
+  std::lock_guard lock(mutex_);
+  for (auto& [name, idx] : indices_) idx->refresh_now();
+  for (auto it = tasks_.begin(); it != tasks_.end();) {
+    if (it->second->completed) {
+      ++it;
+      continue;
+    }
+    it->second->killed = true;
+    it->second->cancelled = true;  // its slices stop at their next batch
+    it = tasks_.erase(it);
+  }
+  cluster_settings_.forget_transient();
+  ++generation_;
+  blocks_changed_.notify_all();
+}
+
 Store::Index* Store::find_locked(const std::string& name) {
   auto it = indices_.find(name);
   return it == indices_.end() ? nullptr : it->second.get();
@@ -443,6 +461,7 @@ void Store::check_metadata_read_locked(const std::vector<std::string>& indices) 
 
 void Store::check_metadata_write_locked(Lock& lock, const std::vector<std::string>& indices, const Params& params) {
   auto deadline = Clock::now() + time_param(params, "master_timeout", kDefaultMasterTimeout);
+  const auto generation = generation_.load();
   while (true) {
     std::vector<std::pair<std::string, std::uint8_t>> blocked;
     std::uint8_t all = 0;
@@ -458,7 +477,8 @@ void Store::check_metadata_write_locked(Lock& lock, const std::vector<std::strin
     if (!blocks::all_retryable(all)) throw blocks::error(blocked);
     // A master-node action retries a retryable block until master_timeout, then gives up with
     // master_not_discovered_exception caused by the block.
-    if (stopping_ || blocks_changed_.wait_until(lock, deadline) == std::cv_status::timeout) {
+    if (stopping_ || generation_ != generation ||
+        blocks_changed_.wait_until(lock, deadline) == std::cv_status::timeout) {
       auto cause = error_object("cluster_block_exception", blocks::reason(blocked));
       throw api_error(503, "master_not_discovered_exception", "ClusterBlockException[" + blocks::reason(blocked) + "]",
                       nlohmann::ordered_json::object(), cause);
@@ -939,6 +959,7 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
     // `timeout`, and then fail. Here the whole request waits while any of its indices has only
     // retryable write blocks; the items are then executed (or refused) as below.
     auto deadline = start + timeout;
+    const auto generation = generation_.load();
     auto waits_for_block = [&] {
       const std::string* last = nullptr;
       for (const auto& item : items) {
@@ -951,7 +972,7 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
       }
       return false;
     };
-    while (!stopping_ && waits_for_block()) {
+    while (!stopping_ && generation_ == generation && waits_for_block()) {
       if (blocks_changed_.wait_until(lock, deadline) == std::cv_status::timeout) break;
     }
   }
@@ -1659,6 +1680,7 @@ Answer Store::health(const std::string& index_expr, const Params& params) {
     timeout = *d;
   }
   auto deadline = Clock::now() + timeout;
+  const auto generation = generation_.load();
   while (true) {
     {
       std::lock_guard lock(mutex_);
@@ -1676,7 +1698,7 @@ Answer Store::health(const std::string& index_expr, const Params& params) {
       auto body = health_body_locked(names, missing, false);
       bool satisfied = !missing && (!wait || rank(body["status"].get<std::string>()) >= rank(*wait));
       if (satisfied) return json_answer(200, body);
-      if (Clock::now() >= deadline || stopping_) {
+      if (Clock::now() >= deadline || stopping_ || generation_ != generation) {
         body["timed_out"] = true;
         return json_answer(408, body);
       }
@@ -1983,7 +2005,7 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
           return d == nullptr ? std::uint8_t{0} : blocks::at_level(d->blocks, blocks::Level::kWrite, options_.profile);
         };
         auto deadline = Clock::now() + task->timeout;
-        while (blocks::all_retryable(write_blocks()) && !stopping_) {
+        while (blocks::all_retryable(write_blocks()) && !stopping_ && !task->killed) {
           if (blocks_changed_.wait_until(lock, deadline) == std::cv_status::timeout) break;
         }
         dest = find_locked(task->dest);
@@ -2053,6 +2075,7 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
     for (auto& w : workers) w.join();
   }
   std::lock_guard lock(mutex_);
+  if (task->killed) return;  // its node restarted meanwhile: no result, no record
   if (task->refresh) {
     if (Index* dest = find_locked(task->dest)) dest->refresh_now();
   }

@@ -95,6 +95,11 @@ class Store {
   Answer cancel_task(const std::string& id);
   Answer cat_indices(const std::string& index_expr, const Params& params);
 
+  // What a node restart does to the cluster's state: acknowledged documents become visible
+  // (recovery ends with a refresh), running tasks are gone without a stored result, transient
+  // cluster settings are forgotten. Indices, documents and persistent settings stay.
+  void restart();
+
   const std::string& node_id() const { return node_id_; }
   const EngineProfile& profile() const { return options_.profile; }
 
@@ -136,6 +141,8 @@ class Store {
   // block to be lifted look again.
   std::condition_variable blocks_changed_;
   int retryable_blocked_indices_ = 0;  // indices with the flood-stage block: 0 skips the waits
+  // Bumped by restart(): requests waiting across it give up (their node went away).
+  std::atomic<std::uint64_t> generation_{0};
   std::int64_t next_task_ = 100;
   std::vector<std::thread> task_threads_;
   std::atomic<bool> stopping_{false};
