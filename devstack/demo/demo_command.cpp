@@ -85,6 +85,9 @@ class DemoCommand final : public Command {
     sub_->add_option("--timeout", timeout_s_, "Seconds to wait for each refresh")->capture_default_str();
     sub_->add_flag("--check-only", check_only_, "Bring the stack up, check each part answers, stop");
     sub_->add_flag("--keep", keep_, "Leave the stack running at the end and print how to reach it");
+    sub_->add_option("--es-major", es_major_,
+                     "Elasticsearch major devsearch answers as (7 or 8; default: devsearch's, 8)")
+        ->check(CLI::IsMember({7, 8}));
   }
 
   int run() override {
@@ -94,6 +97,7 @@ class DemoCommand final : public Command {
     options.image_rows = image_rows_;
     options.audio_rows = audio_rows_;
     options.seed = seed_;
+    if (es_major_ != 0) options.search_es_major = es_major_;
     options.env["DATAREFRESH_REFRESH_LOCK_SCOPE"] = "media_type";
     options.env["DATAREFRESH_SEARCH_REPLICAS_AFTER_LOAD"] = "1";
     DevStack stack(options);
@@ -231,6 +235,7 @@ class DemoCommand final : public Command {
   int timeout_s_ = 1800;
   bool check_only_ = false;
   bool keep_ = false;
+  int es_major_ = 0;  // 0: devsearch's default
 };
 
 }  // namespace

@@ -95,6 +95,10 @@ datagen::GenerateCounts DevStack::start_infrastructure() {
   std::vector<std::string> search_args{"devsearch", "--port", "0", "--port-file", search_file.string(), "--nodes",
                                        std::to_string(options_.search_nodes)};
   if (options_.search_sink) search_args.push_back("--sink");
+  if (options_.search_es_major) {
+    search_args.push_back("--es-major");
+    search_args.push_back(std::to_string(*options_.search_es_major));
+  }
   search_args.insert(search_args.end(), options_.devsearch_args.begin(), options_.devsearch_args.end());
   devsearch_.emplace(spawn(search_args, "devsearch"));
   auto port = devprocess::wait_for_file_line(search_file, std::chrono::seconds(30), &*devsearch_, "devsearch");

@@ -30,6 +30,9 @@ struct DevStackOptions {
   std::uint64_t seed = 42;
   int search_nodes = 2;               // devsearch --nodes: replicas after load can be allocated
   bool search_sink = false;
+  // devsearch --es-major: the Elasticsearch major it answers as (7: 7.10.2); unset: devsearch's
+  // default (8).
+  std::optional<int> search_es_major;
   std::vector<std::string> devsearch_args;      // more devsearch flags (faults)
   std::map<std::string, std::string> env;       // more DATAREFRESH_* overrides for the services
   // Remove run_dir (logs) when the stack stops, if this stack created it. Tests set it when they

@@ -28,6 +28,12 @@ class DevSearchCommand final : public Command {
     sub->add_option("--nodes", nodes_, "Simulated data nodes (replicas beyond nodes-1 stay unassigned)")
         ->check(CLI::Range(1, 100));
     sub->add_flag("--sink", sink_, "Validate and count bulk documents without storing sources (benchmarks)");
+    sub->add_option("--es-major", es_major_,
+                    "Elasticsearch major to answer as: 8 (8.13.4, the default) or 7 (7.10.2, as the recorded transcripts)")
+        ->check(CLI::IsMember({7, 8}));
+    sub->add_option("--auto-create-index", auto_create_index_,
+                    "The node's action.auto_create_index: true (Elasticsearch's default), false, or patterns such as "
+                    "+image-*,-*; PUT _cluster/settings overrides it");
     sub->add_flag("--allow-remote", allow_remote_, "Allow listening on a non-loopback address");
     sub->add_option("--bulk-reject-fraction", bulk_reject_, "Fraction of bulk items rejected with 429")
         ->check(CLI::Range(0.0, 1.0));
@@ -50,6 +56,8 @@ class DevSearchCommand final : public Command {
     options.allow_remote = allow_remote_;
     options.nodes = nodes_;
     options.sink = sink_;
+    options.es_major = es_major_;
+    if (!auto_create_index_.empty()) options.auto_create_index = auto_create_index_;
     options.fault_seed = seed_;
     options.faults.bulk_reject_fraction = bulk_reject_;
     options.faults.fail_fraction = fail_;
@@ -73,7 +81,8 @@ class DevSearchCommand final : public Command {
         throw Error("cannot move " + tmp + " to --port-file " + port_file_);
       }
     }
-    Logger("devsearch").info("devsearch started", {{"url", server.url()}, {"sink", sink_}, {"nodes", nodes_}});
+    Logger("devsearch").info("devsearch started",
+                             {{"url", server.url()}, {"sink", sink_}, {"nodes", nodes_}, {"es_major", es_major_}});
     while (!wait_for_shutdown(std::chrono::milliseconds(200))) {
     }
     server.stop();
@@ -87,6 +96,8 @@ class DevSearchCommand final : public Command {
   std::string port_file_;
   int nodes_ = 1;
   bool sink_ = false;
+  int es_major_ = 8;
+  std::string auto_create_index_;
   bool allow_remote_ = false;
   double bulk_reject_ = 0;
   double fail_ = 0;

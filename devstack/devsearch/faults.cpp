@@ -28,10 +28,10 @@ FaultConfig FaultConfig::from_json(const nlohmann::json& j) {
   if (!j.is_object()) throw ConfigError("faults must be a JSON object");
   for (const auto& [key, value] : j.items()) {
     if (key != "bulk_reject_fraction" && key != "fail_fraction" && key != "drop_fraction" &&
-        key != "mapping_reject_fraction" && key != "latency" && key != "duration") {
+        key != "mapping_reject_fraction" && key != "latency" && key != "duration" && key != "unavailable") {
       throw ConfigError("unknown fault [" + key +
                         "]: use bulk_reject_fraction, fail_fraction, drop_fraction, mapping_reject_fraction, "
-                        "latency or duration");
+                        "latency, duration or unavailable");
     }
   }
   FaultConfig c;
@@ -41,6 +41,7 @@ FaultConfig FaultConfig::from_json(const nlohmann::json& j) {
   c.mapping_reject_fraction = fraction(j, "mapping_reject_fraction");
   c.latency = duration_of(j, "latency").value_or(Duration{0});
   c.duration = duration_of(j, "duration");
+  c.unavailable = duration_of(j, "unavailable");
   return c;
 }
 

@@ -22,10 +22,13 @@ struct FaultConfig {
   double mapping_reject_fraction = 0;
   Duration latency{0};              // added before every request
   std::optional<Duration> duration;  // faults expire this long after being set
+  // Not a lasting fault but an event the server acts on when it is set: the node restarts and
+  // stays down this long (connections refused), then comes back with its data.
+  std::optional<Duration> unavailable;
 
   // Parses {"bulk_reject_fraction":0.5,"fail_fraction":..,"drop_fraction":..,
-  // "mapping_reject_fraction":..,"latency":"50ms","duration":"60s"}; throws ConfigError naming the
-  // bad key.
+  // "mapping_reject_fraction":..,"latency":"50ms","duration":"60s","unavailable":"10s"}; throws
+  // ConfigError naming the bad key.
   static FaultConfig from_json(const nlohmann::json& j);
   nlohmann::json to_json() const;
 };

@@ -13,14 +13,15 @@
 #include "core/common/duration.h"
 #include "devstack/devsearch/api_error.h"
 #include "devstack/devsearch/id_set.h"
+#include "devstack/devsearch/index_blocks.h"
 #include "devstack/devsearch/query.h"
 #include "devstack/devsearch/store_util.h"
 
 namespace datarefresh::devsearch {
 namespace {
 
-constexpr const char* kVersionNumber = "7.10.2";
 constexpr const char* kClusterName = "devsearch";
+constexpr std::chrono::seconds kDefaultMasterTimeout{30};
 
 struct Doc {
   std::string source;
@@ -63,6 +64,28 @@ bool param_true(const Params& params, const std::string& key, bool fallback) {
   auto v = param(params, key);
   if (!v) return fallback;
   return v->empty() || *v == "true";
+}
+
+// A time parameter (timeout, master_timeout) or `fallback`; 400 parse_exception when malformed.
+std::chrono::milliseconds time_param(const Params& params, const std::string& key, std::chrono::milliseconds fallback) {
+  auto v = param(params, key);
+  if (!v) return fallback;
+  if (*v == "-1") return std::chrono::hours(24 * 365);
+  auto d = parse_duration(*v);
+  if (!d) {
+    throw api_error(400, "parse_exception",
+                    "failed to parse setting [" + key + "] with value [" + *v +
+                        "] as a time value: unit is missing or unrecognized");
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+}
+
+// The error of a write refused because action.auto_create_index forbids creating its index.
+nlohmann::ordered_json auto_create_refused(const std::string& index, const std::string& why) {
+  return {{"type", "index_not_found_exception"},
+          {"reason", "no such index [" + index + "] and " + why},
+          {"index_uuid", "_na_"},
+          {"index", index}};
 }
 
 bool known_setting(const std::string& key) {
@@ -128,6 +151,7 @@ struct Store::Index {
   int shards = 1;
   int replicas = 1;
   bool auto_expand = false;
+  std::uint8_t blocks = 0;  // blocks::Bit set by index.blocks.*
   std::optional<std::chrono::milliseconds> refresh_interval{std::chrono::seconds(1)};
   Clock::time_point tick_origin = Clock::now();
   std::vector<std::int64_t> seq_no;
@@ -153,6 +177,7 @@ struct Store::Index {
     auto_expand = ae != settings.end() && ae->second.is_string() && ae->second.get<std::string>() != "false";
     if (auto_expand) replicas = std::min(1, nodes - 1);
     refresh_interval = refresh_interval_of(settings);
+    blocks = blocks::from_settings(settings);
     tick_origin = Clock::now();
     seq_no.resize(static_cast<std::size_t>(shards), 0);
   }
@@ -213,6 +238,12 @@ struct Store::Task {
   std::vector<Slice> slice_status;
   bool completed = false;
   std::atomic<bool> cancelled{false};  // POST _tasks/<id>/_cancel: the slices stop after their batch
+  std::atomic<bool> killed{false};     // its node restarted: it ends without a result
+  bool show_cancelled = false;         // the profile shows "cancelled" on running tasks
+  std::chrono::milliseconds timeout{std::chrono::minutes(1)};  // its bulk requests' `timeout`
+  // Why it failed as a whole (it then has no response).
+  std::optional<nlohmann::ordered_json> error;
+  int error_status = 500;
   Clock::time_point end;
   nlohmann::ordered_json failures = nlohmann::ordered_json::array();
 
@@ -284,27 +315,37 @@ struct Store::Task {
     auto running = (completed ? end : Clock::now()) - start;
     t["running_time_in_nanos"] = std::chrono::duration_cast<std::chrono::nanoseconds>(running).count();
     t["cancellable"] = true;
+    // A finished task is read back from `.tasks`, stored without "cancelled".
+    if (show_cancelled && !completed) t["cancelled"] = cancelled.load();
     t["headers"] = nlohmann::ordered_json::object();
     nlohmann::ordered_json out;
     out["completed"] = completed;
     out["task"] = t;
-    if (completed) out["response"] = response(true);
+    if (completed && error) {
+      out["error"] = *error;
+    } else if (completed) {
+      out["response"] = response(true);
+    }
     return out;
   }
 };
 
 Store::Store(StoreOptions options)
-    : options_(options), node_id_(random_id(22)), cluster_uuid_(random_id(22)) {}
+    : options_(std::move(options)),
+      node_id_(random_id(22)),
+      cluster_uuid_(random_id(22)),
+      cluster_settings_(options_.node_settings) {}
 
 Store::~Store() { stop(); }
 
 void Store::stop() {
-  stopping_ = true;
   std::vector<std::thread> threads;
   {
     std::lock_guard lock(mutex_);
+    stopping_ = true;
     threads.swap(task_threads_);
   }
+  blocks_changed_.notify_all();
   for (auto& t : threads) {
     if (t.joinable()) t.join();
   }
@@ -315,17 +356,51 @@ Answer Store::info() const {
   j["name"] = "devsearch-node-1";
   j["cluster_name"] = kClusterName;
   j["cluster_uuid"] = cluster_uuid_;
-  j["version"] = {{"number", kVersionNumber},
+  const auto& p = options_.profile;
+  j["version"] = {{"number", p.version_number},
                   {"build_flavor", "default"},
                   {"build_type", "tar"},
-                  {"build_hash", "devsearch"},
-                  {"build_date", "2021-01-13T00:42:12.435326Z"},
+                  {"build_hash", p.build_hash},
+                  {"build_date", p.build_date},
                   {"build_snapshot", false},
-                  {"lucene_version", "8.7.0"},
-                  {"minimum_wire_compatibility_version", "6.8.0"},
-                  {"minimum_index_compatibility_version", "6.0.0-beta1"}};
+                  {"lucene_version", p.lucene_version},
+                  {"minimum_wire_compatibility_version", p.minimum_wire_compatibility_version},
+                  {"minimum_index_compatibility_version", p.minimum_index_compatibility_version}};
   j["tagline"] = "You Know, for Search";
   return json_answer(200, j);
+}
+
+Answer Store::get_cluster_settings(const Params& params) {
+  std::lock_guard lock(mutex_);
+  return json_answer(200, cluster_settings_.get(param_true(params, "flat_settings", false),
+                                                param_true(params, "include_defaults", false)));
+}
+
+Answer Store::put_cluster_settings(const std::string& body, const Params& params) {
+  try {
+    auto j = parse_body(body);
+    std::lock_guard lock(mutex_);
+    return json_answer(200, cluster_settings_.update(j, param_true(params, "flat_settings", false)));
+  } catch (const ApiError& e) {
+    return json_answer(e);
+  }
+}
+
+void Store::restart() {
+  std::lock_guard lock(mutex_);
+  for (auto& [name, idx] : indices_) idx->refresh_now();
+  for (auto it = tasks_.begin(); it != tasks_.end();) {
+    if (it->second->completed) {
+      ++it;
+      continue;
+    }
+    it->second->killed = true;
+    it->second->cancelled = true;  // its slices stop at their next batch
+    it = tasks_.erase(it);
+  }
+  cluster_settings_.forget_transient();
+  ++generation_;
+  blocks_changed_.notify_all();
 }
 
 Store::Index* Store::find_locked(const std::string& name) {
@@ -362,6 +437,66 @@ std::vector<std::string> Store::resolve_locked(const std::string& expr, bool all
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
+}
+
+Store::Index* Store::write_target_locked(const std::string& name) {
+  if (Index* idx = find_locked(name)) return idx;
+  if (auto a = aliases_.find(name); a != aliases_.end() && a->second.size() == 1)
+    return find_locked(*a->second.begin());
+  return nullptr;
+}
+
+void Store::blocks_changed_locked() {
+  retryable_blocked_indices_ = 0;
+  for (const auto& [name, idx] : indices_) {
+    if ((idx->blocks & blocks::kReadOnlyAllowDelete) != 0) ++retryable_blocked_indices_;
+  }
+  blocks_changed_.notify_all();
+}
+
+void Store::check_read_locked(const std::vector<std::string>& indices) {
+  for (const auto& n : indices) {
+    if (auto set = blocks::at_level(indices_.at(n)->blocks, blocks::Level::kRead, options_.profile)) {
+      throw blocks::error({{n, set}});
+    }
+  }
+}
+
+void Store::check_metadata_read_locked(const std::vector<std::string>& indices) {
+  std::vector<std::pair<std::string, std::uint8_t>> blocked;
+  for (const auto& n : indices) {
+    if (auto set = blocks::at_level(indices_.at(n)->blocks, blocks::Level::kMetadataRead, options_.profile)) {
+      blocked.emplace_back(n, set);
+    }
+  }
+  if (!blocked.empty()) throw blocks::error(blocked);
+}
+
+void Store::check_metadata_write_locked(Lock& lock, const std::vector<std::string>& indices, const Params& params) {
+  auto deadline = Clock::now() + time_param(params, "master_timeout", kDefaultMasterTimeout);
+  const auto generation = generation_.load();
+  while (true) {
+    std::vector<std::pair<std::string, std::uint8_t>> blocked;
+    std::uint8_t all = 0;
+    for (const auto& n : indices) {
+      auto it = indices_.find(n);
+      if (it == indices_.end()) continue;
+      if (auto set = blocks::at_level(it->second->blocks, blocks::Level::kMetadataWrite, options_.profile)) {
+        blocked.emplace_back(n, set);
+        all |= set;
+      }
+    }
+    if (blocked.empty()) return;
+    if (!blocks::all_retryable(all)) throw blocks::error(blocked);
+    // A master-node action retries a retryable block until master_timeout, then gives up with
+    // master_not_discovered_exception caused by the block.
+    if (stopping_ || generation_ != generation ||
+        blocks_changed_.wait_until(lock, deadline) == std::cv_status::timeout) {
+      auto cause = error_object("cluster_block_exception", blocks::reason(blocked));
+      throw api_error(503, "master_not_discovered_exception", "ClusterBlockException[" + blocks::reason(blocked) + "]",
+                      nlohmann::ordered_json::object(), cause);
+    }
+  }
 }
 
 Store::Index& Store::create_locked(const std::string& name, const nlohmann::json& body, bool auto_created) {
@@ -422,6 +557,7 @@ Store::Index& Store::create_locked(const std::string& name, const nlohmann::json
   for (const auto& alias : new_aliases) aliases_[alias].insert(name);
   auto& ref = *index;
   indices_[name] = std::move(index);
+  if (ref.blocks != 0) blocks_changed_locked();
   return ref;
 }
 
@@ -443,22 +579,25 @@ Answer Store::create_index(const std::string& name, const std::string& body) {
 Answer Store::index_exists(const std::string& name) {
   std::lock_guard lock(mutex_);
   try {
-    bool found = !resolve_locked(name, false).empty();
-    return Answer{found ? 200 : 404, ""};
-  } catch (const ApiError&) {
-    return Answer{404, ""};
+    auto names = resolve_locked(name, false);
+    check_metadata_read_locked(names);  // HEAD is a get-index request: 403 on a metadata block
+    return Answer{names.empty() ? 404 : 200, ""};
+  } catch (const ApiError& e) {
+    return Answer{e.status, ""};
   }
 }
 
 namespace {
-nlohmann::ordered_json get_settings_locked_body(const Store::Index& idx);
+nlohmann::ordered_json get_settings_locked_body(const Store::Index& idx, const EngineProfile& profile);
 }  // namespace
 
 Answer Store::get_index(const std::string& name) {
   std::lock_guard lock(mutex_);
   try {
     nlohmann::ordered_json out = nlohmann::ordered_json::object();
-    for (const auto& n : resolve_locked(name, false)) {
+    auto names = resolve_locked(name, false);
+    check_metadata_read_locked(names);
+    for (const auto& n : names) {
       const auto& idx = *indices_.at(n);
       nlohmann::ordered_json aliases = nlohmann::ordered_json::object();
       for (const auto& [alias, members] : aliases_) {
@@ -466,7 +605,7 @@ Answer Store::get_index(const std::string& name) {
       }
       out[n]["aliases"] = aliases;
       out[n]["mappings"] = nlohmann::ordered_json::parse(idx.mapping->to_json().dump());
-      out[n]["settings"] = nlohmann::ordered_json::parse(get_settings_locked_body(idx).dump());
+      out[n]["settings"] = nlohmann::ordered_json::parse(get_settings_locked_body(idx, options_.profile).dump());
     }
     return json_answer(200, out);
   } catch (const ApiError& e) {
@@ -476,7 +615,7 @@ Answer Store::get_index(const std::string& name) {
 
 namespace {
 
-nlohmann::ordered_json get_settings_locked_body(const Store::Index& idx) {
+nlohmann::ordered_json get_settings_locked_body(const Store::Index& idx, const EngineProfile& profile) {
   FlatSettings flat = idx.settings;
   flat["index.routing.allocation.include._tier_preference"] = "data_content";
   flat.emplace("index.number_of_shards", std::to_string(idx.shards));
@@ -484,7 +623,7 @@ nlohmann::ordered_json get_settings_locked_body(const Store::Index& idx) {
   flat["index.provided_name"] = idx.name;
   flat["index.creation_date"] = std::to_string(idx.creation_ms);
   flat["index.uuid"] = idx.uuid;
-  flat["index.version.created"] = "7100299";
+  flat["index.version.created"] = profile.index_version_created;
   return unflatten_settings(flat);
 }
 
@@ -503,6 +642,14 @@ Answer Store::delete_index(const std::string& name) {
       }
     }
     names = resolve_locked(name, true);
+    // Deleting is a metadata write; the flood-stage block lets it through (it frees disk).
+    std::vector<std::pair<std::string, std::uint8_t>> blocked;
+    for (const auto& n : names) {
+      auto set = blocks::preventing_deletion(
+          blocks::at_level(indices_.at(n)->blocks, blocks::Level::kMetadataWrite, options_.profile));
+      if (set != 0) blocked.emplace_back(n, set);
+    }
+    if (!blocked.empty()) throw blocks::error(blocked);
     for (const auto& n : names) {
       indices_.erase(n);
       for (auto it = aliases_.begin(); it != aliases_.end();) {
@@ -510,6 +657,7 @@ Answer Store::delete_index(const std::string& name) {
         it = it->second.empty() ? aliases_.erase(it) : std::next(it);
       }
     }
+    blocks_changed_locked();
     return json_answer(200, {{"acknowledged", true}});
   } catch (const ApiError& e) {
     return json_answer(e);
@@ -520,8 +668,10 @@ Answer Store::get_settings(const std::string& name) {
   std::lock_guard lock(mutex_);
   try {
     nlohmann::ordered_json out = nlohmann::ordered_json::object();
-    for (const auto& n : resolve_locked(name, true)) {
-      out[n]["settings"] = get_settings_locked_body(*indices_.at(n));
+    auto names = resolve_locked(name, true);
+    check_metadata_read_locked(names);
+    for (const auto& n : names) {
+      out[n]["settings"] = get_settings_locked_body(*indices_.at(n), options_.profile);
     }
     return json_answer(200, out);
   } catch (const ApiError& e) {
@@ -529,7 +679,7 @@ Answer Store::get_settings(const std::string& name) {
   }
 }
 
-Answer Store::put_settings(const std::string& name, const std::string& body) {
+Answer Store::put_settings(const std::string& name, const std::string& body, const Params& params) {
   try {
     auto j = parse_body(body);
     if (j.contains("settings") && j.size() == 1) j = j["settings"];
@@ -537,8 +687,13 @@ Answer Store::put_settings(const std::string& name, const std::string& body) {
     if (changes.empty()) {
       throw api_error(400, "action_request_validation_exception", "Validation Failed: 1: no settings to update;");
     }
-    std::lock_guard lock(mutex_);
+    std::vector<std::string> keys_as_sent;
+    for (const auto& [key, value] : flatten_keys(j)) keys_as_sent.push_back(key);
+    Lock lock(mutex_);
     auto names = resolve_locked(name, true);
+    // Blocks first, as Elasticsearch checks them before the settings; an update that lifts a
+    // block must stay possible on a blocked index.
+    if (!blocks::update_lifts_blocks(keys_as_sent)) check_metadata_write_locked(lock, names, params);
     for (const auto& [key, value] : changes) {
       if (!known_setting(key)) {
         throw illegal_argument("unknown setting [" + key +
@@ -568,11 +723,15 @@ Answer Store::put_settings(const std::string& name, const std::string& body) {
       probe.derive(options_.nodes);
       updated.emplace_back(idx, std::move(s));
     }
+    bool blocks_changed = false;
     for (auto& [idx, s] : updated) {
       idx->scheduled_refresh();
+      auto before = idx->blocks;
       idx->settings = std::move(s);
       idx->derive(options_.nodes);
+      blocks_changed = blocks_changed || before != idx->blocks;
     }
+    if (blocks_changed) blocks_changed_locked();
     return json_answer(200, {{"acknowledged", true}});
   } catch (const ApiError& e) {
     return json_answer(e);
@@ -603,7 +762,7 @@ std::string source_parse_error(std::string_view source, rapidjson::ParseErrorCod
 
 Answer Store::bulk(std::string_view body, const std::string& default_index,
                    const std::function<ItemFault(std::string_view id)>& item_fault, BulkCounters& counters,
-                   const FilterPath::BulkFields* keep) {
+                   const FilterPath::BulkFields* keep, std::chrono::milliseconds timeout) {
   auto start = Clock::now();
   struct Item {
     std::string action;
@@ -787,6 +946,7 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
       "_index", "_type", "_id", "status", "error", "_version", "result", "_shards", "_seq_no", "_primary_term"};
   std::array<bool, kFieldCount> kept{};
   for (int f = 0; f < kFieldCount; ++f) kept[f] = !keep || keep->keeps(kFieldNames[f]);
+  if (!options_.profile.type_in_responses) kept[kType] = false;
   auto field = [&](ItemField f, auto&& write_value) {
     if (!kept[f]) return;
     const char* name = kFieldNames[f];
@@ -806,22 +966,55 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
     out += fields;
     out += "}}";
   };
-  std::lock_guard lock(mutex_);
+  Lock lock(mutex_);
+  if (retryable_blocked_indices_ > 0) {
+    // Elasticsearch's shard requests retry a retryable block (the flood-stage one) until the bulk
+    // `timeout`, and then fail. Here the whole request waits while any of its indices has only
+    // retryable write blocks; the items are then executed (or refused) as below.
+    auto deadline = start + timeout;
+    const auto generation = generation_.load();
+    auto waits_for_block = [&] {
+      const std::string* last = nullptr;
+      for (const auto& item : items) {
+        if (last && *last == item.index) continue;
+        last = &item.index;
+        const Index* idx = write_target_locked(item.index);
+        if (idx && blocks::all_retryable(blocks::at_level(idx->blocks, blocks::Level::kWrite, options_.profile))) {
+          return true;
+        }
+      }
+      return false;
+    };
+    while (!stopping_ && generation_ == generation && waits_for_block()) {
+      if (blocks_changed_.wait_until(lock, deadline) == std::cv_status::timeout) break;
+    }
+  }
   auto now = Clock::now();
   rapidjson::Document source_doc;
   std::string source_text;
   // The index the previous item resolved to, by the name it gave: most requests name one index.
   const std::string* last_name = nullptr;
   Index* last_idx = nullptr;
+  // The write blocks of the index of the previous run of items, checked once per run.
+  const Index* block_checked = nullptr;
+  std::uint8_t write_blocks = 0;
+  std::string block_error;  // the item error of write_blocks, as JSON
+  // The missing index auto-creation was last refused for, and the item error saying so.
+  std::string refused_name, refused_error;
   for (std::size_t n = 0; n < items.size(); ++n) {
     auto& item = items[n];
     fields.clear();
-    field(kIndex, [&] { append_json_string(fields, item.index); });
-    field(kType, [&] { fields += "\"_doc\""; });
-    field(kId, [&] { append_json_string(fields, item.id); });
-    auto fail = [&](int status, const nlohmann::ordered_json& error) {
+    // Answers name the concrete index once the item reached one (not the alias it was sent to).
+    const std::string* answer_index = &item.index;
+    auto head = [&] {
+      field(kIndex, [&] { append_json_string(fields, *answer_index); });
+      field(kType, [&] { fields += "\"_doc\""; });
+      field(kId, [&] { append_json_string(fields, item.id); });
+    };
+    auto fail_json = [&](int status, std::string_view error) {
+      head();
       field(kStatus, [&] { fields += std::to_string(status); });
-      field(kError, [&] { fields += error.dump(); });
+      field(kError, [&] { fields += error; });
       finish_item(item);
       errors = true;
       if (status == 429) {
@@ -830,7 +1023,9 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
         ++counters.failed;
       }
     };
+    auto fail = [&](int status, const nlohmann::ordered_json& error) { fail_json(status, error.dump()); };
     auto succeed = [&](std::int64_t version, const char* result, const Index& idx, std::int64_t seq, int status) {
+      head();
       field(kVersion, [&] { fields += std::to_string(version); });
       field(kResult, [&] {
         fields += '"';
@@ -866,7 +1061,17 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
       fail(404, e);
       continue;
     }
+    if (idx == nullptr && refused_name == item.index) {
+      fail_json(404, refused_error);
+      continue;
+    }
     if (idx == nullptr) {
+      if (auto why = cluster_settings_.auto_create().refusal(item.index)) {
+        refused_name = item.index;
+        refused_error = auto_create_refused(item.index, *why).dump();
+        fail_json(404, refused_error);
+        continue;
+      }
       try {
         idx = &create_locked(item.index, nlohmann::json::object(), true);
       } catch (const ApiError& e) {
@@ -878,6 +1083,16 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
     }
     last_name = &item.index;
     last_idx = idx;
+    answer_index = &idx->name;
+    if (idx != block_checked) {
+      block_checked = idx;
+      write_blocks = blocks::at_level(idx->blocks, blocks::Level::kWrite, options_.profile);
+      if (write_blocks != 0) block_error = blocks::error_object(idx->name, write_blocks).dump();
+    }
+    if (write_blocks != 0) {
+      fail_json(blocks::status_of(write_blocks), block_error);
+      continue;
+    }
     const ItemFault injected = item_fault ? item_fault(item.id) : ItemFault::kNone;
     if (injected == ItemFault::kMapping400 && item.action != "delete") {
       fail(400, error_object("mapper_parsing_exception",
@@ -988,10 +1203,11 @@ Answer Store::get_doc(const std::string& index, const std::string& id) {
   try {
     auto names = resolve_locked(index, false);
     if (names.size() != 1) throw illegal_argument("alias [" + index + "] has more than one index associated with it");
+    check_read_locked(names);
     const Index& idx = *indices_.at(names[0]);
     nlohmann::ordered_json out;
     out["_index"] = idx.name;
-    out["_type"] = "_doc";
+    if (options_.profile.type_in_responses) out["_type"] = "_doc";
     out["_id"] = id;
     auto it = idx.latest.find(id);
     if (idx.sink && idx.ids.contains(id)) {
@@ -1050,7 +1266,9 @@ Answer Store::count(const std::string& index_expr, const std::string& body) {
     std::lock_guard lock(mutex_);
     std::int64_t count = 0;
     int shards = 0;
-    for (const auto& n : resolve_locked(index_expr, true)) {
+    auto names = resolve_locked(index_expr, true);
+    check_read_locked(names);
+    for (const auto& n : names) {
       auto& idx = *indices_.at(n);
       idx.scheduled_refresh();
       shards += idx.shards;
@@ -1116,7 +1334,9 @@ Answer Store::search(const std::string& index_expr, const std::string& body, con
     std::lock_guard lock(mutex_);
     std::vector<Hit> hits;
     int shards = 0;
-    for (const auto& n : resolve_locked(index_expr, true)) {
+    auto names = resolve_locked(index_expr, true);
+    check_read_locked(names);
+    for (const auto& n : names) {
       auto& idx = *indices_.at(n);
       idx.scheduled_refresh();
       shards += idx.shards;
@@ -1158,7 +1378,7 @@ Answer Store::search(const std::string& index_expr, const std::string& body, con
       const auto& h = hits[static_cast<std::size_t>(i)];
       nlohmann::ordered_json hit;
       hit["_index"] = h.index->name;
-      hit["_type"] = "_doc";
+      if (options_.profile.type_in_responses) hit["_type"] = "_doc";
       hit["_id"] = h.id;
       hit["_score"] = scored ? nlohmann::ordered_json(1.0) : nlohmann::ordered_json(nullptr);
       if (with_source) hit["_source"] = nlohmann::ordered_json::parse(h.doc->source);
@@ -1190,17 +1410,60 @@ Answer Store::search(const std::string& index_expr, const std::string& body, con
   }
 }
 
-Answer Store::update_aliases(const std::string& body) {
+namespace {
+
+// Elasticsearch's "[line:column]" of the first `"field"` in `body` and of the value after it.
+std::pair<std::string, std::string> field_locations(const std::string& body, const std::string& field) {
+  auto at = [&](std::size_t pos) {
+    std::size_t line = 1, col = 1;
+    for (std::size_t i = 0; i < pos && i < body.size(); ++i) {
+      if (body[i] == '\n') {
+        ++line;
+        col = 1;
+      } else {
+        ++col;
+      }
+    }
+    return "[" + std::to_string(line) + ":" + std::to_string(col) + "]";
+  };
+  std::size_t name = body.find("\"" + field + "\"");
+  if (name == std::string::npos) return {"[1:1]", "[1:1]"};
+  std::size_t value = body.find(':', name + field.size() + 2);
+  if (value != std::string::npos) value = body.find_first_not_of(" \t\r\n", value + 1);
+  return {at(name), at(value == std::string::npos ? name : value)};
+}
+
+// The 400 Elasticsearch's alias action parser answers for a field it does not know, nested as
+// its ObjectParsers report it.
+ApiError unknown_alias_action_field(const std::string& body, const std::string& type, const std::string& field) {
+  auto [name_at, value_at] = field_locations(body, field);
+  auto inner = error_object("x_content_parse_exception", name_at + " [" + type + "] unknown field [" + field + "]");
+  auto middle = error_object("x_content_parse_exception",
+                             value_at + " [alias_action] failed to parse field [" + type + "]", inner);
+  auto e = api_error(400, "x_content_parse_exception", value_at + " [aliases] failed to parse field [actions]",
+                     nlohmann::ordered_json::object(), middle);
+  e.body["error"]["root_cause"][0] = inner;
+  return e;
+}
+
+ApiError aliases_not_found(const std::vector<std::string>& aliases) {
+  std::string list;
+  for (const auto& a : aliases) list += (list.empty() ? "" : ", ") + a;
+  nlohmann::ordered_json id =
+      aliases.size() == 1 ? nlohmann::ordered_json(aliases[0]) : nlohmann::ordered_json(aliases);
+  return api_error(404, "aliases_not_found_exception", "aliases [" + list + "] missing",
+                   {{"resource.type", "aliases"}, {"resource.id", id}});
+}
+
+}  // namespace
+
+Answer Store::update_aliases(const std::string& body, const Params& params) {
   try {
     auto j = parse_body(body);
     if (!j.contains("actions") || !j["actions"].is_array() || j["actions"].empty()) {
       throw api_error(400, "action_request_validation_exception",
                       "Validation Failed: 1: Must specify at least one alias action;");
     }
-    std::lock_guard lock(mutex_);
-    // Validate everything against a copy; commit only if every action applies (atomic).
-    auto aliases = aliases_;
-    std::set<std::string> removed_indices;
     auto names_of = [](const nlohmann::json& spec, const char* one, const char* many) {
       std::vector<std::string> out;
       if (spec.contains(one)) out.push_back(spec[one].get<std::string>());
@@ -1209,13 +1472,49 @@ Answer Store::update_aliases(const std::string& body) {
       }
       return out;
     };
+    // Parsing and validation, before any lookup (Elasticsearch's REST layer and request validation).
     for (const auto& action : j["actions"]) {
       if (!action.is_object() || action.size() != 1) throw parsing_error("[aliases] malformed action");
-      auto type_entry = action.begin();
-      const std::string& type = type_entry.key();
-      const auto& spec = type_entry.value();
-      if (type != "remove_index") continue;
-      for (const auto& n : names_of(spec, "index", "indices")) {
+      const std::string& type = action.begin().key();
+      const auto& spec = action.begin().value();
+      if (type != "add" && type != "remove" && type != "remove_index") {
+        throw api_error(400, "x_content_parse_exception", "[1:1] [alias_action] unknown field [" + type + "]");
+      }
+      if (!spec.is_object()) throw parsing_error("[" + type + "] malformed action");
+      for (const auto& [key, value] : spec.items()) {
+        bool common = key == "index" || key == "indices" || key == "alias" || key == "aliases";
+        bool add_only = key == "filter" || key == "routing" || key == "index_routing" || key == "search_routing" ||
+                        key == "is_write_index" || key == "is_hidden";
+        bool remove_only = key == "must_exist" && options_.profile.alias_remove_accepts_must_exist;
+        if (!(common || (type == "add" && add_only) || (type == "remove" && remove_only))) {
+          throw unknown_alias_action_field(body, type, key);
+        }
+      }
+      if (names_of(spec, "index", "indices").empty()) {
+        throw api_error(400, "action_request_validation_exception",
+                        "Validation Failed: 1: One of [index] or [indices] is required;");
+      }
+      if (type != "remove_index" && names_of(spec, "alias", "aliases").empty()) {
+        throw api_error(400, "action_request_validation_exception",
+                        "Validation Failed: 1: One of [alias] or [aliases] is required;");
+      }
+    }
+    Lock lock(mutex_);
+    // Blocks are checked on the index names as the actions give them (concrete names only), as
+    // TransportIndicesAliasesAction.checkBlock does.
+    std::vector<std::string> named;
+    for (const auto& action : j["actions"]) {
+      for (const auto& n : names_of(action.begin().value(), "index", "indices")) {
+        if (indices_.count(n) > 0 && std::find(named.begin(), named.end(), n) == named.end()) named.push_back(n);
+      }
+    }
+    check_metadata_write_locked(lock, named, params);
+    // Validate everything against a copy; commit only if every action applies (atomic).
+    auto aliases = aliases_;
+    std::set<std::string> removed_indices;
+    for (const auto& action : j["actions"]) {
+      if (action.begin().key() != "remove_index") continue;
+      for (const auto& n : names_of(action.begin().value(), "index", "indices")) {
         if (indices_.count(n) == 0 && aliases_.count(n) > 0) {
           throw illegal_argument("The provided expression [" + n +
                                  "] matches an alias, specify the corresponding concrete indices instead.");
@@ -1226,30 +1525,25 @@ Answer Store::update_aliases(const std::string& body) {
     for (auto& [alias, members] : aliases) {
       for (const auto& r : removed_indices) members.erase(r);
     }
+    // Actions that change something; Elasticsearch answers 404 when no action of the request does.
+    std::size_t effective = removed_indices.size();
+    std::vector<std::string> all_aliases;
     for (const auto& action : j["actions"]) {
-      auto type_entry = action.begin();
-      const std::string& type = type_entry.key();
-      const auto& spec = type_entry.value();
+      const std::string& type = action.begin().key();
+      const auto& spec = action.begin().value();
       if (type == "remove_index") continue;
-      if (type != "add" && type != "remove") {
-        throw api_error(400, "x_content_parse_exception", "[1:1] [alias_action] unknown field [" + type + "]");
-      }
-      auto indices = names_of(spec, "index", "indices");
-      auto alias_names = names_of(spec, "alias", "aliases");
-      if (indices.empty()) {
-        throw api_error(400, "action_request_validation_exception", "Validation Failed: 1: One of [index] or [indices] is required;");
-      }
-      if (alias_names.empty()) {
-        throw api_error(400, "action_request_validation_exception", "Validation Failed: 1: One of [alias] or [aliases] is required;");
-      }
       std::vector<std::string> concrete;
-      for (const auto& n : indices) {
+      for (const auto& n : names_of(spec, "index", "indices")) {
         for (const auto& r : resolve_locked(n, false)) {
           if (removed_indices.count(r) == 0) concrete.push_back(r);
         }
       }
-      for (const auto& alias : alias_names) {
-        if (type == "add") {
+      auto alias_names = names_of(spec, "alias", "aliases");
+      for (const auto& a : alias_names) {
+        if (std::find(all_aliases.begin(), all_aliases.end(), a) == all_aliases.end()) all_aliases.push_back(a);
+      }
+      if (type == "add") {
+        for (const auto& alias : alias_names) {
           if (auto it = indices_.find(alias); it != indices_.end() && removed_indices.count(alias) == 0) {
             throw api_error(400, "invalid_alias_name_exception",
                             "Invalid alias name [" + alias + "], an index exists with the same name as the alias",
@@ -1259,22 +1553,36 @@ Answer Store::update_aliases(const std::string& body) {
             throw api_error(400, "invalid_alias_name_exception", "Invalid alias name [" + alias + "], " + *reason);
           }
           for (const auto& c : concrete) aliases[alias].insert(c);
-        } else {
-          bool any = false;
-          for (const auto& c : concrete) {
-            auto it = aliases.find(alias);
-            if (it != aliases.end() && it->second.erase(c) > 0) any = true;
-          }
-          if (!any) {
-            throw api_error(404, "aliases_not_found_exception", "aliases [" + alias + "] missing",
-                            {{"resource.type", "aliases"}, {"resource.id", alias}});
-          }
+          effective += concrete.size();
         }
+        continue;
+      }
+      // remove: the aliases of each index matching the names (wildcards allowed).
+      std::optional<bool> must_exist;
+      if (spec.contains("must_exist") && spec["must_exist"].is_boolean()) must_exist = spec["must_exist"].get<bool>();
+      for (const auto& c : concrete) {
+        std::vector<std::string> matched;
+        for (const auto& [alias, members] : aliases) {
+          if (members.count(c) == 0) continue;
+          bool wanted = std::any_of(alias_names.begin(), alias_names.end(), [&](const std::string& a) {
+            return a == "_all" || a == "*" || wildcard_match(a, alias);
+          });
+          if (wanted) matched.push_back(alias);
+        }
+        if (matched.empty()) {
+          bool strict = options_.profile.alias_remove_strict && must_exist != std::optional<bool>(false);
+          if (must_exist.value_or(false) || strict) throw aliases_not_found(alias_names);
+          continue;
+        }
+        for (const auto& alias : matched) aliases[alias].erase(c);
+        effective += matched.size();
       }
     }
+    if (effective == 0) throw aliases_not_found(all_aliases);
     for (const auto& r : removed_indices) indices_.erase(r);
     for (auto it = aliases.begin(); it != aliases.end();) it = it->second.empty() ? aliases.erase(it) : std::next(it);
     aliases_ = std::move(aliases);
+    if (!removed_indices.empty()) blocks_changed_locked();
     return json_answer(200, {{"acknowledged", true}});
   } catch (const ApiError& e) {
     return json_answer(e);
@@ -1283,6 +1591,15 @@ Answer Store::update_aliases(const std::string& body) {
 
 Answer Store::get_alias(const std::string& alias) {
   std::lock_guard lock(mutex_);
+  // GET _alias/<name> asks every index (TransportGetAliasesAction checks METADATA_READ on all):
+  // one index with a metadata block makes it fail.
+  std::vector<std::string> all;
+  for (const auto& [name, idx] : indices_) all.push_back(name);
+  try {
+    check_metadata_read_locked(all);
+  } catch (const ApiError& e) {
+    return json_answer(e);
+  }
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
   std::stringstream ss(alias);
   std::string part;
@@ -1308,7 +1625,9 @@ Answer Store::index_aliases(const std::string& index) {
   std::lock_guard lock(mutex_);
   try {
     nlohmann::ordered_json out = nlohmann::ordered_json::object();
-    for (const auto& n : resolve_locked(index, true)) {
+    auto names = resolve_locked(index, true);
+    check_metadata_read_locked(names);
+    for (const auto& n : names) {
       out[n]["aliases"] = nlohmann::ordered_json::object();
       for (const auto& [alias, members] : aliases_) {
         if (members.count(n) > 0) out[n]["aliases"][alias] = nlohmann::ordered_json::object();
@@ -1374,6 +1693,7 @@ Answer Store::health(const std::string& index_expr, const Params& params) {
     timeout = *d;
   }
   auto deadline = Clock::now() + timeout;
+  const auto generation = generation_.load();
   while (true) {
     {
       std::lock_guard lock(mutex_);
@@ -1391,7 +1711,7 @@ Answer Store::health(const std::string& index_expr, const Params& params) {
       auto body = health_body_locked(names, missing, false);
       bool satisfied = !missing && (!wait || rank(body["status"].get<std::string>()) >= rank(*wait));
       if (satisfied) return json_answer(200, body);
-      if (Clock::now() >= deadline || stopping_) {
+      if (Clock::now() >= deadline || stopping_ || generation_ != generation) {
         body["timed_out"] = true;
         return json_answer(408, body);
       }
@@ -1409,6 +1729,7 @@ Answer Store::cat_indices(const std::string& index_expr, const Params& params) {
     } else {
       names = resolve_locked(index_expr, true);
     }
+    check_metadata_read_locked(names);
     std::vector<std::string> columns = {"health", "status", "index", "uuid", "pri", "rep", "docs.count",
                                         "docs.deleted", "store.size", "pri.store.size"};
     if (auto h = param(params, "h")) {
@@ -1555,8 +1876,10 @@ Answer Store::get_task(const std::string& id) {
 
 Answer Store::reindex(const std::string& body, const Params& params) {
   auto task = std::make_shared<Task>();
+  task->show_cancelled = options_.profile.task_shows_cancelled;
   bool wait = param_true(params, "wait_for_completion", true);
   try {
+    task->timeout = time_param(params, "timeout", std::chrono::minutes(1));
     auto j = parse_body(body);
     if (!j.contains("source") || !j["source"].contains("index")) {
       throw api_error(400, "action_request_validation_exception", "Validation Failed: 1: use _all if you really want to copy from all existing indexes;");
@@ -1611,7 +1934,8 @@ Answer Store::reindex(const std::string& body, const Params& params) {
     task->node = node_id_;
     std::string from;
     for (const auto& s : task->sources) from += (from.empty() ? "" : ", ") + s;
-    task->description = "reindex from [" + from + "] to [" + task->dest + "][_doc]";
+    task->description = "reindex from [" + from + "] to [" + task->dest + "]" +
+                        (options_.profile.reindex_description_names_type ? "[_doc]" : "");
     tasks_[node_id_ + ":" + std::to_string(task->id)] = task;
     if (!wait) {
       task_threads_.emplace_back([this, task] { run_reindex(task); });
@@ -1623,6 +1947,10 @@ Answer Store::reindex(const std::string& body, const Params& params) {
   run_reindex(task);
   std::lock_guard lock(mutex_);
   tasks_.erase(node_id_ + ":" + std::to_string(task->id));  // synchronous runs leave no task record
+  if (task->error) {
+    // The whole reindex failed (e.g. its search was refused): the request answers the error.
+    return json_answer(api_error(task->error_status, task->error->value("type", ""), task->error->value("reason", "")));
+  }
   return json_answer(200, task->response(false));
 }
 
@@ -1631,7 +1959,17 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
   std::vector<std::vector<std::pair<std::string, DocPtr>>> slices(static_cast<std::size_t>(task->slices));
   {
     std::lock_guard lock(mutex_);
+    try {
+      check_read_locked(task->sources);  // the source is read by a search
+    } catch (const ApiError& e) {
+      auto error = e.body["error"];
+      error.erase("root_cause");
+      task->error = error;
+      task->error_status = e.status;
+      slices.assign(slices.size(), {});
+    }
     for (const auto& s : task->sources) {
+      if (task->error) break;
       auto it = indices_.find(s);
       if (it == indices_.end()) continue;
       Index& idx = *it->second;
@@ -1653,13 +1991,6 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
     for (std::size_t i = 0; i < slices.size(); ++i) {
       task->slice_status[i].total = static_cast<std::int64_t>(slices[i].size());
     }
-    if (find_locked(task->dest) == nullptr) {
-      try {
-        create_locked(task->dest, nlohmann::json::object(), true);
-      } catch (const ApiError& e) {
-        task->failures.push_back(e.body["error"]);
-      }
-    }
   }
   auto run_slice = [&](std::size_t s) {
     auto& status = task->slice_status[s];
@@ -1670,11 +2001,54 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
       const auto batch_start = Clock::now();
       std::size_t end = std::min(docs.size(), done + static_cast<std::size_t>(task->batch_size));
       {
-        std::lock_guard lock(mutex_);
+        Lock lock(mutex_);
         if (!task->failures.empty()) return;
+        // Each batch is one bulk request into the destination: it auto-creates a missing one (as
+        // action.auto_create_index allows) and meets its write blocks; a refused batch fails
+        // every one of its documents and ends the reindex.
+        auto fail_batch = [&](int http_status, const nlohmann::ordered_json& cause) {
+          for (std::size_t i = done; i < end; ++i) {
+            nlohmann::ordered_json f;
+            f["index"] = task->dest;
+            if (options_.profile.type_in_responses) f["type"] = "_doc";
+            f["id"] = docs[i].first;
+            f["cause"] = cause;
+            f["status"] = http_status;
+            task->failures.push_back(f);
+          }
+        };
         Index* dest = find_locked(task->dest);
         if (dest == nullptr) {
-          task->failures.push_back(index_not_found(task->dest).body["error"]);
+          if (auto why = cluster_settings_.auto_create().refusal(task->dest)) {
+            fail_batch(404, auto_create_refused(task->dest, *why));
+            return;
+          }
+          try {
+            dest = &create_locked(task->dest, nlohmann::json::object(), true);
+          } catch (const ApiError& e) {
+            auto err = e.body["error"];
+            err.erase("root_cause");
+            fail_batch(e.status, err);
+            return;
+          }
+        }
+        auto write_blocks = [&] {
+          Index* d = find_locked(task->dest);
+          return d == nullptr ? std::uint8_t{0} : blocks::at_level(d->blocks, blocks::Level::kWrite, options_.profile);
+        };
+        auto deadline = Clock::now() + task->timeout;
+        while (blocks::all_retryable(write_blocks()) && !stopping_ && !task->killed) {
+          if (blocks_changed_.wait_until(lock, deadline) == std::cv_status::timeout) break;
+        }
+        dest = find_locked(task->dest);
+        if (dest == nullptr) {
+          auto err = index_not_found(task->dest).body["error"];
+          err.erase("root_cause");
+          fail_batch(404, err);
+          return;
+        }
+        if (auto set = write_blocks()) {
+          fail_batch(blocks::status_of(set), blocks::error_object(dest->name, set));
           return;
         }
         auto now = Clock::now();
@@ -1692,7 +2066,7 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
             if (auto err = dest->mapping->check(parsed, id, additions)) {
               nlohmann::ordered_json f;
               f["index"] = dest->name;
-              f["type"] = "_doc";
+              if (options_.profile.type_in_responses) f["type"] = "_doc";
               f["id"] = id;
               f["cause"] = *err;
               f["status"] = 400;
@@ -1735,6 +2109,7 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
     for (auto& w : workers) w.join();
   }
   std::lock_guard lock(mutex_);
+  if (task->killed) return;  // its node restarted meanwhile: no result, no record
   if (task->refresh) {
     if (Index* dest = find_locked(task->dest)) dest->refresh_now();
   }

@@ -32,9 +32,14 @@ void flatten(const nlohmann::json& v, const std::string& prefix, FlatSettings& o
 
 }  // namespace
 
-FlatSettings flatten_settings(const nlohmann::json& settings) {
+FlatSettings flatten_keys(const nlohmann::json& settings) {
   FlatSettings raw;
   if (settings.is_object()) flatten(settings, "", raw);
+  return raw;
+}
+
+FlatSettings flatten_settings(const nlohmann::json& settings) {
+  FlatSettings raw = flatten_keys(settings);
   FlatSettings out;
   for (auto& [k, v] : raw) out[k.rfind("index.", 0) == 0 ? k : "index." + k] = std::move(v);
   return out;

@@ -13,6 +13,8 @@ namespace datarefresh::devsearch {
 using FlatSettings = std::map<std::string, nlohmann::json>;
 
 FlatSettings flatten_settings(const nlohmann::json& settings);
+// The same flattening, keys kept as given (no "index." prefix added): cluster settings.
+FlatSettings flatten_keys(const nlohmann::json& settings);
 nlohmann::ordered_json unflatten_settings(const FlatSettings& flat);
 
 // Why `name` cannot name an index (Elasticsearch's rules), or nullopt.

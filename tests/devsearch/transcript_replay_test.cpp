@@ -75,42 +75,92 @@ json load(const std::string& path) {
   return json::parse(in);
 }
 
-// The recording says bulk item "7" of "bulk mapping error and ok item" was created (201), yet every
-// later answer counts image-aaa as if it did not exist (5 documents, 3 after filtering, ids 1,2,5).
-// No Elasticsearch behaviour hides an acknowledged, refreshed document, so devsearch does not
-// imitate it: these exchanges may differ only in the counts and hit lists document 7 affects.
-const std::map<std::string, std::set<std::string>>& document7_discrepancies() {
-  static const std::map<std::string, std::set<std::string>> known = {
-      {"search match_all", {".hits.total.value"}},
-      {"task status", {".response.total", ".response.created"}},
-      {"count filtered", {".count"}},
-      {"filtered ids", {".hits.total.value", ".hits.hits"}},
-      {"reindex sync", {".total", ".created"}},
-  };
-  return known;
+// Where `_type` is present in one answer and not in the other (the masking ignores `_type`).
+void type_presence(const std::string& path, const json& expected, const json& actual, std::vector<std::string>& out) {
+  if (expected.is_object() && actual.is_object()) {
+    if (expected.contains("_type") != actual.contains("_type")) out.push_back(path + "._type");
+    for (const auto& [k, v] : expected.items()) {
+      if (k != "_type" && actual.contains(k)) type_presence(path + "." + k, v, actual[k], out);
+    }
+  } else if (expected.is_array() && actual.is_array()) {
+    for (std::size_t i = 0; i < std::min(expected.size(), actual.size()); ++i) {
+      type_presence(path + "[" + std::to_string(i) + "]", expected[i], actual[i], out);
+    }
+  }
 }
 
-class TranscriptReplay : public DevSearchTest {
- protected:
-  // The recorded server already held these indices; build the same state through the API.
-  void set_up_recording_precondition() {
-    ASSERT_TRUE(client_->create_index("final_check", {{"settings", {{"number_of_replicas", 1}}}}).ok());
-    ASSERT_TRUE(client_->create_index("products", {{"settings", {{"number_of_replicas", 0}}}}).ok());
-    search::BulkBodyBuilder b;
-    b.add_index("final_check", "1", R"({"check":"ok"})");
-    b.add_index("image-autocreated", "1", R"({"title":"auto-created by a bulk"})");  // 1 shard, 1 replica
-    b.add_index("products", "1", R"({"name":"first"})");
-    b.add_index("products", "2", R"({"name":"second"})");
-    auto r = client_->bulk(b.take());
-    ASSERT_TRUE(r.ok());
-    ASSERT_FALSE(r->errors);
-    ASSERT_TRUE(client_->refresh("final_check,image-autocreated,products").ok());
+// Every path where `answer` holds an object with `_type`.
+void type_paths(const std::string& path, const json& answer, std::vector<std::string>& out) {
+  if (answer.is_object()) {
+    if (answer.contains("_type")) out.push_back(path + "._type");
+    for (const auto& [k, v] : answer.items()) type_paths(path + "." + k, v, out);
+  } else if (answer.is_array()) {
+    for (std::size_t i = 0; i < answer.size(); ++i) type_paths(path + "[" + std::to_string(i) + "]", answer[i], out);
   }
+}
+
+// Document 7. The recording acknowledges bulk item "7" of "bulk mapping error and ok item" as
+// created (201, _seq_no 4) and refreshes image-aaa right after, yet every later answer counts
+// image-aaa without it: 5 hits, 3 documents after filtering (ids 1, 2, 5; "ok" matches no
+// excluded term), 5 reindexed, _cat docs.count 5. No Elasticsearch behaviour explains this:
+//  - not refresh visibility: POST image-aaa/_refresh follows the write, and _cat/indices reads
+//    Lucene's own document count;
+//  - not routing: no routing was given and match_all, count and reindex read every shard;
+//  - not an alias: image-aaa had no alias before "add alias", and the writes name the index;
+//  - not a repeated id: the bulk holds ids 6 and 7 once each, and 7 is in no other request;
+//  - not the failed item 6: a parse failure takes no sequence number and affects no other item.
+// The recorded exchanges are all marked "public": the recording most likely held exchanges left
+// out of the published transcript (a deletion of document 7 would give exactly these answers),
+// and the server was not a stock 7.10.2 ("-rebuilt-local" build, Lucene 8.8.1 where 7.10.2 ships
+// 8.7.0). devsearch therefore keeps document 7, and these exchanges must differ from the
+// recording exactly by it: each listed value is asserted, nothing else may differ.
+struct Document7Effect {
+  std::string pointer;  // into the answer
+  json value;           // what devsearch answers there (the recording has one document fewer)
+};
+const std::map<std::string, std::vector<Document7Effect>>& document7_effects() {
+  static const std::map<std::string, std::vector<Document7Effect>> effects = {
+      {"search match_all", {{"/hits/total/value", 6}}},
+      {"task status", {{"/response/total", 4}, {"/response/created", 4}}},
+      {"count filtered", {{"/count", 4}}},
+      {"filtered ids", {{"/hits/total/value", 4}}},
+      {"reindex sync", {{"/total", 6}, {"/created", 6}}},
+  };
+  return effects;
+}
+
+std::string diff_path(const std::string& pointer) {
+  std::string p = pointer;
+  std::replace(p.begin(), p.end(), '/', '.');
+  return p;
+}
+
+// What replaying the recording gave.
+struct Replay {
+  int exchanges = 0;
+  std::vector<std::string> failures;            // exchanges that differ beyond the known effects
+  std::vector<std::string> type_differences;    // paths where `_type` presence differs
+  std::vector<std::string> recorded_type_paths;  // paths where the recording has `_type`
+  std::map<std::string, json> answers;           // devsearch's answers by exchange name
 };
 
-TEST_F(TranscriptReplay, EveryRecordedElasticsearchExchangeMatches) {
-  set_up_recording_precondition();
-  std::string dir = source_dir() + "/tests/testdata/es-transcripts/";
+// The recorded server already held these indices; build the same state through the API.
+void set_up_recording_precondition(search::Client& client) {
+  ASSERT_TRUE(client.create_index("final_check", {{"settings", {{"number_of_replicas", 1}}}}).ok());
+  ASSERT_TRUE(client.create_index("products", {{"settings", {{"number_of_replicas", 0}}}}).ok());
+  search::BulkBodyBuilder b;
+  b.add_index("final_check", "1", R"({"check":"ok"})");
+  b.add_index("image-autocreated", "1", R"({"title":"auto-created by a bulk"})");  // 1 shard, 1 replica
+  b.add_index("products", "1", R"({"name":"first"})");
+  b.add_index("products", "2", R"({"name":"second"})");
+  auto r = client.bulk(b.take());
+  ASSERT_TRUE(r.ok());
+  ASSERT_FALSE(r->errors);
+  ASSERT_TRUE(client.refresh("final_check,image-autocreated,products").ok());
+}
+
+void replay(search::Client& client, const std::string& source_dir, Replay& out) {
+  std::string dir = source_dir + "/tests/testdata/es-transcripts/";
   json scenarios = load(dir + "scenarios.json");
   json recorded = load(dir + "es-7.10.2.json");
   std::map<std::string, json> by_name;
@@ -118,8 +168,6 @@ TEST_F(TranscriptReplay, EveryRecordedElasticsearchExchangeMatches) {
   ASSERT_EQ(recorded.size(), scenarios.size());
 
   std::string task;
-  int matched = 0;
-  std::vector<std::string> failures;
   for (const auto& x : recorded) {
     const std::string name = x["name"];
     const json& scenario = by_name[name];
@@ -142,18 +190,20 @@ TEST_F(TranscriptReplay, EveryRecordedElasticsearchExchangeMatches) {
         body = b.dump();
       }
     }
-    auto r = client_->perform(x["method"], path, body, content_type);
+    auto r = client.perform(x["method"], path, body, content_type);
     ASSERT_TRUE(r.ok()) << name << ": " << r.error().describe();
+    ++out.exchanges;
     json actual = nullptr;
     if (!r->body.empty()) {
       actual = json::parse(r->body, nullptr, false);
       if (actual.is_discarded()) actual = r->body;
     }
+    out.answers[name] = actual;
     if (scenario.value("save_task", false) && actual.is_object() && actual.contains("task")) task = actual["task"];
 
-    std::vector<std::string> out;
+    std::vector<std::string> diffs;
     if (r->status != x["status"].get<int>()) {
-      out.push_back("status " + std::to_string(r->status) + " != expected " + x["status"].dump());
+      diffs.push_back("status " + std::to_string(r->status) + " != expected " + x["status"].dump());
     }
     if (name == "cat indices") {
       auto names = [](const json& rows) {
@@ -162,24 +212,75 @@ TEST_F(TranscriptReplay, EveryRecordedElasticsearchExchangeMatches) {
         std::sort(n.begin(), n.end());
         return n;
       };
-      if (!actual.is_array() || names(actual) != names(x["response"])) out.push_back("index names differ");
+      if (!actual.is_array() || names(actual) != names(x["response"])) diffs.push_back("index names differ");
     } else if (!x["response"].is_null()) {
-      diff("", x["response"], actual, out);
+      diff("", x["response"], actual, diffs);
+      type_presence(name + ":", x["response"], actual, out.type_differences);
+      type_paths(name + ":", x["response"], out.recorded_type_paths);
     }
-    auto known = document7_discrepancies().find(name);
-    if (known != document7_discrepancies().end()) {
-      std::erase_if(out, [&](const std::string& d) { return known->second.count(d.substr(0, d.find(':'))) > 0; });
+    if (auto known = document7_effects().find(name); known != document7_effects().end()) {
+      for (const auto& effect : known->second) {
+        std::erase_if(diffs, [&](const std::string& d) { return d.substr(0, d.find(':')) == diff_path(effect.pointer); });
+        json::json_pointer ptr(effect.pointer);
+        if (!actual.is_object() || !actual.contains(ptr) || actual.at(ptr) != effect.value) {
+          diffs.push_back(diff_path(effect.pointer) + ": document 7 is not counted as expected (" +
+                          effect.value.dump() + ")");
+        }
+      }
+      if (name == "filtered ids") {
+        // The recorded list (ids 1, 2, 5) with document 7 after them.
+        std::erase_if(diffs, [](const std::string& d) { return d.rfind(".hits.hits:", 0) == 0; });
+        std::vector<std::string> ids;
+        for (const auto& h : actual["hits"]["hits"]) ids.push_back(h.value("_id", ""));
+        if (ids != std::vector<std::string>{"1", "2", "5", "7"}) diffs.push_back(".hits.hits: ids differ");
+        json head = actual["hits"]["hits"];
+        if (head.is_array() && head.size() == 4) {
+          head.erase(3);
+          diff(".hits.hits", x["response"]["hits"]["hits"], head, diffs);
+        }
+      }
     }
-    if (out.empty()) {
-      ++matched;
-    } else {
+    if (!diffs.empty()) {
       std::string line = name + ":";
-      for (const auto& d : out) line += " " + d + ";";
-      failures.push_back(line);
+      for (const auto& d : diffs) line += " " + d + ";";
+      out.failures.push_back(line);
     }
   }
-  EXPECT_THAT(failures, ::testing::IsEmpty());
-  EXPECT_EQ(matched, static_cast<int>(recorded.size()));
+}
+
+std::vector<std::string> sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+class TranscriptReplay7 : public DevSearch7Test {};
+class TranscriptReplay8 : public DevSearchTest {};
+
+TEST_F(TranscriptReplay7, EveryRecordedElasticsearch710ExchangeMatchesExactly) {
+  set_up_recording_precondition(*client_);
+  Replay r;
+  replay(*client_, source_dir(), r);
+  EXPECT_EQ(r.exchanges, 34);
+  EXPECT_THAT(r.failures, ::testing::IsEmpty());
+  EXPECT_THAT(r.type_differences, ::testing::IsEmpty()) << "7.10 answers carry _type: _doc";
+  EXPECT_GT(r.recorded_type_paths.size(), 10u);
+  EXPECT_EQ(r.answers["root"]["version"]["number"], "7.10.2");
+}
+
+// The default (Elasticsearch 8) mode differs from the 7.10 recording only where 8.x differs:
+// its answers carry no `_type` (every recorded `_type` is absent, none is added), and GET / names
+// 8.13.4. Everything else, masked as above, matches.
+TEST_F(TranscriptReplay8, DiffersFromTheRecordingOnlyByTheTypeFieldsElasticsearch8Removed) {
+  set_up_recording_precondition(*client_);
+  Replay r;
+  replay(*client_, source_dir(), r);
+  EXPECT_EQ(r.exchanges, 34);
+  EXPECT_THAT(r.failures, ::testing::IsEmpty());
+  EXPECT_GT(r.recorded_type_paths.size(), 10u);
+  EXPECT_EQ(sorted(r.type_differences), sorted(r.recorded_type_paths));
+  EXPECT_EQ(r.answers["root"]["version"]["number"], "8.13.4");
+  EXPECT_EQ(r.answers["get doc"].count("_type"), 0u);
+  EXPECT_EQ(r.answers["task status"]["task"]["description"], "reindex from [image-aaa] to [image-aaa-filtered]");
 }
 
 }  // namespace
