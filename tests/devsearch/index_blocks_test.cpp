@@ -51,13 +51,14 @@ TEST_F(IndexBlocks, AWriteBlockAtCreationRefusesEachBulkItemWith403InsideA200) {
                                 {"reason", std::string("index [blocked-w] ") + kWriteReason}}));
     EXPECT_FALSE(i.contains("_type")) << "Elasticsearch 8 sends no _type";
   }
-  // The client sees the items as failed for good (403 is not retried).
+  // The client sees the items as refused for now: a block is lifted by an operator or the engine,
+  // so the indexers wait it out rather than dead-letter the documents.
   auto bulk = client_->bulk(two_docs("blocked-w"));
   ASSERT_TRUE(bulk.ok());
   ASSERT_EQ(bulk->items.size(), 2u);
   EXPECT_EQ(bulk->items[0].status, 403);
   EXPECT_EQ(bulk->items[0].error_type, "cluster_block_exception");
-  EXPECT_FALSE(bulk->items[0].retryable);
+  EXPECT_TRUE(bulk->items[0].retryable);
 }
 
 TEST_F(IndexBlocks, BlockSettingsAreSetInEveryFormShownAndRemovedByNull) {
@@ -104,7 +105,7 @@ TEST_F(IndexBlocks, AReadBlockRefusesSearchCountAndGetButNeitherRefreshNorWrites
   auto count = client_->count("reads");
   ASSERT_FALSE(count.ok());
   EXPECT_EQ(count.error().http_status, 403);
-  EXPECT_FALSE(count.error().retryable);
+  EXPECT_TRUE(count.error().retryable) << "a block is temporary: callers retry within their deadline";
   EXPECT_EQ(call("POST", "/reads/_refresh").status, 200) << "refresh checks no index block";
   EXPECT_EQ(call_ndjson("/_bulk", two_docs("reads")).body["items"][1]["index"]["status"], 200);
   EXPECT_EQ(call("POST", "/reads/_search", {{"size", 0}}).status, 403);
