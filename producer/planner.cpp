@@ -279,9 +279,14 @@ struct Planner::Impl {
     auto path = context.resolve(config.refresh.index_settings_dir + "/" + media.index_settings);
     nlohmann::json overrides = {{"number_of_replicas", 0}, {"refresh_interval", "-1"}};
     if (media.number_of_shards > 0) overrides["number_of_shards"] = media.number_of_shards;
-    auto created = search.create_index_from_file(*run.new_index, path.string(), overrides);
+    const auto load = refresh::load_alias(*run.new_index);
+    auto created = search.create_index_from_file(*run.new_index, path.string(), overrides, {load});
     if (!created.ok() && created.error().type != "resource_already_exists_exception") {
       throw StepError("creating index " + *run.new_index + ": " + created.error().describe(), created.error().retryable);
+    }
+    if (!created.ok()) {  // made by an earlier attempt of this step: its load alias may not be there yet
+      refresh::check(search.update_aliases({search::AliasAction::add(*run.new_index, load)}),
+                     "adding alias " + load + " to " + *run.new_index);
     }
     ledger.mark_step(run.refresh_id, "create_index", seconds_since(started), {{"index", *run.new_index}});
   }

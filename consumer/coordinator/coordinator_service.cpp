@@ -230,7 +230,7 @@ struct Coordinator::Impl {
         auto run = ledger.run(*id);
         if (!run || run->status == ledger::RunStatus::kRunning) continue;
         auto aliases = search.get_index_aliases(row.index);
-        if (!aliases.ok() || !aliases.value().empty()) continue;  // served from: never delete
+        if (!aliases.ok() || !refresh::serving_aliases(aliases.value(), row.index).empty()) continue;  // served from
         auto d = search.delete_index(row.index);
         if (d.ok() || d.error().http_status == 404) removed.push_back("index " + row.index);
       }

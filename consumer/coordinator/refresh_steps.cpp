@@ -476,6 +476,11 @@ StepResult promote_table(StepContext& c) {
 
 // ------------------------------------------------------------------------------ promote aliases
 
+// Both aliases move in one `_aliases` call, built from what the engine says now: each alias's
+// current indices are removed by name (never a remove of an alias that is not there, which ES 7.10
+// ignores, 7.11-8.13 and OpenSearch refuse with 404, and 8.14+ may ignore), the new indices added,
+// and the new index's load alias dropped. Then the aliases are read again: an engine that applied
+// less than it acknowledged makes the step run again.
 StepResult promote_aliases(StepContext& c) {
   const auto& run = c.run;
   auto& search = c.services.search;
@@ -491,8 +496,23 @@ StepResult promote_aliases(StepContext& c) {
     }
     if (!current.count(index)) actions.push_back(search::AliasAction::add(index, alias));
   }
+  const auto load = refresh::load_alias(*run.new_index);
+  auto new_index_aliases = refresh::check(search.get_index_aliases(*run.new_index), "reading aliases of " + *run.new_index);
+  if (std::find(new_index_aliases.begin(), new_index_aliases.end(), load) != new_index_aliases.end()) {
+    actions.push_back(search::AliasAction::remove(*run.new_index, load));
+  }
   crash_point("coordinator.before_promote_aliases");
   if (!actions.empty()) refresh::check(search.update_aliases(actions), "moving the aliases");
+  for (const auto& [alias, index] : pairs) {
+    auto now = refresh::check(search.get_alias(alias), "reading alias " + alias + " after moving it");
+    if (now.size() != 1 || !now.count(index)) {
+      std::vector<std::string> on;
+      for (const auto& [i, _] : now) on.push_back(i);
+      throw StepError(fmt::format("alias {} points at [{}] after the move, not only at {}; moving it again", alias,
+                                  fmt::join(on, ", "), index),
+                      true);
+    }
+  }
   crash_point("coordinator.after_promote_aliases");
   c.ledger.mark_step(run.refresh_id, "promote_aliases", seconds_since(started), {{"actions", actions.size()}});
   c.log.info("aliases moved", {{"refresh_id", run.refresh_id}, {"actions", actions.size()}});
@@ -518,7 +538,7 @@ StepResult clean_up(StepContext& c) {
                 refresh::is_refresh_index(c.media.name, row.index);
     if (!ours || keep.count(row.index)) continue;
     auto aliases = refresh::check(search.get_index_aliases(row.index), "reading aliases of " + row.index);
-    if (!aliases.empty()) continue;  // something still serves from it: never delete
+    if (!refresh::serving_aliases(aliases, row.index).empty()) continue;  // something serves from it: never delete
     crash_point("coordinator.before_delete_old_index");
     auto d = search.delete_index(row.index);
     if (!d.ok() && d.error().http_status != 404) refresh::check(d, "deleting " + row.index);

@@ -25,6 +25,7 @@
 #include "core/messages/codec.h"
 #include "core/pg/copy_out_stream.h"
 #include "core/refresh/event_publisher.h"
+#include "core/refresh/naming.h"
 
 namespace datarefresh::indexer {
 namespace {
@@ -98,7 +99,7 @@ class MeasuredTransport final : public BulkTransport {
     bytes_.Increment(static_cast<double>(body.size()));
     in_flight_.Increment();
     auto start = std::chrono::steady_clock::now();
-    auto r = client_.bulk(body, search::BulkItems::kFailedOnly);
+    auto r = client_.bulk(body, search::BulkItems::kFailedOnly, /*require_alias=*/true);
     seconds_.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     in_flight_.Decrement();
     if (r.ok()) retried_.Increment(static_cast<double>(r.value().count_retryable()));
@@ -297,7 +298,9 @@ struct IndexerService::Impl {
     std::atomic<bool> refresh_over{false};
     std::optional<pg::Database> watch_db;
     ShardWork work;
-    work.index = job.target_index;
+    // Through the index's load alias with require_alias: a bulk after the index was deleted is
+    // refused instead of creating it again through auto-create.
+    work.index = refresh::load_alias(job.target_index);
     work.kind = service::media_kind(media);
     work.cancelled = [&] { return cancel.cancelled() || refresh_over.load(); };
     work.progress_interval = config.refresh.progress_interval;

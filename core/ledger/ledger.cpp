@@ -373,11 +373,11 @@ bool Ledger::shard_progress(const std::string& refresh_id, std::int32_t shard, s
   params.push_back(waiting ? SqlParam{*waiting} : SqlParam{});
   auto rs = db_.exec_params(
       "UPDATE datarefresh.shards SET rows_read = $4::bigint, indexed = $5::bigint, skipped_deleted = $6::bigint, "
-      "skipped_removed = $7::bigint, dead_lettered = $8::bigint, waiting = $9, "
+      "skipped_removed = $7::bigint, dead_lettered = $8::bigint, waiting = $9::text, "
       // Progress events come on a timer: one with the same counts is a heartbeat, not progress,
       // and must not hide a shard that is stuck (the stall timeout counts from the last change).
       // One that says what it waits for on the engine is alive: its own deadline bounds it.
-      "last_progress_at = CASE WHEN $9 IS NOT NULL OR (rows_read, indexed, skipped_deleted, skipped_removed, "
+      "last_progress_at = CASE WHEN $9::text IS NOT NULL OR (rows_read, indexed, skipped_deleted, skipped_removed, "
       "dead_lettered) IS DISTINCT FROM ($4::bigint, $5::bigint, $6::bigint, $7::bigint, $8::bigint) THEN now() "
       "ELSE last_progress_at END "
       "WHERE refresh_id = $1::uuid AND shard = $2::int AND attempt = $3::int AND status = 'running' RETURNING shard",

@@ -24,6 +24,17 @@ RefreshNames refresh_names(const std::string& media_type, const std::string& ref
   return n;
 }
 
+std::string load_alias(const std::string& index) { return index + "-load"; }
+
+std::vector<std::string> serving_aliases(const std::vector<std::string>& aliases, const std::string& index) {
+  std::vector<std::string> out;
+  const auto load = load_alias(index);
+  for (const auto& a : aliases) {
+    if (a != load) out.push_back(a);
+  }
+  return out;
+}
+
 pg::Identifier temp_table(const pg::Identifier& live) { return live.with_prefix("temp_import_"); }
 
 pg::Identifier import_schema(const pg::Identifier& live, const std::string& refresh_id) {

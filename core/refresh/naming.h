@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/pg/identifier.h"
 
@@ -17,6 +18,15 @@ struct RefreshNames {
 };
 
 RefreshNames refresh_names(const std::string& media_type, const std::string& refresh_id);
+
+// The alias the indexers write a refresh's new index through: <index>-load. They write with
+// require_alias, so that a bulk after the index was deleted is refused instead of creating it again
+// through the engine's auto-create. Added when the index is created, removed at promotion.
+std::string load_alias(const std::string& index);
+
+// The aliases of `index` that serve searches: all but its load alias. An index with none may be
+// deleted by a rollback, cleanup or the sweeper.
+std::vector<std::string> serving_aliases(const std::vector<std::string>& aliases, const std::string& index);
 
 // temp_import_<live>, the table a refresh fills and promotes.
 pg::Identifier temp_table(const pg::Identifier& live);

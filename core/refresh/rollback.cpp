@@ -34,9 +34,9 @@ std::vector<std::string> roll_back(pg::Database& api, search::Client& search, co
       if (aliases.error().http_status != 404) problems.push_back("index " + index + ": " + aliases.error().describe());
       continue;
     }
-    if (!aliases.value().empty()) {
+    if (auto serving = serving_aliases(aliases.value(), index); !serving.empty()) {
       problems.push_back(fmt::format("index {} is not deleted: alias {} points at it (the refresh was promoted)", index,
-                                     aliases.value().front()));
+                                     serving.front()));
       continue;
     }
     auto deleted = search.delete_index(index);

@@ -179,7 +179,7 @@ Status Client::create_index(const std::string& name, const nlohmann::json& body)
 }
 
 Status Client::create_index_from_file(const std::string& name, const std::string& path,
-                                      const nlohmann::json& overrides) {
+                                      const nlohmann::json& overrides, const std::vector<std::string>& aliases) {
   std::ifstream in(path);
   if (!in) throw ConfigError("cannot read index definition file " + path + ": check the path and permissions");
   auto body = nlohmann::json::parse(in, nullptr, false);
@@ -197,6 +197,7 @@ Status Client::create_index_from_file(const std::string& name, const std::string
       index[k] = value;
     }
   }
+  for (const auto& alias : aliases) body["aliases"][alias] = nlohmann::json::object();
   return create_index(name, body);
 }
 
@@ -234,10 +235,12 @@ Result<nlohmann::json> Client::get_settings(const std::string& name) {
   return entry.value("settings", nlohmann::json::object());
 }
 
-Result<BulkResponse> Client::bulk(std::string_view ndjson, BulkItems keep) {
+Result<BulkResponse> Client::bulk(std::string_view ndjson, BulkItems keep, bool require_alias) {
   // Elasticsearch's filter_path keeps only these fields of the answer (items stay in request order).
-  DATAREFRESH_TRY_PERFORM(r, "POST", "/_bulk?filter_path=errors,items.*.status,items.*.error", ndjson,
-                          "application/x-ndjson")
+  const auto engine_wait = std::max<std::int64_t>(1000, options_.request_timeout.count() / 2);
+  const std::string path = "/_bulk?filter_path=errors,items.*.status,items.*.error&timeout=" +
+                           std::to_string(engine_wait) + "ms" + (require_alias ? "&require_alias=true" : "");
+  DATAREFRESH_TRY_PERFORM(r, "POST", path, ndjson, "application/x-ndjson")
   if (auto e = check(r, "POST /_bulk")) return *e;
   return parse_bulk_response(r.body, keep);
 }

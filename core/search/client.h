@@ -79,9 +79,11 @@ class Client {
   Status create_index(const std::string& name, const nlohmann::json& body);
   // Reads an index definition ({"settings":..,"mappings":..}) and applies overrides given as
   // index settings without the "index." prefix ({"number_of_shards": 1, "refresh_interval": "1s"}).
-  // Throws ConfigError if the file cannot be read or parsed.
+  // `aliases` are created with the index, in the same request. Throws ConfigError if the file
+  // cannot be read or parsed.
   Status create_index_from_file(const std::string& name, const std::string& path,
-                                const nlohmann::json& overrides = nlohmann::json::object());
+                                const nlohmann::json& overrides = nlohmann::json::object(),
+                                const std::vector<std::string>& aliases = {});
   Result<bool> index_exists(const std::string& name);
   Status delete_index(const std::string& name);
   Status update_settings(const std::string& name, const nlohmann::json& settings);
@@ -91,7 +93,11 @@ class Client {
   // are in the BulkResponse.
   // POST /_bulk?filter_path=... : the answer is cut to what parse_bulk_response() reads (errors,
   // and each item's status and error), several times smaller than the full one.
-  Result<BulkResponse> bulk(std::string_view ndjson, BulkItems keep = BulkItems::kEvery);
+  // With `require_alias` every action must target an alias (Elasticsearch 7.10+, OpenSearch): an
+  // action whose alias is gone is refused (404 index_not_found_exception) instead of creating an
+  // index through auto-create. The engine waits at most half the request timeout for what a write
+  // waits on (a primary, a retryable block), so that it answers before this client gives up.
+  Result<BulkResponse> bulk(std::string_view ndjson, BulkItems keep = BulkItems::kEvery, bool require_alias = false);
 
   // One atomic `_aliases` call.
   Status update_aliases(const std::vector<AliasAction>& actions);

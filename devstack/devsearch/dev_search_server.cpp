@@ -299,7 +299,9 @@ struct DevSearchServer::Impl {
         return injector.reject_bulk_item() ? Store::ItemFault::kReject429 : Store::ItemFault::kNone;
       };
     }
-    auto answer = store.bulk(req.body, index, item_fault, bulk_counts, keep ? &*keep : nullptr, timeout_param(req));
+    const bool require_alias = req.has_param("require_alias") && req.get_param_value("require_alias") != "false";
+    auto answer = store.bulk(req.body, index, item_fault, bulk_counts, keep ? &*keep : nullptr, timeout_param(req),
+                             require_alias);
     answer.filtered = keep.has_value() && answer.status == 200;
     return answer;
   }

@@ -88,6 +88,17 @@ nlohmann::ordered_json auto_create_refused(const std::string& index, const std::
           {"index", index}};
 }
 
+// The error of a write with the require_alias flag whose target is not an alias.
+nlohmann::ordered_json require_alias_refused(const std::string& target) {
+  return {{"type", "index_not_found_exception"},
+          {"reason", "no such index [" + target + "] and [require_alias] request flag is [true] and [" + target +
+                         "] is not an alias"},
+          {"resource.type", "index_or_alias"},
+          {"resource.id", target},
+          {"index_uuid", "_na_"},
+          {"index", target}};
+}
+
 bool known_setting(const std::string& key) {
   static const char* kPrefixes[] = {
       "index.number_of_shards", "index.number_of_replicas", "index.refresh_interval", "index.auto_expand_replicas",
@@ -762,7 +773,7 @@ std::string source_parse_error(std::string_view source, rapidjson::ParseErrorCod
 
 Answer Store::bulk(std::string_view body, const std::string& default_index,
                    const std::function<ItemFault(std::string_view id)>& item_fault, BulkCounters& counters,
-                   const FilterPath::BulkFields* keep, std::chrono::milliseconds timeout) {
+                   const FilterPath::BulkFields* keep, std::chrono::milliseconds timeout, bool require_alias) {
   auto start = Clock::now();
   struct Item {
     std::string action;
@@ -770,6 +781,7 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
     std::string id;
     std::string_view source;
     bool has_id = false;
+    bool require_alias = false;
   };
   std::vector<Item> items;
   // Pass 1: parse every action line; a malformed action fails the whole request as in Elasticsearch.
@@ -816,6 +828,7 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
       for (auto f = m.value.MemberBegin(); f != m.value.MemberEnd(); ++f) {
         std::string key(f->name.GetString(), f->name.GetStringLength());
         if (key == "_index" && f->value.IsString()) item.index.assign(f->value.GetString(), f->value.GetStringLength());
+        if (key == "require_alias" && f->value.IsBool()) item.require_alias = f->value.GetBool();
         if (key == "_id") {
           item.has_id = true;
           if (f->value.IsString()) {
@@ -1042,6 +1055,11 @@ Answer Store::bulk(std::string_view body, const std::string& default_index,
       field(kStatus, [&] { fields += std::to_string(status); });
       finish_item(item);
     };
+    if ((require_alias || item.require_alias) && !aliases_.count(item.index)) {
+      // Checked before any auto-create: a write that must go through an alias never makes an index.
+      fail_json(404, require_alias_refused(item.index).dump());
+      continue;
+    }
     Index* idx = last_name && *last_name == item.index ? last_idx : find_locked(item.index);
     if (idx == nullptr) {
       if (auto a = aliases_.find(item.index); a != aliases_.end()) {

@@ -79,10 +79,12 @@ class Store {
   // `keep`: the fields filter_path lets through (nullptr: the whole answer). `timeout`: how long
   // items wait for a retryable block (the flood-stage block) to go, as the bulk `timeout`
   // parameter (default 1m) bounds Elasticsearch's shard requests.
+  // `require_alias` (the request's flag; an action may also say "require_alias": true): items whose
+  // target is not an alias are refused with 404, never auto-creating an index.
   Answer bulk(std::string_view body, const std::string& default_index,
               const std::function<ItemFault(std::string_view id)>& item_fault, BulkCounters& counters,
               const FilterPath::BulkFields* keep = nullptr,
-              std::chrono::milliseconds timeout = std::chrono::minutes(1));
+              std::chrono::milliseconds timeout = std::chrono::minutes(1), bool require_alias = false);
   Answer get_doc(const std::string& index, const std::string& id);
   Answer refresh(const std::string& index_expr);
   Answer count(const std::string& index_expr, const std::string& body);

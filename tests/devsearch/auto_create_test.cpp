@@ -62,6 +62,33 @@ TEST_F(AutoCreate, TurnedOffABulkItemForAMissingIndexAnswers404AndOthersGoThroug
   EXPECT_FALSE(bulk->items[0].retryable);
 }
 
+// Writes with require_alias (how the indexers write) never create an index, even with auto-create
+// on: a target that is not an alias is refused per item; an alias writes through to its index.
+TEST_F(AutoCreate, RequireAliasRefusesATargetThatIsNotAnAliasAndCreatesNothing) {
+  ASSERT_EQ(call("PUT", "/real", {{"aliases", {{"real-load", json::object()}}}}).status, 200);
+  auto r = call_ndjson("/_bulk?require_alias=true", one_doc("gone-load") + one_doc("real-load") + one_doc("real"));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body["errors"], true);
+  const auto& gone = r.body["items"][0]["index"];
+  EXPECT_EQ(gone["status"], 404);
+  EXPECT_EQ(gone["error"]["type"], "index_not_found_exception");
+  EXPECT_EQ(gone["error"]["reason"],
+            "no such index [gone-load] and [require_alias] request flag is [true] and [gone-load] is not an alias");
+  EXPECT_EQ(r.body["items"][1]["index"]["status"], 201);
+  EXPECT_EQ(r.body["items"][1]["index"]["_index"], "real");
+  EXPECT_EQ(r.body["items"][2]["index"]["status"], 404) << "a concrete index is not an alias either";
+  EXPECT_EQ(call("HEAD", "/gone-load").status, 404) << "auto-create did not make it";
+  // The same through the client, and per action ("require_alias": true in the action line).
+  auto bulk = client_->bulk(one_doc("gone-load"), search::BulkItems::kEvery, /*require_alias=*/true);
+  ASSERT_TRUE(bulk.ok());
+  EXPECT_EQ(bulk->items[0].error_type, "index_not_found_exception");
+  EXPECT_FALSE(bulk->items[0].retryable);
+  auto per_action = call_ndjson("/_bulk", json{{"index", {{"_index", "other-load"}, {"require_alias", true}}}}.dump() +
+                                              "\n{\"title\":\"t\"}\n");
+  EXPECT_EQ(per_action.body["items"][0]["index"]["status"], 404);
+  EXPECT_EQ(call("HEAD", "/other-load").status, 404);
+}
+
 TEST_F(AutoCreate, TurnedOffASingleDocumentWriteToAMissingIndexAnswers404) {
   put_cluster({{"transient", {{"action.auto_create_index", "false"}}}});
   auto r = call("PUT", "/nowhere/_doc/1", {{"title", "x"}});

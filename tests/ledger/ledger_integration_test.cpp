@@ -83,6 +83,40 @@ TEST_F(LedgerTest, ProgressWithUnchangedCountsDoesNotHideAStuckShard) {
   EXPECT_EQ(s.counts.indexed, 190);
 }
 
+// A shard that says it waits on the search engine (an outage, an index block) is alive though its
+// counts stand still: the stall timeout does not see it idle, and the reason is kept until it moves.
+TEST_F(LedgerTest, AShardWaitingOnTheEngineIsAliveAndSaysWhy) {
+  auto id = begin(1);
+  ASSERT_TRUE(ledger_->shard_started(id, 0, 1, "indexer-a"));
+  ASSERT_TRUE(ledger_->shard_progress(id, 0, 1, {100, 90, 0, 0, 0}));
+  std::this_thread::sleep_for(1200ms);
+  const std::string why = "index image-1 is blocked: index [image-1] blocked by: [FORBIDDEN/8/index write (api)];";
+  ASSERT_TRUE(ledger_->shard_progress(id, 0, 1, {100, 90, 0, 0, 0}, why));
+  auto s = shard(id, 0);
+  EXPECT_LT(s.idle_seconds, 1.0) << "waiting on the engine is a sign of life";
+  EXPECT_EQ(s.waiting.value_or(""), why);
+  ASSERT_TRUE(ledger_->shard_progress(id, 0, 1, {150, 140, 0, 0, 0}));
+  EXPECT_FALSE(shard(id, 0).waiting) << "cleared once it moves on";
+}
+
+// Where each job was written is kept with its shard (until the shard is retried); a shard failed
+// for good says so.
+TEST_F(LedgerTest, JobPositionsAndFailuresForGoodAreRecorded) {
+  auto id = begin(2);
+  ledger_->mark_published(id, {{0, {3, 41}}, {1, {7, 12}}});
+  auto s0 = shard(id, 0);
+  EXPECT_TRUE(s0.published);
+  ASSERT_TRUE(s0.job);
+  EXPECT_EQ(*s0.job, (JobPosition{3, 41}));
+  EXPECT_EQ(shard(id, 1).job->offset, 12);
+  ASSERT_TRUE(ledger_->shard_started(id, 1, 1, "indexer-a"));
+  ASSERT_TRUE(ledger_->shard_failed(id, 1, 1, "index image-x no longer exists", /*retryable=*/false));
+  EXPECT_FALSE(shard(id, 1).retryable);
+  ASSERT_TRUE(ledger_->retry_shard(id, 0, 1));
+  EXPECT_FALSE(shard(id, 0).job) << "a new attempt's job is written elsewhere";
+  EXPECT_TRUE(shard(id, 0).retryable);
+}
+
 // Events of an attempt the shard has moved past change nothing; a completion by any attempt counts
 // once.
 TEST_F(LedgerTest, OlderAttemptsAreIgnoredAndACompletionCountsOnce) {
