@@ -217,7 +217,9 @@ void ServiceContext::require_endpoints(unsigned endpoints) const {
 void ServiceContext::ensure_topics() const {
   Logger log("service");
   for (const auto& report : kafka::ensure_topics(kafka_client_options(config_), topic_specs(config_), std::chrono::seconds(30))) {
-    if (report.state == kafka::TopicState::kPartitionMismatch) log.warn(report.message, {{"topic", report.name}});
+    if (report.state == kafka::TopicState::kPartitionMismatch || report.state == kafka::TopicState::kNotSettled) {
+      log.warn(report.message, {{"topic", report.name}});
+    }
   }
 }
 

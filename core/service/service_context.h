@@ -72,7 +72,8 @@ class ServiceContext {
   // instead of starting half its work.
   void require_endpoints(unsigned endpoints) const;
 
-  // Creates the topics of the Kafka contract if missing (a partition-count mismatch is logged).
+  // Creates the topics of the Kafka contract if missing; waits (bounded) for topics another process
+  // has just created to settle, then logs a partition-count mismatch, or a topic that never settled.
   void ensure_topics() const;
 
   // kafka_consumer_options() plus this process's lag metric: every kafka.consumer.lag_interval the
