@@ -32,22 +32,23 @@ std::map<std::string, int> read_topics(rd_kafka_t* rk, const ClientOptions& opti
   return topics;
 }
 
-detail::HandlePtr admin_handle(const ClientOptions& options, detail::ClientContext& context) {
-  auto conf = detail::make_conf(options, {{"allow.auto.create.topics", "false"}}, context);
-  return detail::new_handle(RD_KAFKA_PRODUCER, std::move(conf), "admin client");
+// Short-lived clients answer within their own timeouts; destroying one after the brokers went away
+// may still block (see tear_down_within), so it is bounded too.
+constexpr Duration kTeardownTimeout{std::chrono::seconds(5)};
+
+detail::ScopedClient admin_client(const ClientOptions& options) {
+  return detail::ScopedClient(RD_KAFKA_PRODUCER, options, {{"allow.auto.create.topics", "false"}}, "admin client",
+                              "kafka.admin", {}, kTeardownTimeout);
 }
 
 // TopicAdmin over one librdkafka admin client (a producer handle, as librdkafka's Admin API wants).
 class LibrdkafkaTopicAdmin final : public TopicAdmin {
  public:
-  explicit LibrdkafkaTopicAdmin(const ClientOptions& options) : options_(options) {
-    context_.logger = Logger("kafka.admin");
-    rk_ = admin_handle(options_, context_);
-  }
+  explicit LibrdkafkaTopicAdmin(const ClientOptions& options) : options_(options), client_(admin_client(options)) {}
 
   std::map<std::string, TopicMetadata> describe_topics(Duration timeout) override {
     const rd_kafka_metadata_t* raw = nullptr;
-    const auto err = rd_kafka_metadata(rk_.get(), 1, nullptr, &raw, static_cast<int>(timeout.count()));
+    const auto err = rd_kafka_metadata(client_.get(), 1, nullptr, &raw, static_cast<int>(timeout.count()));
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       throw Error(
           fmt::format("listing kafka topics at {} failed: {}: check kafka.bootstrap_servers and that the "
@@ -91,15 +92,15 @@ class LibrdkafkaTopicAdmin final : public TopicAdmin {
       to_create.push_back(nt);
     }
 
-    detail::QueuePtr queue(rd_kafka_queue_new(rk_.get()));
+    detail::QueuePtr queue(rd_kafka_queue_new(client_.get()));
     std::unique_ptr<rd_kafka_AdminOptions_t, decltype(&rd_kafka_AdminOptions_destroy)> admin_options(
-        rd_kafka_AdminOptions_new(rk_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS), rd_kafka_AdminOptions_destroy);
+        rd_kafka_AdminOptions_new(client_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS), rd_kafka_AdminOptions_destroy);
     char errstr[512];
     rd_kafka_AdminOptions_set_operation_timeout(admin_options.get(), static_cast<int>(timeout.count()), errstr,
                                                 sizeof(errstr));
     rd_kafka_AdminOptions_set_request_timeout(admin_options.get(), static_cast<int>(timeout.count()), errstr,
                                               sizeof(errstr));
-    rd_kafka_CreateTopics(rk_.get(), to_create.data(), to_create.size(), admin_options.get(), queue.get());
+    rd_kafka_CreateTopics(client_.get(), to_create.data(), to_create.size(), admin_options.get(), queue.get());
     detail::EventPtr event(rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 1000));
     if (!event) {
       throw Error(fmt::format("creating kafka topics {} timed out after {} ms: check the brokers at {}", names,
@@ -144,17 +145,14 @@ class LibrdkafkaTopicAdmin final : public TopicAdmin {
 
  private:
   ClientOptions options_;
-  detail::ClientContext context_;
-  detail::HandlePtr rk_;
+  detail::ScopedClient client_;
 };
 
 }  // namespace
 
 std::map<std::string, int> list_topics(const ClientOptions& options, Duration timeout) {
-  detail::ClientContext context;
-  context.logger = Logger("kafka.admin");
-  auto rk = admin_handle(options, context);
-  return read_topics(rk.get(), options, timeout);
+  auto admin = admin_client(options);
+  return read_topics(admin.get(), options, timeout);
 }
 
 std::vector<TopicReport> ensure_topics(const ClientOptions& options, const std::vector<TopicSpec>& topics,
@@ -166,10 +164,11 @@ std::vector<TopicReport> ensure_topics(const ClientOptions& options, const std::
 std::map<TopicPartition, std::int64_t> committed_offsets(const ClientOptions& options, const std::string& group_id,
                                                          const std::vector<TopicPartition>& partitions,
                                                          Duration timeout) {
-  detail::ClientContext context;
-  context.logger = Logger("kafka.admin");
-  auto conf = detail::make_conf(options, {{"group.id", group_id}, {"enable.auto.commit", "false"}}, context);
-  auto rk = detail::new_handle(RD_KAFKA_CONSUMER, std::move(conf), "offset reader");
+  // Closing a consumer that never subscribed has nothing to revoke; skip the close handshake.
+  detail::ScopedClient rk(
+      RD_KAFKA_CONSUMER, options, {{"group.id", group_id}, {"enable.auto.commit", "false"}}, "offset reader",
+      "kafka.admin", {.close_consumer = false, .destroy = true, .destroy_flags = RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE},
+      kTeardownTimeout);
   detail::PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
   for (const auto& tp : partitions) rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
   const auto err = rd_kafka_committed(rk.get(), list.get(), static_cast<int>(timeout.count()));
@@ -182,8 +181,6 @@ std::map<TopicPartition, std::int64_t> committed_offsets(const ClientOptions& op
     const auto& e = list->elems[i];
     out[TopicPartition{e.topic, e.partition}] = e.offset < 0 ? -1 : e.offset;
   }
-  // Closing a consumer that never subscribed has nothing to revoke; skip the close handshake.
-  rd_kafka_destroy_flags(rk.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
   return out;
 }
 
@@ -194,16 +191,16 @@ std::vector<Message> read_topic(const ClientOptions& options, const std::string&
   if (it == topics.end()) {
     throw Error(fmt::format("kafka topic {} does not exist at {}", topic, options.bootstrap_servers));
   }
-  detail::ClientContext context;
-  context.logger = Logger("kafka.reader");
   // A group id is required by the consumer handle but never joined: partitions are assigned.
-  auto conf = detail::make_conf(options,
-                                {{"group.id", "datarefresh-topic-reader"},
-                                 {"enable.auto.commit", "false"},
-                                 {"enable.auto.offset.store", "false"},
-                                 {"enable.partition.eof", "true"}},
-                                context);
-  auto rk = detail::new_handle(RD_KAFKA_CONSUMER, std::move(conf), "topic reader");
+  detail::ScopedClient rk(
+      RD_KAFKA_CONSUMER, options,
+      {{"group.id", "datarefresh-topic-reader"},
+       {"enable.auto.commit", "false"},
+       {"enable.auto.offset.store", "false"},
+       {"enable.partition.eof", "true"}},
+      "topic reader", "kafka.reader",
+      {.close_consumer = false, .destroy = true, .destroy_flags = RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE},
+      kTeardownTimeout);
   rd_kafka_poll_set_consumer(rk.get());
   detail::PartitionListPtr list(rd_kafka_topic_partition_list_new(it->second));
   std::map<std::int32_t, std::int64_t> end;  // partition -> high watermark, for partitions with data
@@ -246,7 +243,6 @@ std::vector<Message> read_topic(const ClientOptions& options, const std::string&
     }
     rd_kafka_message_destroy(m);
   }
-  rd_kafka_destroy_flags(rk.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
   return out;
 }
 
