@@ -503,6 +503,8 @@ def check_compose(root, docs, binary, reference):
             fail(f"{where}: postgres_fdw must read the catalog database (DATAREFRESH_POSTGRES_FDW_DBNAME)")
         if "healthcheck" not in svc:
             fail(f"{where} has no healthcheck")
+        check_grace(where, "stop_grace_period", duration_seconds(svc.get("stop_grace_period", "10s")),
+                    effective({}, reference["config"], env, "service.shutdown_grace"))
         check_config(binary, os.path.join(root, "config/datarefresh.yaml"), env, where)
     if services.get("indexer", {}).get("deploy", {}).get("replicas") != 2:
         fail(f"{rel}: indexer must run 2 replicas")
@@ -604,6 +606,26 @@ def check_kustomization_files(root, docs):
                     fail(f"{rel}: {gen.get('name')} reads {f}, which does not exist")
         if "secret.example.yaml" in kust.get("resources", []):
             fail(f"{rel}: must not apply secret.example.yaml (it would overwrite the real Secret)")
+
+
+def duration_seconds(text):
+    """A duration as the configuration and compose write it ("50s", "1m30s", "250ms"), in seconds;
+    None if it is not one."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", str(text))
+    if not parts or "".join(n + u for n, u in parts) != str(text):
+        return None
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def check_grace(where, field, seconds, shutdown_grace):
+    """A process ends itself within service.shutdown_grace; its supervisor must not kill it first."""
+    grace = duration_seconds(shutdown_grace)
+    if grace is None:
+        fail(f"{where}: service.shutdown_grace {shutdown_grace!r} is not a duration")
+    elif seconds is None or seconds <= grace:
+        fail(f"{where}: {field} ({seconds} s) is not above service.shutdown_grace ({grace:g} s as this process "
+             "sees it): it would be killed before handing back what it can")
 
 
 def effective(config, defaults, env, path):
@@ -724,6 +746,8 @@ def check_rendering(root, name, objs, binary, reference, secret, overlay):
                 fail(f"{where}: sets {e['name']}, which is no configuration key's variable")
             env[e["name"]] = str(e.get("value", "from-" + e["name"].lower()))
         envs[role] = env
+        check_grace(where, "terminationGracePeriodSeconds", pod.get("terminationGracePeriodSeconds", 30),
+                    effective(config, defaults, env, "service.shutdown_grace"))
 
         metrics_port = int(effective(config, defaults, env, "http.metrics_port"))
         if port_number("metrics", c) != metrics_port:
