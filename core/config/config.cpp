@@ -95,6 +95,12 @@ void check_cross_key_rules(const Config& c, detail::LoadContext& ctx) {
                                      "{{file: PATH}}",
                                      to_string(c.kafka.security_protocol)));
   }
+  if (c.service.shutdown_grace < std::chrono::seconds(1)) {
+    ctx.errors.push_back(
+        fmt::format("service.shutdown_grace ({}) is under 1s, too short to hand anything back: use at least 1s "
+                    "(the default is 50s)",
+                    format_duration(c.service.shutdown_grace)));
+  }
   if (c.search.bulk.backoff_initial > c.search.bulk.backoff_max) {
     ctx.errors.push_back(fmt::format("search.bulk.backoff_initial ({}) is larger than search.bulk.backoff_max ({}): lower the first or raise the second",
                                      format_duration(c.search.bulk.backoff_initial), format_duration(c.search.bulk.backoff_max)));

@@ -41,6 +41,12 @@ struct LoggingConfig {
   bool operator==(const LoggingConfig&) const = default;
 };
 
+// How a service process stops.
+struct ServiceConfig {
+  Duration shutdown_grace = std::chrono::seconds(50);
+  bool operator==(const ServiceConfig&) const = default;
+};
+
 struct TopicConfig {
   int partitions = 1;
   int replication_factor = 3;
@@ -221,6 +227,7 @@ struct NotifyConfig {
 struct Config {
   std::string environment = "local";
   LoggingConfig logging;
+  ServiceConfig service;
   KafkaConfig kafka;
   PostgresConfig postgres;
   SearchConfig search;

@@ -577,6 +577,13 @@ const KeyTable<Config>& root_keys() {
     t.push_back(enumeration<O>("logging.level", LogLevel::kInfo, "Lowest level written.", DR_AT(logging.level)));
     t.push_back(enumeration<O>("logging.format", LogFormat::kJson, "json: one JSON object per line; text: for terminals.",
                                DR_AT(logging.format)));
+    t.push_back(
+        duration<O>("service.shutdown_grace", "50s",
+                    "Longest a service takes to stop after SIGTERM or SIGINT: running jobs get what the Kafka "
+                    "clients' close does not need, closes and flushes are cut short at its end, and past it the "
+                    "process exits anyway, leaving what it did not hand back for its consumer group to "
+                    "rebalance. Keep it below the pod's terminationGracePeriodSeconds.",
+                    DR_AT(service.shutdown_grace)));
 
     t.push_back(required_str<O>("kafka.bootstrap_servers", "kafka-0:9092,kafka-1:9092", "Kafka brokers, host:port separated by commas.",
                                 DR_AT(kafka.bootstrap_servers), check_not_empty));

@@ -48,6 +48,12 @@ Message to_value(const rd_kafka_message_t* m) {
   return msg;
 }
 
+// `deadline` less `margin`, without overflowing the time_point::max() of "no deadline".
+SteadyClock::time_point before(SteadyClock::time_point deadline, Duration margin) {
+  if (deadline == SteadyClock::time_point::max()) return deadline;
+  return deadline - margin;
+}
+
 detail::PartitionListPtr one_partition(const TopicPartition& tp, std::int64_t offset = RD_KAFKA_OFFSET_INVALID) {
   detail::PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = offset;
@@ -115,6 +121,10 @@ void validate(const ConsumerOptions& o, std::string_view key_prefix) {
                     "waits for revoked jobs inside the rebalance",
                     key_prefix, o.revoke_wait.count(), o.max_poll_interval.count()));
   }
+  if (o.close_timeout.count() <= 0) {
+    throw ConfigError(
+        fmt::format("{}.close_timeout is {} ms: set a positive duration", key_prefix, o.close_timeout.count()));
+  }
   if (o.stall_timeout.count() < 0) {
     throw ConfigError(fmt::format("{}.stall_timeout is negative: set a duration, or 0 to turn the check off", key_prefix));
   }
@@ -128,7 +138,7 @@ struct GroupConsumer::Impl {
   ConsumerOptions options;
   Handler handler;
   // On the heap so that it can outlive this object with a handle that must not be destroyed
-  // (see destroy_would_abort()).
+  // (see destroy_would_abort()) or that did not close in time (see close()).
   std::unique_ptr<detail::ClientContext> context = std::make_unique<detail::ClientContext>();
   detail::HandlePtr rk;
   Logger logger{"kafka.consumer"};
@@ -247,13 +257,45 @@ struct GroupConsumer::Impl {
   bool commit_pending(const TopicPartition& tp, const Uncommitted& pending, rd_kafka_resp_err_t& err) {
     auto list = one_partition(tp, pending.next);
     (void)rd_kafka_offsets_store(rk.get(), list.get());
-    err = rd_kafka_commit(rk.get(), list.get(), 0);
+    err = commit_within(list.get(), kCommitTimeout);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       count([](auto& c) { ++c.commit_failures; });
       return false;
     }
     count([&](auto& c) { c.jobs_done += pending.jobs; });
     return true;
+  }
+
+  // A synchronous commit (rd_kafka_commit) never returns while the coordinator is unreachable
+  // without closing its connections (a broker gone away; measured with librdkafka 2.0.2 and a
+  // stopped broker process: over 8 minutes): the poll loop and a stop would hang on it. A commit
+  // is waited for this long at most, and no longer than a shutdown requested meanwhile allows; one
+  // that timed out counts as refused and is made again (retry_commits), and may still land.
+  static constexpr Duration kCommitTimeout{std::chrono::seconds(10)};
+
+  rd_kafka_resp_err_t commit_within(const rd_kafka_topic_partition_list_t* list, Duration timeout) {
+    detail::QueuePtr queue(rd_kafka_queue_new(rk.get()));
+    if (const auto err = rd_kafka_commit_queue(rk.get(), list, queue.get(), nullptr, nullptr);
+        err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return err;
+    }
+    const auto until = SteadyClock::now() + timeout;
+    detail::EventPtr event;
+    while (!event) {
+      // In slices, so that a shutdown requested during the wait shortens it.
+      const auto left = std::min(until, shutdown_deadline()) - SteadyClock::now();
+      if (left <= SteadyClock::duration::zero()) break;
+      const auto slice = std::min<SteadyClock::duration>(left, std::chrono::milliseconds(100));
+      event.reset(rd_kafka_queue_poll(queue.get(),
+                                      static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(slice).count())));
+    }
+    if (!event) return RD_KAFKA_RESP_ERR__TIMED_OUT;
+    if (const auto err = rd_kafka_event_error(event.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) return err;
+    const auto* offsets = rd_kafka_event_topic_partition_list(event.get());
+    for (int i = 0; offsets != nullptr && i < offsets->cnt; ++i) {
+      if (offsets->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) return offsets->elems[i].err;
+    }
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
   }
 
   void commit(const TopicPartition& tp, KafkaOffset offset) {
@@ -531,9 +573,27 @@ struct GroupConsumer::Impl {
 
   static void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions,
                            void* opaque) {
-    (void)rk;
     auto* context = static_cast<detail::ClientContext*>(opaque);
+    if (context->closing.load()) {
+      hand_back(rk, err, partitions);
+      return;
+    }
     static_cast<Impl*>(context->owner)->on_rebalance(err, partitions);
+  }
+
+  // A rebalance while the consumer closes (on the closing thread, maybe after this object is
+  // gone): what librdkafka does without a rebalance callback. Everything finished was committed
+  // before the close; nothing else is.
+  static void hand_back(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions) {
+    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    const bool assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+    rd_kafka_error_t* error = nullptr;
+    if (cooperative) {
+      error = assign ? rd_kafka_incremental_assign(rk, partitions) : rd_kafka_incremental_unassign(rk, partitions);
+    } else {
+      (void)rd_kafka_assign(rk, assign ? partitions : nullptr);
+    }
+    if (error != nullptr) rd_kafka_error_destroy(error);
   }
 
   void handle(rd_kafka_message_t* m) {
@@ -607,32 +667,40 @@ struct GroupConsumer::Impl {
     return joined && destroy_would_abort();
   }
 
-  void close(bool leave_group) {
-    if (closed) return;
+  // Leaves the group (leave_group) and destroys the client, within close_timeout and what is
+  // left of a requested shutdown's grace; a client that does not close in time is left behind.
+  // Returns false then.
+  bool close(bool leave_group) {
+    if (closed) return true;
     closed = true;
     const bool keep_handle = destroy_would_abort();
-    if (leave_group) {
-      const auto err = rd_kafka_consumer_close(rk.get());
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        logger.warn("closing the consumer failed", {{"error", rd_kafka_err2name(err)}});
-      }
+    const auto budget = shutdown_budget(options.close_timeout);
+    detail::Teardown steps{.close_consumer = leave_group,
+                           .destroy = !keep_handle,
+                           .destroy_flags = leave_group ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE};
+    context->closing.store(true);
+    const auto result = detail::tear_down_within(std::move(rk), std::move(context), steps, budget);
+    if (!result.finished) {
+      logger.error(leave_group ? "the kafka consumer did not leave its group in time (brokers unreachable?): its "
+                                 "client is left behind; its partitions move to other members once the group's "
+                                 "session times out, and what it had not committed is delivered again"
+                               : "the kafka consumer's client did not close in time and is left behind",
+                   {{"group", options.group_id},
+                    {"timeout_ms", budget.count()},
+                    {"session_timeout_ms", options.session_timeout.count()}});
+    } else if (result.close_error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      logger.warn("closing the consumer failed", {{"error", rd_kafka_err2name(result.close_error)}});
     }
     if (keep_handle) {
-      // Left to the process exit, with its callbacks silenced and their context kept alive, rather
-      // than destroyed into the librdkafka abort above.
-      logger.warn("the consumer never received an assignment; its closed client is left undestroyed "
-                  "(librdkafka before 2.3.0 aborts destroying it)",
-                  {{"group", options.group_id}, {"librdkafka", rd_kafka_version_str()}});
-      context->silenced.store(true);
-      (void)context.release();
-      (void)rk.release();
-    } else if (leave_group) {
-      rk.reset();
-    } else {
-      rd_kafka_destroy_flags(rk.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+      // Left to the process exit, silenced, rather than destroyed into the librdkafka abort above.
+      logger.warn(
+          "the consumer never received an assignment; its closed client is left undestroyed "
+          "(librdkafka before 2.3.0 aborts destroying it)",
+          {{"group", options.group_id}, {"librdkafka", rd_kafka_version_str()}});
     }
     std::lock_guard lock(assignment_mutex);
     assigned.clear();
+    return result.finished;
   }
 };
 
@@ -705,9 +773,14 @@ void GroupConsumer::run() {
     const auto now = SteadyClock::now();
     if (!s.stopping && (s.stop_requested.load() || shutdown_requested())) {
       s.stopping = true;
-      stop_deadline = now + s.options.stop_grace;
+      // The jobs get stop_grace, but no more than leaves revoke_wait and close_timeout before the
+      // end of a requested shutdown's grace.
+      stop_deadline = std::min(now + s.options.stop_grace,
+                               before(shutdown_deadline(), s.options.revoke_wait + s.options.close_timeout));
       s.logger.info("consumer stopping: no new jobs, waiting for running ones",
-                    {{"running", s.jobs.size()}, {"stop_grace_ms", s.options.stop_grace.count()}});
+                    {{"running", s.jobs.size()},
+                     {"stop_grace_ms",
+                      std::max<Duration::rep>(0, std::chrono::duration_cast<Duration>(stop_deadline - now).count())}});
       s.refresh_pauses();
     }
     if (s.stopping) {
@@ -720,7 +793,7 @@ void GroupConsumer::run() {
         for (auto& [tp, job] : s.jobs) running.push_back(tp);
         for (const auto& tp : running) s.abandon(tp, CancelReason::kStopping);
         cancelled_all = true;
-        cancel_deadline = now + s.options.revoke_wait;
+        cancel_deadline = std::min(now + s.options.revoke_wait, before(shutdown_deadline(), s.options.close_timeout));
       }
       if (cancelled_all && now >= cancel_deadline) break;
     }
@@ -755,8 +828,7 @@ void GroupConsumer::run() {
     s.logger.error("consumer closing while cancelled jobs still run; they are not committed",
                    {{"jobs", s.abandoned.size()}});
   }
-  s.close(true);
-  s.logger.info("consumer stopped and left the group", {{"group", s.options.group_id}});
+  if (s.close(true)) s.logger.info("consumer stopped and left the group", {{"group", s.options.group_id}});
 }
 
 void GroupConsumer::stop() {

@@ -40,7 +40,15 @@ struct ConsumerOptions {
   // After a partition is revoked its job is cancelled and given this long to return.
   Duration revoke_wait{std::chrono::seconds(10)};
   // stop() lets running jobs finish for this long, then cancels them (and waits revoke_wait).
+  // During a requested shutdown with a grace (shutdown_deadline()), both waits end early enough
+  // to leave close_timeout for closing.
   Duration stop_grace{std::chrono::seconds(30)};
+  // Leaving the group and destroying the client take at most this long, and at most what is left
+  // of a requested shutdown's grace. A client that has not closed by then (brokers gone: librdkafka
+  // can block in close and destroy for minutes) is left behind, undestroyed: its partitions move to
+  // other members once the group's session times out, and what it had not committed is delivered
+  // again.
+  Duration close_timeout{std::chrono::seconds(10)};
   // A kRetry outcome keeps the partition paused this long before the message is delivered again.
   Duration retry_delay{std::chrono::seconds(1)};
   Duration poll_timeout{std::chrono::milliseconds(100)};
@@ -78,7 +86,8 @@ struct ConsumerCounters {
 // kRetry seeks back and resumes after retry_delay. On revocation (cooperative or eager) a running
 // job is cancelled through its CancelToken, awaited (revoke_wait) and never committed, so the new
 // owner gets the message again. stop() stops claiming, lets jobs finish within stop_grace, commits
-// what completed and closes the consumer (leaving the group so partitions move at once).
+// what completed and closes the consumer (leaving the group so partitions move at once), within
+// close_timeout.
 //
 // stop(), abort_for_tests(), assignment(), counters() and last_poll() are thread-safe. Destroy only
 // after run() returned (or if it never ran); the destructor joins job threads still running.

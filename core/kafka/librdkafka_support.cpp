@@ -1,10 +1,14 @@
 #include "core/kafka/librdkafka_support.h"
 
 #include <array>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 
 #include <fmt/format.h>
 
 #include "core/common/error.h"
+#include "core/common/shutdown.h"
 
 namespace datarefresh::kafka::detail {
 namespace {
@@ -97,6 +101,71 @@ HandlePtr new_handle(rd_kafka_type_t type, ConfPtr conf, std::string_view role) 
   }
   (void)conf.release();  // owned by rk now
   return HandlePtr(rk);
+}
+
+TeardownResult tear_down_within(HandlePtr rk, std::unique_ptr<ClientContext> context, Teardown steps,
+                                Duration timeout) {
+  struct Progress {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool finished = false;
+    rd_kafka_resp_err_t close_error = RD_KAFKA_RESP_ERR_NO_ERROR;
+  };
+  if (!rk) return TeardownResult{true, RD_KAFKA_RESP_ERR_NO_ERROR};
+  auto progress = std::make_shared<Progress>();
+  std::thread helper([handle = rk.release(), steps, progress] {
+    auto close_error = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (steps.close_consumer) close_error = rd_kafka_consumer_close(handle);
+    if (steps.destroy) rd_kafka_destroy_flags(handle, steps.destroy_flags);
+    {
+      std::lock_guard lock(progress->mutex);
+      progress->finished = true;
+      progress->close_error = close_error;
+    }
+    progress->cv.notify_all();
+  });
+  TeardownResult result;
+  {
+    std::unique_lock lock(progress->mutex);
+    // At least a moment, even with no budget left: a client that closes at once is not left behind.
+    progress->cv.wait_for(lock, std::max(timeout, Duration(100)), [&] { return progress->finished; });
+    result.finished = progress->finished;
+    result.close_error = progress->close_error;
+  }
+  if (result.finished) {
+    helper.join();
+  } else {
+    helper.detach();
+  }
+  if (!result.finished || !steps.destroy) {
+    // The handle lives on, and may still call back: its context must too, doing nothing.
+    if (context) {
+      context->silenced.store(true);
+      (void)context.release();
+    }
+  }
+  return result;
+}
+
+ScopedClient::ScopedClient(rd_kafka_type_t type, const ClientOptions& options,
+                           const std::map<std::string, std::string>& managed, std::string_view role, std::string logger,
+                           Teardown teardown, Duration teardown_timeout)
+    : context_(std::make_unique<ClientContext>()),
+      role_(role),
+      teardown_(teardown),
+      teardown_timeout_(teardown_timeout) {
+  context_->logger = Logger(std::move(logger));
+  auto conf = make_conf(options, managed, *context_);
+  rk_ = new_handle(type, std::move(conf), role);
+}
+
+ScopedClient::~ScopedClient() {
+  const auto budget = shutdown_budget(teardown_timeout_);
+  const auto logger = context_->logger;
+  if (!tear_down_within(std::move(rk_), std::move(context_), teardown_, budget).finished) {
+    logger.warn("a kafka client did not close in time and is left behind (brokers unreachable?)",
+                {{"client", role_}, {"timeout_ms", budget.count()}});
+  }
 }
 
 bool is_retryable(rd_kafka_resp_err_t err) {

@@ -13,6 +13,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "core/common/duration.h"
 #include "core/common/log.h"
 #include "core/kafka/client_options.h"
 #include "core/kafka/kafka_error.h"
@@ -46,9 +47,55 @@ struct ClientContext {
   Logger logger{"kafka"};
   std::function<void(std::string_view)> on_statistics;
   void* owner = nullptr;
-  // Set before a handle is deliberately left undestroyed (see GroupConsumer): its callbacks then
-  // do nothing, so a handle outliving its owner logs nothing and touches nothing else.
+  // Set before a handle is deliberately left undestroyed (see GroupConsumer, tear_down_within):
+  // its callbacks then do nothing, so a handle outliving its owner logs nothing and touches
+  // nothing else.
   std::atomic<bool> silenced{false};
+  // Set before a consumer is closed: a rebalance callback must then hand partitions back without
+  // reaching the owner, which may be gone before a slow close returns.
+  std::atomic<bool> closing{false};
+};
+
+// What tear_down_within() does with a handle, in order.
+struct Teardown {
+  bool close_consumer = false;  // rd_kafka_consumer_close: commit nothing more, leave the group
+  bool destroy = true;          // rd_kafka_destroy_flags(destroy_flags); false leaves the handle
+  int destroy_flags = 0;
+};
+
+struct TeardownResult {
+  bool finished = false;  // every step returned within the timeout
+  rd_kafka_resp_err_t close_error = RD_KAFKA_RESP_ERR_NO_ERROR;
+};
+
+// Runs `steps` on a helper thread and waits at most `timeout` (at least 100 ms) for them. librdkafka 2.0.2 can
+// block in rd_kafka_consumer_close and rd_kafka_destroy for minutes, or for good, once the brokers
+// are gone (librdkafka issues #4519, #4674); a process must still stop within its grace. If the
+// steps do not finish in time, the handle is left behind: `context` is silenced and never freed
+// (librdkafka threads may still call into it), the helper thread is detached, and the result says
+// so; the caller logs what was not handed back. Otherwise `context` is freed here (or kept, and
+// silenced, when the handle is not destroyed).
+TeardownResult tear_down_within(HandlePtr rk, std::unique_ptr<ClientContext> context, Teardown steps, Duration timeout);
+
+// A short-lived client (admin, offset reader, topic reader) and the context its callbacks use,
+// torn down within `teardown_timeout` and what is left of a requested shutdown's grace.
+class ScopedClient {
+ public:
+  // `role` names the client in errors ("admin client"), `logger` its log lines ("kafka.admin").
+  ScopedClient(rd_kafka_type_t type, const ClientOptions& options, const std::map<std::string, std::string>& managed,
+               std::string_view role, std::string logger, Teardown teardown, Duration teardown_timeout);
+  ~ScopedClient();
+  ScopedClient(const ScopedClient&) = delete;
+  ScopedClient& operator=(const ScopedClient&) = delete;
+
+  rd_kafka_t* get() const { return rk_.get(); }
+
+ private:
+  std::unique_ptr<ClientContext> context_;
+  HandlePtr rk_;
+  std::string role_;
+  Teardown teardown_;
+  Duration teardown_timeout_;
 };
 
 // Builds a configuration from the options (validated first), then the `managed` properties the

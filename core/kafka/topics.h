@@ -8,31 +8,15 @@
 #include "core/common/duration.h"
 #include "core/kafka/client_options.h"
 #include "core/kafka/message.h"
+#include "core/kafka/topic_admin.h"
 
 namespace datarefresh::kafka {
 
-struct TopicSpec {
-  std::string name;
-  int partitions = 1;
-  int replication_factor = -1;  // -1: the broker's default
-};
-
-enum class TopicState {
-  kCreated,            // created by this call
-  kExisted,            // already there with the requested partition count
-  kPartitionMismatch,  // already there with a different partition count (not changed)
-};
-
-struct TopicReport {
-  std::string name;
-  TopicState state = TopicState::kExisted;
-  int partitions = 0;   // the topic's actual partition count
-  std::string message;  // for kPartitionMismatch: what differs and what to do
-};
-
-// Creates the topics that do not exist yet through the Admin API (CreateTopics). Existing topics are
-// fine; a different partition count is reported (kPartitionMismatch), never altered. Throws Error
-// naming the topic if the cluster is unreachable within `timeout` or refuses to create a topic.
+// ensure_topics(TopicAdmin&, ...) over the cluster at `options` (Admin API CreateTopics, metadata
+// requests): missing topics are created, existing ones accepted once settled, partition mismatches
+// reported, never altered. `timeout` bounds the whole call, including the wait for topics that
+// were just created (by this process or another) to show their partitions and leaders. Throws
+// Error naming the topic if the cluster is unreachable within `timeout` or refuses to create one.
 std::vector<TopicReport> ensure_topics(const ClientOptions& options, const std::vector<TopicSpec>& topics,
                                        Duration timeout);
 

@@ -1,6 +1,7 @@
 #include "core/service/service_context.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -136,6 +137,7 @@ ServiceContext::ServiceContext(std::filesystem::path config_file, config::Config
     : config_file_(std::move(config_file)),
       config_(std::move(config)),
       service_name_(std::move(service_name)),
+      watchdog_(config_.service.shutdown_grace, service_name_),
       registry_(std::make_shared<prometheus::Registry>()) {}
 
 ServiceContext::~ServiceContext() {
@@ -217,7 +219,9 @@ void ServiceContext::require_endpoints(unsigned endpoints) const {
 void ServiceContext::ensure_topics() const {
   Logger log("service");
   for (const auto& report : kafka::ensure_topics(kafka_client_options(config_), topic_specs(config_), std::chrono::seconds(30))) {
-    if (report.state == kafka::TopicState::kPartitionMismatch) log.warn(report.message, {{"topic", report.name}});
+    if (report.state == kafka::TopicState::kPartitionMismatch || report.state == kafka::TopicState::kNotSettled) {
+      log.warn(report.message, {{"topic", report.name}});
+    }
   }
 }
 
@@ -272,9 +276,12 @@ void ServiceContext::run_consumer(kafka::GroupConsumer& consumer, bool heartbeat
                            "consumer group")
                      .Register(*registry_)
                      .Add({{"group", consumer.group_id()}});
-  // A jthread: asked to stop and joined when it goes out of scope, also when run() throws.
+  // A jthread: asked to stop and joined when it goes out of scope, also when run() throws. It
+  // waits on the stop token, so that joining it does not eat into the shutdown grace.
   std::jthread heartbeat([&](std::stop_token stop) {
     std::int64_t stalls_seen = 0;
+    std::mutex mutex;
+    std::condition_variable_any wake;
     while (!stop.stop_requested()) {
       if (heartbeat_from_polls && std::chrono::steady_clock::now() - consumer.last_poll() < std::chrono::seconds(60)) {
         health_.heartbeat();
@@ -282,7 +289,8 @@ void ServiceContext::run_consumer(kafka::GroupConsumer& consumer, bool heartbeat
       const auto recovered = consumer.counters().stalls_recovered;
       stalls.Increment(static_cast<double>(recovered - stalls_seen));
       stalls_seen = recovered;
-      std::this_thread::sleep_for(std::chrono::seconds(1));
+      std::unique_lock lock(mutex);
+      wake.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; });
     }
   });
   consumer.run();

@@ -7,6 +7,7 @@
 #include <prometheus/registry.h>
 
 #include "core/catalog/media_kind.h"
+#include "core/common/shutdown.h"
 #include "core/config/config.h"
 #include "core/kafka/group_consumer.h"
 #include "core/kafka/producer.h"
@@ -49,8 +50,10 @@ catalog::MediaKind media_kind(const config::MediaTypeConfig& media);
 std::filesystem::path resolve_path(const std::filesystem::path& config_file, const std::string& path);
 
 // What every datarefresh service process owns: its configuration, metrics registry, health
-// state and /metrics-/healthz-/readyz server. Built once in main, before any worker starts;
-// stopped last. Not copyable; the members are thread-safe as documented by their types.
+// state, /metrics-/healthz-/readyz server and shutdown watchdog (a stop requested by SIGTERM ends
+// the process within service.shutdown_grace, whatever blocks; the Kafka clients bound their
+// close by it). Built once in main, before any worker starts; stopped last. Not copyable; the
+// members are thread-safe as documented by their types.
 class ServiceContext {
  public:
   ServiceContext(std::filesystem::path config_file, config::Config config, std::string service_name);
@@ -75,7 +78,8 @@ class ServiceContext {
   // instead of starting half its work.
   void require_endpoints(unsigned endpoints) const;
 
-  // Creates the topics of the Kafka contract if missing (a partition-count mismatch is logged).
+  // Creates the topics of the Kafka contract if missing; waits (bounded) for topics another process
+  // has just created to settle, then logs a partition-count mismatch, or a topic that never settled.
   void ensure_topics() const;
 
   // kafka_consumer_options() plus this process's lag metric: every kafka.consumer.lag_interval the
@@ -92,6 +96,8 @@ class ServiceContext {
   std::filesystem::path config_file_;
   config::Config config_;
   std::string service_name_;
+  // Declared before what it guards, so destroyed after it: armed until the very end of the service.
+  ShutdownWatchdog watchdog_;
   std::shared_ptr<prometheus::Registry> registry_;
   metrics::HealthState health_;
   std::unique_ptr<metrics::OpsServer> ops_;

@@ -66,7 +66,10 @@ struct BrokerAdminServer::Impl {
     } catch (const Error& e) {
       logger.warn("listing topics through the protocol failed; showing created topics only", {{"error", e.what()}});
     }
-    return {{"bootstrap", broker.bootstrap_servers()}, {"brokers", brokers}, {"topics", topics}};
+    return {{"bootstrap", broker.bootstrap_servers()},
+            {"brokers", brokers},
+            {"topics", topics},
+            {"settling", broker.settling_topics()}};
   }
 };
 

@@ -8,7 +8,7 @@ namespace datarefresh::broker {
 class EmbeddedBroker;
 
 // A small HTTP endpoint on 127.0.0.1 for fault tests against a running `datarefresh broker`:
-//   GET  /                                         bootstrap, brokers (up/down), topics
+//   GET  /                                         bootstrap, brokers (up/down), topics, settling topics
 //   POST /brokers/<id>/down, /brokers/<id>/up
 //   POST /topics/<topic>/partitions/<p>/leader/<broker>
 // Answers JSON; errors are {"error": "..."} with 400/404. Owns its listening thread; the broker must

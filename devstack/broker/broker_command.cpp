@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "core/common/duration.h"
 #include "core/common/error.h"
 #include "core/common/shutdown.h"
 #include "devstack/broker/broker_admin_server.h"
@@ -43,6 +44,10 @@ class BrokerCommand final : public Command {
     sub->add_option("--admin-port", admin_port_, "Port of the admin HTTP endpoint on 127.0.0.1 (0: a free one)")
         ->capture_default_str();
     sub->add_option("--admin-port-file", admin_port_file_, "Write the admin port to this file");
+    sub->add_option("--topic-metadata-delay", metadata_delay_,
+                    "For this long after its creation a topic shows no partition leaders (LEADER_NOT_AVAILABLE), "
+                    "as on a real cluster right after CreateTopics, e.g. 2s; 0 = settled at once")
+        ->capture_default_str();
   }
 
   int run() override {
@@ -58,7 +63,12 @@ class BrokerCommand final : public Command {
         topics.push_back(topic);
       }
     }
-    EmbeddedBroker broker(EmbeddedBrokerOptions{brokers_, topics});
+    const auto delay = parse_duration(metadata_delay_);
+    if (!delay) {
+      throw ConfigError(
+          fmt::format("--topic-metadata-delay '{}' is not a duration: write it like 2s or 500ms", metadata_delay_));
+    }
+    EmbeddedBroker broker(EmbeddedBrokerOptions{brokers_, topics, *delay});
     BrokerAdminServer admin(broker, admin_port_);
 
     std::cout << "broker listening: " << broker.bootstrap_servers() << '\n';
@@ -84,6 +94,7 @@ class BrokerCommand final : public Command {
   bool no_defaults_ = false;
   std::uint16_t admin_port_ = 0;
   std::string admin_port_file_;
+  std::string metadata_delay_ = "0s";
 };
 
 }  // namespace

@@ -4,7 +4,11 @@
 // rdkafka_mock.h needs rdkafka.h first.
 #include <algorithm>
 #include <charconv>
+#include <condition_variable>
+#include <map>
 #include <mutex>
+#include <stop_token>
+#include <thread>
 
 #include <fmt/format.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -44,6 +48,67 @@ struct EmbeddedBroker::Impl {
   mutable std::mutex mutex;
   std::vector<BrokerTopic> topics;
   std::vector<std::int32_t> down;
+  std::chrono::milliseconds settle_delay{0};
+  // Topics not settled yet: when they settle. Under `mutex`; the settler waits on settle_cv.
+  std::map<std::string, std::chrono::steady_clock::time_point> settling;
+  std::condition_variable_any settle_cv;
+  std::jthread settler;
+
+  // Makes a new topic look just created: listed with LEADER_NOT_AVAILABLE, no partition leaders.
+  void unsettle(const std::string& name, int partitions) {
+    rd_kafka_mock_topic_set_error(cluster, name.c_str(), RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE);
+    for (int p = 0; p < partitions; ++p) {
+      check(rd_kafka_mock_partition_set_leader(cluster, name.c_str(), p, -1),
+            fmt::format("taking the leader of {}[{}] away", name, p));
+    }
+  }
+
+  // The topic as a controller leaves it: no error, every partition led by a broker that is up.
+  void settle(const std::string& name) {
+    int partitions = 0;
+    std::vector<std::int32_t> up;
+    {
+      std::lock_guard lock(mutex);
+      for (const auto& t : topics) {
+        if (t.name == name) partitions = t.partitions;
+      }
+      for (std::int32_t id = 1; id <= brokers; ++id) {
+        if (std::find(down.begin(), down.end(), id) == down.end()) up.push_back(id);
+      }
+    }
+    if (up.empty()) up.push_back(1);
+    for (int p = 0; p < partitions; ++p) {
+      const auto err =
+          rd_kafka_mock_partition_set_leader(cluster, name.c_str(), p, up[static_cast<std::size_t>(p) % up.size()]);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        logger.error("settling a topic: setting a partition leader failed",
+                     {{"topic", name}, {"partition", p}, {"error", rd_kafka_err2name(err)}});
+      }
+    }
+    rd_kafka_mock_topic_set_error(cluster, name.c_str(), RD_KAFKA_RESP_ERR_NO_ERROR);
+    logger.info("topic settled", {{"topic", name}, {"partitions", partitions}});
+  }
+
+  void run_settler(std::stop_token stop) {
+    std::unique_lock lock(mutex);
+    while (!stop.stop_requested()) {
+      if (settling.empty()) {
+        settle_cv.wait(lock, stop, [&] { return !settling.empty(); });
+        continue;
+      }
+      auto next = std::min_element(settling.begin(), settling.end(),
+                                   [](const auto& a, const auto& b) { return a.second < b.second; });
+      if (std::chrono::steady_clock::now() < next->second) {
+        settle_cv.wait_until(lock, stop, next->second, [] { return false; });
+        continue;
+      }
+      const std::string name = next->first;
+      settling.erase(next);
+      lock.unlock();
+      settle(name);
+      lock.lock();
+    }
+  }
 
   void check_broker(std::int32_t id) const {
     if (id < 1 || id > brokers) {
@@ -80,11 +145,21 @@ EmbeddedBroker::EmbeddedBroker(EmbeddedBrokerOptions options) : impl_(std::make_
   }
   impl_->bootstrap = rd_kafka_mock_cluster_bootstraps(impl_->cluster);
   impl_->brokers = options.brokers;
+  impl_->settle_delay = options.topic_metadata_delay;
+  if (impl_->settle_delay.count() > 0) {
+    impl_->settler = std::jthread([impl = impl_.get()](std::stop_token stop) { impl->run_settler(stop); });
+  }
   for (const auto& t : options.topics) create_topic(t.name, t.partitions);
-  impl_->logger.info("embedded broker started", {{"bootstrap", impl_->bootstrap}, {"brokers", options.brokers}});
+  impl_->logger.info("embedded broker started", {{"bootstrap", impl_->bootstrap},
+                                                 {"brokers", options.brokers},
+                                                 {"topic_metadata_delay_ms", impl_->settle_delay.count()}});
 }
 
 EmbeddedBroker::~EmbeddedBroker() {
+  if (impl_->settler.joinable()) {
+    impl_->settler.request_stop();
+    impl_->settler.join();
+  }
   rd_kafka_mock_cluster_destroy(impl_->cluster);
   rd_kafka_destroy(impl_->host);
 }
@@ -110,6 +185,11 @@ void EmbeddedBroker::create_topic(const std::string& name, int partitions) {
   impl_->check(rd_kafka_mock_topic_create(impl_->cluster, name.c_str(), partitions, std::min(3, impl_->brokers)),
                fmt::format("creating topic {} with {} partitions", name, partitions));
   impl_->topics.push_back({name, partitions});
+  if (impl_->settle_delay.count() > 0) {
+    impl_->unsettle(name, partitions);
+    impl_->settling[name] = std::chrono::steady_clock::now() + impl_->settle_delay;
+    impl_->settle_cv.notify_all();
+  }
 }
 
 std::vector<BrokerTopic> EmbeddedBroker::created_topics() const {
@@ -145,6 +225,13 @@ void EmbeddedBroker::set_partition_leader(const std::string& topic, std::int32_t
   impl_->check(rd_kafka_mock_partition_set_leader(impl_->cluster, topic.c_str(), partition, broker_id),
                fmt::format("moving the leader of {}[{}] to broker {}", topic, partition, broker_id));
   impl_->logger.info("partition leader moved", {{"topic", topic}, {"partition", partition}, {"broker", broker_id}});
+}
+
+std::vector<std::string> EmbeddedBroker::settling_topics() const {
+  std::lock_guard lock(impl_->mutex);
+  std::vector<std::string> out;
+  for (const auto& [name, when] : impl_->settling) out.push_back(name);
+  return out;
 }
 
 std::vector<std::int32_t> EmbeddedBroker::down_brokers() const {

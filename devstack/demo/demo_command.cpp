@@ -83,7 +83,8 @@ class DemoCommand final : public Command {
     sub_->add_option("--indexers", indexers_, "Indexer processes")->capture_default_str()->check(CLI::Range(1, 16));
     sub_->add_option("--seed", seed_, "Data generator seed")->capture_default_str();
     sub_->add_option("--timeout", timeout_s_, "Seconds to wait for each refresh")->capture_default_str();
-    sub_->add_flag("--check-only", check_only_, "Bring the stack up, check each part answers, stop");
+    sub_->add_flag("--check-only", check_only_,
+                   "Bring the stack up, check each part answers, stop (with --keep: leave it running)");
     sub_->add_flag("--keep", keep_, "Leave the stack running at the end and print how to reach it");
     sub_->add_option("--es-major", es_major_,
                      "Elasticsearch major devsearch answers as (7 or 8; default: devsearch's, 8)")
@@ -110,8 +111,9 @@ class DemoCommand final : public Command {
                              counts.deleted_image, counts.deleted_audio, counts.mature_image, counts.mature_audio);
     if (!check_parts(stack)) return 1;
     if (check_only_) {
+      if (keep_) keep_running(stack, false);
       stack.stop();
-      std::cout << "dev stack stopped cleanly\n";
+      std::cout << "dev stack stopped cleanly" << std::endl;
       return 0;
     }
 
@@ -125,13 +127,10 @@ class DemoCommand final : public Command {
       ok = ok && p.run.status == ledger::RunStatus::kCompleted;
     }
     if (ok) ok = second_refresh(stack, results.at("image"));
-    std::cout << fmt::format("\ndemo {} in {:.0f}s\n", ok ? "succeeded" : "FAILED",
-                             std::chrono::duration<double>(Clock::now() - t0).count());
-    if (keep_) {
-      print_access(stack);
-      while (!wait_for_shutdown(std::chrono::seconds(1))) {
-      }
-    }
+    std::cout << fmt::format("\ndemo {} in {:.0f}s", ok ? "succeeded" : "FAILED",
+                             std::chrono::duration<double>(Clock::now() - t0).count())
+              << std::endl;
+    if (keep_) keep_running(stack, true);
     stack.stop();
     return ok ? 0 : 1;
   }
@@ -161,6 +160,7 @@ class DemoCommand final : public Command {
     auto info = client.info();
     report("devsearch", info.ok() ? "version " + info.value().version + " at " + stack.search_url() : info.error().describe(),
            info.ok());
+    std::cout << std::flush;
     return ok;
   }
 
@@ -214,18 +214,27 @@ class DemoCommand final : public Command {
     return moved && deleted;
   }
 
-  void print_access(DevStack& stack) {
+  // Prints how to reach the stack (the planner's API only when the services run), then waits for
+  // Ctrl-C or SIGTERM.
+  void keep_running(DevStack& stack, bool services) {
     const auto& ep = stack.postgres().endpoint();
     std::cout << "\nthe stack keeps running until Ctrl-C:\n";
     std::cout << "  " << ep.psql_command(ep.api_dbname) << "\n";
     std::cout << "  " << ep.psql_command(ep.catalog_dbname) << "\n";
     std::cout << "  curl " << stack.search_url() << "/_cat/indices?v\n";
     std::cout << "  curl " << stack.search_url() << "/_alias\n";
-    std::cout << "  curl " << stack.api_url() << "/v1/refreshes            # the planner's API (docs/api.md)\n";
-    std::cout << "  curl -H 'Content-Type: application/json' -d '{\"media_type\": \"audio\"}' " << stack.api_url()
-              << "/v1/refreshes\n";
+    if (services) {
+      std::cout << "  curl " << stack.api_url() << "/v1/refreshes            # the planner's API (docs/api.md)\n";
+      std::cout << "  curl -H 'Content-Type: application/json' -d '{\"media_type\": \"audio\"}' " << stack.api_url()
+                << "/v1/refreshes\n";
+    }
     std::cout << "  kafka bootstrap: " << stack.bootstrap_servers() << "\n";
     std::cout << "  logs: " << stack.run_dir().string() << "\n";
+    // Whoever reads this through a pipe or a file (a script waiting for the addresses) gets it
+    // now, not when the stack stops: stdout is only line-buffered on a terminal.
+    std::cout << std::flush;
+    while (!wait_for_shutdown(std::chrono::seconds(1))) {
+    }
   }
 
   std::uint64_t image_rows_ = 100'000;

@@ -27,6 +27,7 @@ TEST(LoadConfig, MinimalFileGetsEveryDefault) {
   EXPECT_EQ(c.environment, "local");
   EXPECT_EQ(c.logging.level, LogLevel::kInfo);
   EXPECT_EQ(c.logging.format, LogFormat::kJson);
+  EXPECT_EQ(c.service.shutdown_grace, std::chrono::seconds(50));
   EXPECT_EQ(c.kafka.bootstrap_servers, "127.0.0.1:9092");
   EXPECT_EQ(c.kafka.topic_name(Topic::kShardJobs), "datarefresh.shard-jobs");
   EXPECT_EQ(c.kafka.topics.shard_jobs.partitions, 12);
@@ -295,6 +296,23 @@ TEST(CrossKeyRules, TokenIsRequiredWhenABindIsNotLoopback) {
   Config c = load_config_from_string(std::string(kMinimalYaml) + "http: {api_bind: 0.0.0.0, metrics_bind: 10.0.0.5, token: {env: TOKEN}}\n", env);
   EXPECT_EQ(c.http.api_bind, "0.0.0.0");
   EXPECT_NO_THROW(load_config_from_string(std::string(kMinimalYaml) + "http: {api_bind: localhost, metrics_bind: 127.0.0.2}\n", minimal_env()));
+}
+
+TEST(ShutdownGrace, IsReadFromTheFileOrTheEnvironmentAndMustBeAtLeastOneSecond) {
+  Config c = load_config_from_string(std::string(kMinimalYaml) + "service: {shutdown_grace: 80s}\n", minimal_env());
+  EXPECT_EQ(c.service.shutdown_grace, std::chrono::seconds(80));
+  Environment env = minimal_env();
+  env["DATAREFRESH_SERVICE_SHUTDOWN_GRACE"] = "5s";
+  EXPECT_EQ(load_config_from_string(kMinimalYaml, env).service.shutdown_grace, std::chrono::seconds(5));
+
+  EXPECT_THAT(
+      problems_of(std::string(kMinimalYaml) + "service: {shutdown_grace: 500ms}\n"),
+      ElementsAre("service.shutdown_grace (500ms) is under 1s, too short to hand anything back: use at least 1s "
+                  "(the default is 50s)"));
+  EXPECT_THAT(problems_of(std::string(kMinimalYaml) + "service: {shutdown_grace: soon}\n"),
+              Contains(HasSubstr("service.shutdown_grace: expected a duration such as \"30s\"")));
+  EXPECT_THAT(problems_of(std::string(kMinimalYaml) + "service: {shutdown_timeout: 5s}\n"),
+              Contains(HasSubstr("service.shutdown_timeout: unknown key; valid keys here: shutdown_grace")));
 }
 
 TEST(CrossKeyRules, SaslNeedsCredentialsAndAliasesMustBeDistinct) {

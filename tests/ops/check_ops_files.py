@@ -505,6 +505,8 @@ def check_compose(root, docs, binary, reference):
             fail(f"{where}: postgres_fdw must read the catalog database (DATAREFRESH_POSTGRES_FDW_DBNAME)")
         if "healthcheck" not in svc:
             fail(f"{where} has no healthcheck")
+        check_grace(where, "stop_grace_period", duration_seconds(svc.get("stop_grace_period", "10s")),
+                    effective({}, reference["config"], env, "service.shutdown_grace"))
         check_config(binary, os.path.join(root, "config/datarefresh.yaml"), env, where)
     if services.get("indexer", {}).get("deploy", {}).get("replicas") != 2:
         fail(f"{rel}: indexer must run 2 replicas")
@@ -569,13 +571,10 @@ def check_compose(root, docs, binary, reference):
 
 K8S_CONFIG = "k8s/base/config/datarefresh.yaml"
 SECRET_EXAMPLE = "k8s/base/secret.example.yaml"
-# What both kustomize v5 (kubectl 1.27+) and the kustomize v2.0.3 of kubectl 1.20 (Debian 12's
-# kubernetes-client) read. The newer fields (labels, patches, components, per-generator options,
-# directories under resources) fail or mean something else in v2.0.3.
-KUSTOMIZE_V2_FIELDS = {"apiVersion", "kind", "namespace", "namePrefix", "nameSuffix", "commonLabels",
-                       "commonAnnotations", "resources", "bases", "configMapGenerator", "secretGenerator",
-                       "generatorOptions", "patchesStrategicMerge", "patchesJson6902", "images", "vars", "crds"}
-KUSTOMIZE_V2_GENERATOR_FIELDS = {"name", "behavior", "files", "literals", "type"}
+# Fields kustomize v5 deprecates (it warns on every render) and what replaces each. The renderings
+# fail on any warning too; this names the field even where no kubectl is installed.
+KUSTOMIZE_DEPRECATED = {"bases": "resources", "patchesStrategicMerge": "patches", "patchesJson6902": "patches",
+                        "commonLabels": "labels", "vars": "replacements"}
 
 
 def kustomizations(root):
@@ -585,27 +584,46 @@ def kustomizations(root):
 
 
 def check_kustomization_files(root, docs):
-    """Every file a kustomization names exists, and it uses only what kubectl 1.20 reads too."""
+    """Every file a kustomization names exists, and it uses no field kustomize v5 deprecates."""
     for kdir in kustomizations(root):
         rel = f"{kdir}/kustomization.yaml"
         kust = docs.get(rel, [{}])[0]
-        for key in sorted(set(kust) - KUSTOMIZE_V2_FIELDS):
-            fail(f"{rel}: field {key!r} is not read by the kustomize of kubectl 1.20 (Debian 12): "
-                 f"use only {sorted(KUSTOMIZE_V2_FIELDS)}")
-        for res in kust.get("resources", []) + kust.get("patchesStrategicMerge", []):
-            if not os.path.isfile(os.path.join(root, kdir, res)):
-                fail(f"{rel}: {res} is not a file (kubectl 1.20 takes directories under `bases` only)")
-        for base in kust.get("bases", []):
-            if not os.path.isfile(os.path.join(root, kdir, base, "kustomization.yaml")):
-                fail(f"{rel}: base {base} has no kustomization.yaml")
+        for key in sorted(set(kust) & set(KUSTOMIZE_DEPRECATED)):
+            fail(f"{rel}: field {key!r} is deprecated (kustomize v5 warns on every render): use "
+                 f"{KUSTOMIZE_DEPRECATED[key]!r} instead")
+        for res in kust.get("resources", []):
+            path = os.path.join(root, kdir, res)
+            if not os.path.isfile(path) and not os.path.isfile(os.path.join(path, "kustomization.yaml")):
+                fail(f"{rel}: resource {res} is neither a file nor a directory with a kustomization.yaml")
+        for patch in kust.get("patches", []):
+            if "path" in patch and not os.path.isfile(os.path.join(root, kdir, patch["path"])):
+                fail(f"{rel}: patch {patch['path']} does not exist")
         for gen in kust.get("configMapGenerator", []) + kust.get("secretGenerator", []):
-            for key in sorted(set(gen) - KUSTOMIZE_V2_GENERATOR_FIELDS):
-                fail(f"{rel}: generator {gen.get('name')}: field {key!r} is not read by kubectl 1.20's kustomize")
             for f in gen.get("files", []):
                 if not os.path.isfile(os.path.join(root, kdir, f.split("=")[-1])):
                     fail(f"{rel}: {gen.get('name')} reads {f}, which does not exist")
         if "secret.example.yaml" in kust.get("resources", []):
             fail(f"{rel}: must not apply secret.example.yaml (it would overwrite the real Secret)")
+
+
+def duration_seconds(text):
+    """A duration as the configuration and compose write it ("50s", "1m30s", "250ms"), in seconds;
+    None if it is not one."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", str(text))
+    if not parts or "".join(n + u for n, u in parts) != str(text):
+        return None
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def check_grace(where, field, seconds, shutdown_grace):
+    """A process ends itself within service.shutdown_grace; its supervisor must not kill it first."""
+    grace = duration_seconds(shutdown_grace)
+    if grace is None:
+        fail(f"{where}: service.shutdown_grace {shutdown_grace!r} is not a duration")
+    elif seconds is None or seconds <= grace:
+        fail(f"{where}: {field} ({seconds} s) is not above service.shutdown_grace ({grace:g} s as this process "
+             "sees it): it would be killed before handing back what it can")
 
 
 def effective(config, defaults, env, path):
@@ -726,6 +744,8 @@ def check_rendering(root, name, objs, binary, reference, secret, overlay):
                 fail(f"{where}: sets {e['name']}, which is no configuration key's variable")
             env[e["name"]] = str(e.get("value", "from-" + e["name"].lower()))
         envs[role] = env
+        check_grace(where, "terminationGracePeriodSeconds", pod.get("terminationGracePeriodSeconds", 30),
+                    effective(config, defaults, env, "service.shutdown_grace"))
 
         metrics_port = int(effective(config, defaults, env, "http.metrics_port"))
         if port_number("metrics", c) != metrics_port:

@@ -8,8 +8,9 @@
 #   - renders k8s/base and every overlay with `kubectl kustomize`;
 #   - runs schemas/validate_ops.js on the renderings, the Secret template, docker/compose.yaml and
 #     docker/Dockerfile.
-# Exits 77 (ctest: skipped) only when a tool cannot be had: kubectl, node or npm not installed
-# (./dev installs them), or the npm registry unreachable. Every other problem fails.
+# Exits 77 (ctest: skipped) only when a tool cannot be had: kubectl (1.21+), node or npm not
+# installed (./dev installs them; Debian 12's kubectl 1.20 is too old to render k8s/), or the npm
+# registry unreachable. Every other problem fails, a kustomize warning included.
 set -euo pipefail
 ROOT=$(cd "${1:?usage: check_ops_schemas.sh SOURCE_DIR [WORK_DIR]}" && pwd)
 WORK_DIR=${2:-$ROOT/.cache/ops-schemas}
@@ -19,6 +20,9 @@ trap 'rm -rf "$TMP"' EXIT
 
 skip() { echo "SKIP: $*"; exit 77; }
 command -v kubectl >/dev/null 2>&1 || skip "kubectl not found (Debian package kubernetes-client, which ./dev installs): nothing validated"
+# shellcheck source=render_k8s.sh
+. "$HERE/render_k8s.sh"
+if too_old=$(kustomize_too_old); then skip "$too_old: nothing validated"; fi
 command -v node >/dev/null 2>&1 || skip "node not found (Debian package nodejs, which ./dev installs): nothing validated"
 command -v npm >/dev/null 2>&1 || skip "npm not found (Debian package npm, which ./dev installs): nothing validated"
 NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]')
@@ -47,8 +51,6 @@ if [ "$(cat "$WORK_DIR/.installed" 2>/dev/null)" != "$STAMP" ] || [ ! -d "$WORK_
 fi
 flock -u 9
 
-# shellcheck source=render_k8s.sh
-. "$HERE/render_k8s.sh"
 render_k8s "$ROOT" "$TMP/rendered" || exit 1
 args=()
 for f in "$TMP"/rendered/*.yaml; do
