@@ -82,6 +82,7 @@ struct Planner::Impl {
   void preflight(ledger::Ledger& ledger, ledger::Run& run, const config::MediaTypeConfig& media) {
     if (ledger.step_done(run.refresh_id, "preflight")) return;
     auto started = Clock::now();
+    refresh::check_replicas_allocatable(search, config);
     auto names = refresh::refresh_names(media.name, run.refresh_id);
     nlohmann::json fields = {{"new_index", names.new_index}, {"filtered_index", names.filtered_index},
                              {"alias", media.alias}, {"filtered_alias", media.filtered_alias}};

@@ -391,6 +391,9 @@ StepResult restore_settings(StepContext& c) {
   auto started = Clock::now();
   std::vector<std::string> indices{*run.new_index};
   if (config.refresh.filtered_index.enabled) indices.push_back(*run.filtered_index);
+  // Checked again: the cluster may have lost nodes since the preflight, and the wait for green
+  // below would then last search.health_timeout for nothing.
+  refresh::check_replicas_allocatable(search, config);
   nlohmann::json settings = {{"index",
                               {{"number_of_replicas", config.search.replicas_after_load},
                                {"refresh_interval", config.search.refresh_interval_after_load}}}};

@@ -15,17 +15,24 @@ struct MetadataDeleter {
 }  // namespace
 
 struct GroupOffsetsReader::Impl {
-  ClientOptions options;
+  // The handle never joins the group (no subscribe, no assign): there is nothing to hand back, so
+  // it is destroyed without a consumer close, and within a bounded time whatever the brokers do.
+  Impl(const ClientOptions& options, std::string group_id, std::string topic_name)
+      : group(std::move(group_id)),
+        topic(std::move(topic_name)),
+        client(RD_KAFKA_CONSUMER, options,
+               {{"group.id", group},
+                {"enable.auto.commit", "false"},
+                {"enable.auto.offset.store", "false"},
+                {"allow.auto.create.topics", "false"}},
+               "group offsets reader", "kafka.offsets",
+               detail::Teardown{false, true, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE}, std::chrono::seconds(5)),
+        rk(client.get()) {}
+
   std::string group;
   std::string topic;
-  detail::ClientContext context;
-  rd_kafka_t* rk = nullptr;
-
-  ~Impl() {
-    // The handle never joined the group: there is nothing to hand back, so destroying it must not
-    // wait for a consumer close the brokers may never answer.
-    if (rk) rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-  }
+  detail::ScopedClient client;
+  rd_kafka_t* rk;
 
   int partition_count(Duration timeout) {
     rd_kafka_topic_t* t = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
@@ -45,19 +52,7 @@ struct GroupOffsetsReader::Impl {
 };
 
 GroupOffsetsReader::GroupOffsetsReader(const ClientOptions& options, std::string group_id, std::string topic)
-    : impl_(std::make_unique<Impl>()) {
-  impl_->options = options;
-  impl_->group = std::move(group_id);
-  impl_->topic = std::move(topic);
-  impl_->context.logger = Logger("kafka.offsets");
-  auto conf = detail::make_conf(options,
-                                {{"group.id", impl_->group},
-                                 {"enable.auto.commit", "false"},
-                                 {"enable.auto.offset.store", "false"},
-                                 {"allow.auto.create.topics", "false"}},
-                                impl_->context);
-  impl_->rk = detail::new_handle(RD_KAFKA_CONSUMER, std::move(conf), "group offsets reader").release();
-}
+    : impl_(std::make_unique<Impl>(options, std::move(group_id), std::move(topic))) {}
 
 GroupOffsetsReader::~GroupOffsetsReader() = default;
 

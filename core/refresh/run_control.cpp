@@ -5,6 +5,7 @@
 #include "core/common/log.h"
 #include "core/messages/timestamp.h"
 #include "core/refresh/rollback.h"
+#include "core/refresh/step_error.h"
 
 namespace datarefresh::refresh {
 
@@ -67,6 +68,19 @@ std::string fail_refresh(ledger::Ledger& ledger, pg::Database& api, search::Clie
 std::string cancel_refresh(ledger::Ledger& ledger, pg::Database& api, search::Client& search,
                            EventPublisher& publisher, const ledger::Run& run, const config::MediaTypeConfig& media) {
   return end_refresh(ledger, api, search, publisher, run, media, cancel_reason(run), true);
+}
+
+void check_replicas_allocatable(search::Client& search, const config::Config& config) {
+  auto health = check(search.cluster_health(std::nullopt, std::nullopt, std::chrono::seconds(10)),
+                      "reading the search cluster's health");
+  const int replicas = config.search.replicas_after_load;
+  if (health.data_nodes > 0 && replicas > health.data_nodes - 1) {
+    throw StepError(fmt::format("search.replicas_after_load is {} but the search cluster has {} data node{}: a "
+                                "replica never shares a node with its primary, so the new indices could never turn "
+                                "green; set search.replicas_after_load to at most {}, or add data nodes",
+                                replicas, health.data_nodes, health.data_nodes == 1 ? "" : "s", health.data_nodes - 1),
+                    false);
+  }
 }
 
 std::string cancel_reason(const ledger::Run& run) {

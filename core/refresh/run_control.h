@@ -28,6 +28,11 @@ std::string fail_refresh(ledger::Ledger& ledger, pg::Database& api, search::Clie
 std::string cancel_refresh(ledger::Ledger& ledger, pg::Database& api, search::Client& search,
                            EventPublisher& publisher, const ledger::Run& run, const config::MediaTypeConfig& media);
 
+// Refuses search.replicas_after_load when the cluster has too few data nodes to place that many
+// copies of a shard (each on a node of its own): the new indices could never turn green. Throws a
+// StepError (not retryable) naming the setting and the node count.
+void check_replicas_allocatable(search::Client& search, const config::Config& config);
+
 // "cancelled by <who> at <when>" for a run whose cancel was requested.
 std::string cancel_reason(const ledger::Run& run);
 

@@ -168,7 +168,8 @@ Result<ClusterHealth> Client::cluster_health(const std::optional<std::string>& i
   }
   auto j = parse_json(r, "GET " + path);
   if (!j) return j.error();
-  return ClusterHealth{j->value("status", ""), j->value("timed_out", false), r.status};
+  return ClusterHealth{j->value("status", ""), j->value("timed_out", false), r.status,
+                       j->value("number_of_data_nodes", 0)};
 }
 
 Status Client::create_index(const std::string& name, const nlohmann::json& body) {

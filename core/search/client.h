@@ -36,6 +36,7 @@ struct ClusterHealth {
   std::string status;  // green | yellow | red
   bool timed_out = false;
   int http_status = 200;  // 408 when a wait timed out
+  int data_nodes = 0;     // number_of_data_nodes
 };
 
 struct IndexRow {
