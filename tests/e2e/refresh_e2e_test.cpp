@@ -46,6 +46,9 @@ class RefreshEndToEnd : public ::testing::Test {
     o.image_rows = kImageRows;
     o.audio_rows = kAudioRows;
     o.seed = 20261121;
+    // ctest runs this suite twice: against devsearch's default (Elasticsearch 8.13) and, with
+    // DATAREFRESH_TEST_ES_MAJOR=7, as Elasticsearch 7.10, whose _aliases semantics differ.
+    if (const char* major = std::getenv("DATAREFRESH_TEST_ES_MAJOR")) o.search_es_major = std::atoi(major);
     o.env = {{"DATAREFRESH_REFRESH_ROWS_PER_SHARD", "500"},
              {"DATAREFRESH_LOGGING_FORMAT", "text"},
              {"DATAREFRESH_SEARCH_BULK_MAX_DOCS", "400"}};
