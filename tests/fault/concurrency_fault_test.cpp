@@ -1,5 +1,5 @@
 // Refreshes of two media types at once (lock scope media_type, as users run them), and the
-// liveness of shard jobs (docs/reliability.md, scenarios 17 to 19): real processes on the dev
+// liveness of shard jobs (docs/reliability.md, scenarios 19 to 21): real processes on the dev
 // stack; every test checks the end state exactly.
 #include <chrono>
 #include <iostream>
@@ -81,7 +81,7 @@ class ConcurrencyAndLiveness : public ::testing::Test {
 
 demo::DevStack* ConcurrencyAndLiveness::stack_ = nullptr;
 
-// Scenario 17: shard jobs published while no indexer runs. The coordinator tells from the
+// Scenario 19: shard jobs published while no indexer runs. The coordinator tells from the
 // indexers' group that nobody consumes them, says so in the ledger (status, API), and fails the
 // refresh cleanly after refresh.shard_unclaimed_timeout instead of waiting forever.
 TEST_F(ConcurrencyAndLiveness, ShardJobsNobodyConsumesAreReportedAndFailTheRefreshAfterTheDeadline) {
@@ -98,7 +98,7 @@ TEST_F(ConcurrencyAndLiveness, ShardJobsNobodyConsumesAreReportedAndFailTheRefre
       << p.run.error.value_or("") << ": the message names the setting";
 }
 
-// Scenario 18: one slow indexer and many shards: jobs wait in the queue for longer than
+// Scenario 20: one slow indexer and many shards: jobs wait in the queue for longer than
 // refresh.shard_unclaimed_timeout, but they are consumed one after the other, so the refresh waits
 // as long as it takes and completes; meanwhile the ledger says they are queued.
 TEST_F(ConcurrencyAndLiveness, JobsQueuedBehindConsumedOnesWaitAsLongAsItTakes) {
@@ -119,7 +119,7 @@ TEST_F(ConcurrencyAndLiveness, JobsQueuedBehindConsumedOnesWaitAsLongAsItTakes) 
   EXPECT_TRUE(p.run.shard_jobs.is_null()) << "cleared once every shard completed";
 }
 
-// Scenario 19: image and audio requested together, in varied order and timing; each completes
+// Scenario 21: image and audio requested together, in varied order and timing; each completes
 // with the exact checks, whatever the other does meanwhile.
 TEST_F(ConcurrencyAndLiveness, ImageAndAudioRequestedTogetherBothCompleteExactly) {
   ensure_indexers(2);
@@ -147,7 +147,7 @@ TEST_F(ConcurrencyAndLiveness, ImageAndAudioRequestedTogetherBothCompleteExactly
   }
 }
 
-// Scenario 19, held: the image's filtered reindex is held in the engine (rethrottled to a crawl)
+// Scenario 21, held: the image's filtered reindex is held in the engine (rethrottled to a crawl)
 // while an audio refresh is requested, indexes, verifies and promotes; only then is the image's
 // reindex let go. A long step of one refresh never delays another.
 TEST_F(ConcurrencyAndLiveness, AudioCompletesWhileTheImagesFilteredReindexIsHeld) {

@@ -1,4 +1,4 @@
-// The search engine as it really answers (docs/reliability.md, scenarios 20 to 24): a restart of
+// The search engine as it really answers (docs/reliability.md, scenarios 22 to 25): a restart of
 // about a minute, an index write block and the flood-stage block, the new index deleted mid-refresh
 // with auto-create on and off, and replicas the cluster cannot place. devsearch runs as
 // Elasticsearch 7.10 here (the other suites use its default, 8.13). Real processes on the dev
@@ -123,7 +123,7 @@ class EngineFaults : public ::testing::Test {
 
 demo::DevStack* EngineFaults::stack_ = nullptr;
 
-// Scenario 20: the engine restarts while shards run and refuses connections for 40 s (longer than
+// Scenario 22: the engine restarts while shards run and refuses connections for 40 s (longer than
 // refresh.shard_stall_timeout, and many more attempts than a retry count would have allowed). The
 // shards wait, say so, and go on: the outage costs time, not shard attempts.
 TEST_F(EngineFaults, AnEngineRestartWithinTheDeadlineCostsTimeNotShardAttempts) {
@@ -137,7 +137,7 @@ TEST_F(EngineFaults, AnEngineRestartWithinTheDeadlineCostsTimeNotShardAttempts) 
   EXPECT_EQ(highest_attempt(id), 1) << "no shard was re-published";
 }
 
-// Scenario 21: an operator puts a write block on the new index while it loads. Each bulk item is
+// Scenario 23: an operator puts a write block on the new index while it loads. Each bulk item is
 // answered 403 cluster_block_exception; the shards wait for the block to lift, say so (ledger,
 // API, status), and dead-letter nothing.
 TEST_F(EngineFaults, AWriteBlockIsWaitedOutReportedAndNothingIsDeadLettered) {
@@ -157,7 +157,7 @@ TEST_F(EngineFaults, AWriteBlockIsWaitedOutReportedAndNothingIsDeadLettered) {
   EXPECT_EQ(highest_attempt(id), 1);
 }
 
-// Scenario 21, flood stage: the engine's own read_only_allow_delete block (disk full). It holds
+// Scenario 23, flood stage: the engine's own read_only_allow_delete block (disk full). It holds
 // each write, then answers 429; lifted, the refresh completes without a dead letter.
 TEST_F(EngineFaults, TheFloodStageBlockIsWaitedOutToo) {
   auto id = stack_->trigger("image");
@@ -172,7 +172,7 @@ TEST_F(EngineFaults, TheFloodStageBlockIsWaitedOutToo) {
   EXPECT_EQ(highest_attempt(id), 1);
 }
 
-// Scenario 22: the new index is deleted while shards run, with action.auto_create_index on (the
+// Scenario 24: the new index is deleted while shards run, with action.auto_create_index on (the
 // engine's default) and then off. The indexers write through the index's load alias with
 // require_alias, so nothing creates the index again: the shards fail for good, the refresh fails
 // and is rolled back at once, and the index never reappears.
@@ -197,7 +197,7 @@ TEST_F(EngineFaults, ADeletedNewIndexFailsTheRefreshCleanlyAndNeverReappears) {
   ASSERT_TRUE(r.ok() && r->status == 200);
 }
 
-// Scenario 23: more replicas after load than the cluster's data nodes can hold (devsearch has 2:
+// Scenario 25: more replicas after load than the cluster's data nodes can hold (devsearch has 2:
 // at most 1 replica) is refused at the preflight, naming the setting and the node count, instead
 // of waiting search.health_timeout (12 h) for green.
 TEST_F(EngineFaults, ReplicasTheClusterCannotPlaceAreRefusedAtThePreflight) {
