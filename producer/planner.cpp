@@ -342,21 +342,8 @@ struct Planner::Impl {
     publisher.refresh_planned(plan);
 
     std::vector<messages::ShardJob> jobs;
-    auto temp = refresh::temp_table(pg::Identifier(media.table)).name();
     for (const auto& s : ledger.shards(run.refresh_id)) {
-      if (s.status != ledger::ShardStatus::kPending) continue;
-      messages::ShardJob job;
-      job.refresh_id = RefreshId(run.refresh_id);
-      job.media_type = media.name;
-      job.shard = ShardNumber(s.shard);
-      job.id_start = RowId(s.id_start);
-      job.id_end = RowId(s.id_end);
-      job.table = temp;
-      job.target_index = *run.new_index;
-      job.attempt = s.attempt;
-      job.expected_rows = s.id_end - s.id_start;
-      job.published_at = messages::now_timestamp();
-      jobs.push_back(job);
+      if (s.status == ledger::ShardStatus::kPending) jobs.push_back(refresh::shard_job(run, media, s));
     }
     // In two halves, so that the crash tests can stop the planner between them. A restart
     // publishes every job again (the ledger marks them published only after both halves); the

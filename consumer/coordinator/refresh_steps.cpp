@@ -61,21 +61,6 @@ std::vector<std::string> read_terms(const std::filesystem::path& path) {
 
 // ------------------------------------------------------------------------------------- indexing
 
-messages::ShardJob shard_job(const ledger::Run& run, const config::MediaTypeConfig& media, const ledger::ShardRecord& s) {
-  messages::ShardJob job;
-  job.refresh_id = RefreshId(run.refresh_id);
-  job.media_type = media.name;
-  job.shard = ShardNumber(s.shard);
-  job.id_start = RowId(s.id_start);
-  job.id_end = RowId(s.id_end);
-  job.table = refresh::temp_table(pg::Identifier(media.table)).name();
-  job.target_index = *run.new_index;
-  job.attempt = s.attempt;
-  job.expected_rows = s.id_end - s.id_start;
-  job.published_at = messages::now_timestamp();
-  return job;
-}
-
 double seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
 
 // Seconds since any shard of a running refresh started, progressed or completed: the ledger's sign
@@ -181,7 +166,7 @@ StepResult supervise_shards(StepContext& c) {
         s.status = ledger::ShardStatus::kPending;
       }
     }
-    if (s.status == ledger::ShardStatus::kPending && !s.published) to_publish.push_back(shard_job(run, c.media, s));
+    if (s.status == ledger::ShardStatus::kPending && !s.published) to_publish.push_back(refresh::shard_job(run, c.media, s));
   }
   if (!to_publish.empty()) {
     c.ledger.mark_published(run.refresh_id, c.services.publisher.shard_jobs(to_publish));

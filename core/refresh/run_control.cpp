@@ -4,6 +4,7 @@
 
 #include "core/common/log.h"
 #include "core/messages/timestamp.h"
+#include "core/refresh/naming.h"
 #include "core/refresh/rollback.h"
 #include "core/refresh/step_error.h"
 
@@ -68,6 +69,22 @@ std::string fail_refresh(ledger::Ledger& ledger, pg::Database& api, search::Clie
 std::string cancel_refresh(ledger::Ledger& ledger, pg::Database& api, search::Client& search,
                            EventPublisher& publisher, const ledger::Run& run, const config::MediaTypeConfig& media) {
   return end_refresh(ledger, api, search, publisher, run, media, cancel_reason(run), true);
+}
+
+messages::ShardJob shard_job(const ledger::Run& run, const config::MediaTypeConfig& media,
+                             const ledger::ShardRecord& shard) {
+  messages::ShardJob job;
+  job.refresh_id = RefreshId(run.refresh_id);
+  job.media_type = media.name;
+  job.shard = ShardNumber(shard.shard);
+  job.id_start = RowId(shard.id_start);
+  job.id_end = RowId(shard.id_end);
+  job.table = temp_table(pg::Identifier(media.table)).name();
+  job.target_index = run.new_index.value_or("");
+  job.attempt = shard.attempt;
+  job.expected_rows = shard.id_end - shard.id_start;
+  job.published_at = messages::now_timestamp();
+  return job;
 }
 
 void check_replicas_allocatable(search::Client& search, const config::Config& config) {

@@ -28,6 +28,11 @@ std::string fail_refresh(ledger::Ledger& ledger, pg::Database& api, search::Clie
 std::string cancel_refresh(ledger::Ledger& ledger, pg::Database& api, search::Client& search,
                            EventPublisher& publisher, const ledger::Run& run, const config::MediaTypeConfig& media);
 
+// The job of one shard's current attempt, as the planner publishes it and the coordinator
+// re-publishes it: the shard's id range of the refresh's temp table, into its new index.
+messages::ShardJob shard_job(const ledger::Run& run, const config::MediaTypeConfig& media,
+                             const ledger::ShardRecord& shard);
+
 // Refuses search.replicas_after_load when the cluster has too few data nodes to place that many
 // copies of a shard (each on a node of its own): the new indices could never turn green. Throws a
 // StepError (not retryable) naming the setting and the node count.
