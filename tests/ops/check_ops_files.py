@@ -405,6 +405,8 @@ def check_dockerfile(root, binary):
         print("note: no datarefresh binary, readelf or dpkg: runtime libraries not checked against the binary")
         return
     for soname, pkg in sorted(needed.items()):
+        if re.match(r'lib(asan|ubsan|lsan|tsan)\.so', soname):
+            continue  # a sanitizer build (./dev test --sanitize); the image is built without them
         if pkg is None:
             fail(f"{rel}: cannot tell which Debian package provides {soname} (needed by the binary)")
         elif pkg not in runtime_pkgs | BASE_IMAGE_PACKAGES:
