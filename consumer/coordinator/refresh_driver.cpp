@@ -72,9 +72,13 @@ void RefreshDriver::loop(const std::stop_token& stop) {
 RefreshDriver::PassOutcome RefreshDriver::pass() {
   auto& db = connection();
   ledger::Ledger ledger(db);
+  // The finished steps first, then the run: the run read is never older than the steps it
+  // follows (the planner records its fields before it marks a step done).
+  std::set<std::string> done;
+  for (const auto& [step, _] : ledger.step_seconds(refresh_id_)) done.insert(step);
   auto run = ledger.run(refresh_id_);
   if (!run || run->status != ledger::RunStatus::kRunning) return PassOutcome::kOver;
-  if (!ledger.step_done(refresh_id_, "publish")) return PassOutcome::kWaiting;  // still the planner's
+  if (!done.count("publish")) return PassOutcome::kWaiting;  // still the planner's
   auto media_it = services_.config.media_types.find(run->media_type);
   if (media_it == services_.config.media_types.end()) {
     if (!unknown_media_logged_) {
@@ -85,13 +89,8 @@ RefreshDriver::PassOutcome RefreshDriver::pass() {
     return PassOutcome::kWaiting;
   }
   StepContext c{services_, ledger, db, std::move(*run), media_it->second, log_};
-  bool promoted = ledger.step_done(refresh_id_, std::string(kPointOfNoReturn));
-  if (c.run.cancel_requested_at && !promoted) {
-    roll_back(c, std::nullopt);
-    return PassOutcome::kOver;
-  }
   try {
-    return advance(c);
+    return advance(c, done);
   } catch (const refresh::CancelRequested&) {
     roll_back(c, std::nullopt);
     return PassOutcome::kOver;
@@ -101,7 +100,7 @@ RefreshDriver::PassOutcome RefreshDriver::pass() {
                                                  {"attempt", retries_.attempts(refresh_id_)}, {"error", e.what()}});
       return PassOutcome::kRetryLater;
     }
-    if (ledger.step_done(refresh_id_, std::string(kPointOfNoReturn))) {
+    if (done.count(std::string(kPointOfNoReturn))) {
       // The live table is already the new one: never roll back past this point; keep trying.
       log_.error("step failed after table promotion; will retry", {{"refresh_id", refresh_id_}, {"error", e.what()}});
       return PassOutcome::kRetryLater;
@@ -111,18 +110,19 @@ RefreshDriver::PassOutcome RefreshDriver::pass() {
   }
 }
 
-RefreshDriver::PassOutcome RefreshDriver::advance(StepContext& c) {
-  std::set<std::string> done;
-  for (const auto& [step, _] : c.ledger.step_seconds(refresh_id_)) done.insert(step);
+RefreshDriver::PassOutcome RefreshDriver::advance(StepContext& c, std::set<std::string>& done) {
+  bool fresh = true;  // c.run was read by this pass, after the steps it found done
   for (const auto& step : refresh_sequence()) {
     if (done.count(std::string(step.name))) continue;
     // Each step starts from the run as it is now, never from what an earlier step read.
-    c.reload();
+    if (!fresh) c.reload();
+    fresh = false;
     if (c.run.status != ledger::RunStatus::kRunning) return PassOutcome::kOver;
     if (c.run.cancel_requested_at && !done.count(std::string(kPointOfNoReturn))) {
       throw refresh::CancelRequested(refresh_id_);
     }
     if (step.run(c) == StepResult::kWaiting) return PassOutcome::kWaiting;
+    done.insert(std::string(step.name));
     retries_.reset(refresh_id_);  // a step succeeded: transient failures count afresh
   }
   return PassOutcome::kOver;

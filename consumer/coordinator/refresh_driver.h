@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -41,7 +42,8 @@ class RefreshDriver {
   enum class PassOutcome { kOver, kWaiting, kRetryLater };
   void loop(const std::stop_token& stop);
   PassOutcome pass();
-  PassOutcome advance(StepContext& c);
+  // Runs the steps not in `done` (the steps the ledger holds finished), adding each it finishes.
+  PassOutcome advance(StepContext& c, std::set<std::string>& done);
   // Rolls the refresh back: compensations newest first, then the planner's creations.
   void roll_back(StepContext& c, const std::optional<std::string>& error);
   pg::Database& connection();
