@@ -2,7 +2,6 @@
 // liveness of shard jobs (docs/reliability.md, scenarios 19 to 21): real processes on the dev
 // stack; every test checks the end state exactly.
 #include <chrono>
-#include <iostream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -38,15 +37,10 @@ class ConcurrencyAndLiveness : public ::testing::Test {
              {"DATAREFRESH_REFRESH_FILTERED_INDEX_REQUESTS_PER_SECOND", "200"},
              {"DATAREFRESH_REFRESH_FILTERED_INDEX_SLICES", "1"},
              {"DATAREFRESH_LOGGING_FORMAT", "text"}};
-    stack_ = new demo::DevStack(o);
-    std::cout << "service logs: " << stack_->run_dir().string() << " (kept if a test fails)\n";
-    stack_->start_infrastructure();
-    stack_->start_services(0);  // the first test runs without indexers; the others start them
+    stack_ = start_suite_stack(o, 0);  // the first test runs without indexers; the others start them
   }
   static void TearDownTestSuite() {
-    stack_->set_remove_run_dir(::testing::UnitTest::GetInstance()->Passed());
-    delete stack_;
-    stack_ = nullptr;
+    stop_suite_stack(stack_);
   }
   static void engine_latency(const std::string& latency) {
     admin(stack_->search_url(), "POST", "/_devsearch/faults", json{{"latency", latency}}.dump());

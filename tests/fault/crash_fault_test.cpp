@@ -4,7 +4,6 @@
 // fails cleanly. Every test checks the end state exactly.
 #include <chrono>
 #include <fstream>
-#include <iostream>
 #include <set>
 #include <thread>
 
@@ -33,15 +32,10 @@ class Crashes : public ::testing::Test {
     o.env = {{"DATAREFRESH_REFRESH_ROWS_PER_SHARD", "500"},
              {"DATAREFRESH_REFRESH_TAG_FILTER_BATCH_ROWS", "400"},
              {"DATAREFRESH_LOGGING_FORMAT", "text"}};
-    stack_ = new demo::DevStack(o);
-    std::cout << "service logs: " << stack_->run_dir().string() << " (kept if a test fails)\n";
-    stack_->start_infrastructure();
-    stack_->start_services(2);
+    stack_ = start_suite_stack(o, 2);
   }
   static void TearDownTestSuite() {
-    stack_->set_remove_run_dir(::testing::UnitTest::GetInstance()->Passed());
-    delete stack_;
-    stack_ = nullptr;
+    stop_suite_stack(stack_);
   }
   static pg::Database api() { return pg::Database::connect(stack_->api_db_options()); }
   static std::string log_of(const std::string& name) {

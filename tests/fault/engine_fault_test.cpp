@@ -4,7 +4,6 @@
 // Elasticsearch 7.10 here (the other suites use its default, 8.13). Real processes on the dev
 // stack; every test checks the end state exactly.
 #include <chrono>
-#include <iostream>
 #include <set>
 #include <thread>
 
@@ -46,15 +45,10 @@ class EngineFaults : public ::testing::Test {
              {"DATAREFRESH_REFRESH_PROGRESS_INTERVAL", "1s"},
              {"DATAREFRESH_REFRESH_LEFTOVER_SWEEP_INTERVAL", "3s"},
              {"DATAREFRESH_LOGGING_FORMAT", "text"}};
-    stack_ = new demo::DevStack(o);
-    std::cout << "service logs: " << stack_->run_dir().string() << " (kept if a test fails)\n";
-    stack_->start_infrastructure();
-    stack_->start_services(2);
+    stack_ = start_suite_stack(o, 2);
   }
   static void TearDownTestSuite() {
-    stack_->set_remove_run_dir(::testing::UnitTest::GetInstance()->Passed());
-    delete stack_;
-    stack_ = nullptr;
+    stop_suite_stack(stack_);
   }
   void SetUp() override { faults({{"latency", kLatency}}); }
   void TearDown() override { admin(stack_->search_url(), "DELETE", "/_devsearch/faults"); }

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <iostream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -23,6 +24,20 @@ namespace {
 pg::Database api(demo::DevStack& stack) { return pg::Database::connect(stack.api_db_options()); }
 
 }  // namespace
+
+demo::DevStack* start_suite_stack(demo::DevStackOptions options, int indexers) {
+  auto* stack = new demo::DevStack(std::move(options));
+  std::cout << "service logs: " << stack->run_dir().string() << " (kept if a test fails)\n";
+  stack->start_infrastructure();
+  stack->start_services(indexers);
+  return stack;
+}
+
+void stop_suite_stack(demo::DevStack*& stack) {
+  stack->set_remove_run_dir(::testing::UnitTest::GetInstance()->Passed());
+  delete stack;
+  stack = nullptr;
+}
 
 void produce(demo::DevStack& stack, const std::string& topic, const std::string& key, const std::string& value) {
   kafka::ProducerOptions o;

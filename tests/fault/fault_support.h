@@ -14,6 +14,12 @@
 
 namespace datarefresh::fault {
 
+// Starts a suite's dev stack (PostgreSQL with data, broker, devsearch, planner, `indexers`
+// indexers, coordinator) and prints where the services' logs are.
+demo::DevStack* start_suite_stack(demo::DevStackOptions options, int indexers);
+// Stops the stack and deletes it; its logs are kept only when a test of the program failed.
+void stop_suite_stack(demo::DevStack*& stack);
+
 // Produces one message to datarefresh.<topic> and waits for the broker's acknowledgement.
 void produce(demo::DevStack& stack, const std::string& topic, const std::string& key, const std::string& value);
 

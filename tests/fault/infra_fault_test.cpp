@@ -2,7 +2,6 @@
 // partition leaders move, the search engine rejects, fails, drops connections or refuses documents
 // for good. Real processes on the dev stack; every test checks the end state exactly.
 #include <chrono>
-#include <iostream>
 #include <set>
 #include <thread>
 
@@ -42,15 +41,10 @@ class InfraFaults : public ::testing::Test {
              {"DATAREFRESH_REFRESH_LEFTOVER_SWEEP_INTERVAL", "3s"},
              {"DATAREFRESH_REFRESH_TRANSIENT_RETRY_DEADLINE", "10s"},
              {"DATAREFRESH_LOGGING_FORMAT", "text"}};
-    stack_ = new demo::DevStack(o);
-    std::cout << "service logs: " << stack_->run_dir().string() << " (kept if a test fails)\n";
-    stack_->start_infrastructure();
-    stack_->start_services(2);
+    stack_ = start_suite_stack(o, 2);
   }
   static void TearDownTestSuite() {
-    stack_->set_remove_run_dir(::testing::UnitTest::GetInstance()->Passed());
-    delete stack_;
-    stack_ = nullptr;
+    stop_suite_stack(stack_);
   }
   // Every test starts with the suite's bulk latency: without it a 500-row shard runs in a few
   // milliseconds and wait_indexing() can miss every shard's running state.

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <iostream>
 #include <map>
 #include <fstream>
 #include <set>
@@ -41,16 +40,10 @@ class RefreshFaults : public ::testing::Test {
              {"DATAREFRESH_SEARCH_BULK_MAX_DOCS", "100"},
              {"DATAREFRESH_SEARCH_BULK_CONCURRENCY", "1"},
              {"DATAREFRESH_LOGGING_FORMAT", "text"}};
-    stack_ = new demo::DevStack(o);
-    std::cout << "service logs: " << stack_->run_dir().string() << " (kept if a test fails)\n";
-    stack_->start_infrastructure();
-    stack_->start_services(2);
+    stack_ = start_suite_stack(o, 2);
   }
   static void TearDownTestSuite() {
-    // Keep the services' logs (the path is in the failure messages) only when something failed.
-    stack_->set_remove_run_dir(::testing::UnitTest::GetInstance()->Passed());
-    delete stack_;
-    stack_ = nullptr;
+    stop_suite_stack(stack_);
   }
 
   // Every test starts with the suite's bulk latency; the kill tests slow bulk requests further so
