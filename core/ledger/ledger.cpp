@@ -19,20 +19,20 @@ constexpr const char* kRunColumns = R"SQL(
   to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS updated_at,
   to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS finished_at,
   to_char(cancel_requested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS cancel_requested_at,
-  cancel_requested_by, shard_jobs::text)SQL";
+  cancel_requested_by, shard_jobs::text, mode, mode_reason)SQL";
 
 struct UpdatableColumn {
   std::string_view name;
   std::string_view type;
 };
 
-constexpr std::array<UpdatableColumn, 16> kUpdatable = {{
+constexpr std::array<UpdatableColumn, 18> kUpdatable = {{
     {"new_index", "text"},         {"filtered_index", "text"},     {"old_index", "text"},
     {"old_filtered_index", "text"}, {"alias", "text"},             {"filtered_alias", "text"},
     {"id_min", "bigint"},          {"id_max", "bigint"},           {"shard_count", "integer"},
     {"expected_rows", "bigint"},   {"rows_copied", "bigint"},      {"tags_rows_changed", "bigint"},
     {"tags_removed", "bigint"},    {"report", "jsonb"},            {"error", "text"},
-    {"shard_jobs", "jsonb"},
+    {"shard_jobs", "jsonb"},       {"mode", "text"},               {"mode_reason", "text"},
 }};
 
 std::optional<std::int64_t> opt_int(const std::optional<std::string>& v) {
@@ -75,6 +75,8 @@ Run read_run(const pg::ResultSet& rs, std::size_t i) {
   run.cancel_requested_at = at("cancel_requested_at");
   run.cancel_requested_by = at("cancel_requested_by");
   if (at("shard_jobs")) run.shard_jobs = nlohmann::json::parse(*at("shard_jobs"));
+  run.mode = at("mode").value_or("full");
+  run.mode_reason = at("mode_reason");
   return run;
 }
 
@@ -155,9 +157,10 @@ BeginOutcome Ledger::begin_run(const NewRun& n) {
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto inserted = db_.exec_params(
         "INSERT INTO datarefresh.runs (refresh_id, request_id, media_type, environment, lock_scope, status, phase, "
-        "requested_by, options) VALUES ($1::uuid, $2::uuid, $3, $4, $5, 'running', 'planning', $6, $7::jsonb) "
+        "requested_by, options, mode) VALUES ($1::uuid, $2::uuid, $3, $4, $5, 'running', 'planning', $6, $7::jsonb, $8) "
         "ON CONFLICT DO NOTHING RETURNING refresh_id",
-        {n.refresh_id, n.request_id, n.media_type, n.environment, n.lock_scope, n.requested_by, n.options.dump()});
+        {n.refresh_id, n.request_id, n.media_type, n.environment, n.lock_scope, n.requested_by, n.options.dump(),
+         n.mode});
     if (!inserted.empty()) return {BeginOutcome::Kind::kStarted, *run(n.refresh_id), std::nullopt};
     // Either the same request raced us, or another refresh holds the scope.
     auto again = db_.exec_params(std::string("SELECT ") + kRunColumns + " FROM datarefresh.runs WHERE request_id = $1::uuid",
@@ -173,10 +176,10 @@ BeginOutcome Ledger::begin_run(const NewRun& n) {
                          "; only one refresh runs per scope at a time: request again when it has finished";
     db_.exec_params(
         "INSERT INTO datarefresh.runs (refresh_id, request_id, media_type, environment, lock_scope, status, phase, "
-        "requested_by, options, error, holder_refresh_id, finished_at) VALUES ($1::uuid, $2::uuid, $3, $4, $5, "
-        "'refused', 'refused', $6, $7::jsonb, $8, $9::uuid, now()) ON CONFLICT DO NOTHING",
+        "requested_by, options, error, holder_refresh_id, finished_at, mode) VALUES ($1::uuid, $2::uuid, $3, $4, $5, "
+        "'refused', 'refused', $6, $7::jsonb, $8, $9::uuid, now(), $10) ON CONFLICT DO NOTHING",
         {n.refresh_id, n.request_id, n.media_type, n.environment, n.lock_scope, n.requested_by, n.options.dump(), reason,
-         holder.refresh_id});
+         holder.refresh_id, n.mode});
     auto refused = this->run(n.refresh_id);
     if (!refused) return begin_run(n);
     return {BeginOutcome::Kind::kRefused, *refused, holder};

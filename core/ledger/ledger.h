@@ -52,6 +52,10 @@ struct Run {
   // While indexing: where the shard jobs stand in the shard-jobs group (the coordinator's
   // ShardJobsWatch verdict: queued, lost, nobody consuming); null otherwise.
   nlohmann::json shard_jobs;
+  // "full" or "incremental" (what a request for "auto" resolved to), and why "auto" chose a full
+  // refresh (null otherwise).
+  std::string mode = "full";
+  std::optional<std::string> mode_reason;
 };
 
 // The phases from which a refresh can no longer be cancelled: the live table is being or has
@@ -108,6 +112,7 @@ struct NewRun {
   std::string lock_scope;
   std::string requested_by;
   nlohmann::json options = nlohmann::json::object();
+  std::string mode = "full";  // "full" | "incremental"; "auto" is resolved later (update_run "mode")
 };
 
 // What begin_run() found.

@@ -60,6 +60,7 @@ json to_json_value(const RefreshRequested& m) {
   j["media_type"] = m.media_type;
   j["options"] = {{"requested_by", m.options.requested_by}};
   if (m.options.row_limit) j["options"]["row_limit"] = *m.options.row_limit;
+  if (m.options.mode != "full") j["options"]["mode"] = m.options.mode;
   j["requested_at"] = format_timestamp(m.requested_at);
   return j;
 }
@@ -386,6 +387,10 @@ RefreshRequested read(const Reader& r, Tag<RefreshRequested>) {
   Reader options = r.object("options");
   m.options.row_limit = options.optional_integer("row_limit", 0);
   m.options.requested_by = options.string("requested_by");
+  m.options.mode = options.optional_string("mode").value_or("full");
+  if (m.options.mode != "full" && m.options.mode != "incremental" && m.options.mode != "auto") {
+    options.fail("mode", fmt::format("must be \"full\", \"incremental\" or \"auto\", got \"{}\"", m.options.mode));
+  }
   m.requested_at = r.timestamp("requested_at");
   return m;
 }

@@ -23,6 +23,10 @@ inline constexpr std::size_t kMaxDeadLetterPayloadBytes = 64 * 1024;
 struct RefreshOptions {
   std::optional<std::int64_t> row_limit;  // copy at most this many rows
   std::string requested_by;               // who asked: a user, "schedule", "http-api", ...
+  // "full" (the default: copy and index everything), "incremental" (only what changed since the
+  // last completed refresh; refused when that cannot be exact) or "auto" (incremental when it can
+  // be, full otherwise, saying why).
+  std::string mode = "full";
   bool operator==(const RefreshOptions&) const = default;
 };
 

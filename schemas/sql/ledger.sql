@@ -42,6 +42,12 @@ ALTER TABLE datarefresh.runs ADD COLUMN IF NOT EXISTS cancel_requested_by text;
 -- the coordinator while the refresh indexes; null otherwise.
 ALTER TABLE datarefresh.runs ADD COLUMN IF NOT EXISTS shard_jobs jsonb;
 
+-- Which kind of refresh the run is: 'full' (copy and index everything) or 'incremental' (only what
+-- changed since the last completed refresh). A request for mode 'auto' is recorded as the mode it
+-- resolved to, with mode_reason saying why a full refresh was chosen.
+ALTER TABLE datarefresh.runs ADD COLUMN IF NOT EXISTS mode text NOT NULL DEFAULT 'full';
+ALTER TABLE datarefresh.runs ADD COLUMN IF NOT EXISTS mode_reason text;
+
 -- The one-refresh-at-a-time lock: a second running run in the same scope cannot be inserted.
 CREATE UNIQUE INDEX IF NOT EXISTS runs_one_running_per_scope
   ON datarefresh.runs (lock_scope) WHERE status = 'running';
