@@ -87,14 +87,28 @@ CopyPlan copy_plan(const TableCopy& copy, const FdwTarget& fdw, const std::vecto
       pg::quote_literal(temp.name()) + " AND column_name = 'updated_on') THEN EXECUTE 'ALTER TABLE " + temp.quoted() +
       " ALTER COLUMN updated_on SET DEFAULT CURRENT_TIMESTAMP'; END IF; END $$");
   if (filter_tags) s.push_back("ALTER TABLE " + temp.quoted() + " ADD COLUMN " + count_column + " integer");
+  if (copy.stage_table) {
+    if (!has_identifier) throw ConfigError("an incremental copy of " + copy.live.name() + " needs an identifier column");
+    s.push_back("ALTER SEQUENCE " + seq.quoted() + " RESTART WITH " + std::to_string(std::max<std::int64_t>(1, copy.first_new_id)));
+  }
 
   // A row limit copies the first rows by identifier: one ordered part.
-  const bool limited = copy.row_limit && has_identifier;
-  const int n = (limited || !has_identifier || !copy.identifier_is_uuid) ? 1 : std::max(1, parts);
+  const bool limited = copy.row_limit && has_identifier && !copy.stage_table;
+  const std::int64_t chunk = std::max<std::int64_t>(1, copy.stage_part_rows);
+  const int n = copy.stage_table ? static_cast<int>(std::max<std::int64_t>(1, (copy.stage_rows + chunk - 1) / chunk))
+                : (limited || !has_identifier || !copy.identifier_is_uuid) ? 1
+                                                                           : std::max(1, parts);
   for (int i = 0; i < n; ++i) {
     std::vector<std::string> where;
-    if (i > 0) where.push_back("u.identifier >= " + pg::quote_literal(uuid_split_point(i, n)) + "::uuid");
-    if (i + 1 < n) {
+    if (copy.stage_table) {
+      // One array of identifiers per part, computed once (an InitPlan) and sent to the upstream as
+      // a parameter of its query, which finds the rows by its identifier index.
+      where.push_back(fmt::format("u.identifier = ANY ((SELECT array_agg(identifier) FROM {} WHERE ord > {} AND ord <= {}))",
+                                  *copy.stage_table, i * chunk, (i + 1) * chunk));
+    } else if (i > 0) {
+      where.push_back("u.identifier >= " + pg::quote_literal(uuid_split_point(i, n)) + "::uuid");
+    }
+    if (!copy.stage_table && i + 1 < n) {
       std::string below = "u.identifier < " + pg::quote_literal(uuid_split_point(i + 1, n)) + "::uuid";
       // No range holds a NULL identifier: the first part takes them, so no row is left out.
       where.push_back(i == 0 ? "(" + below + " OR u.identifier IS NULL)" : below);
@@ -121,6 +135,12 @@ CopyPlan copy_plan(const TableCopy& copy, const FdwTarget& fdw, const std::vecto
   }
   if (filter_tags) plan.finish.push_back("ALTER TABLE " + temp.quoted() + " DROP COLUMN " + count_column);
   plan.finish.push_back("ALTER TABLE " + temp.quoted() + " ADD PRIMARY KEY (id)");
+  if (copy.stage_table) {
+    // New ids are above every live id, so giving kept rows their live ids back never collides.
+    plan.finish.push_back("UPDATE " + temp.quoted() + " AS t SET id = l.id FROM " + copy.live.quoted() +
+                          " AS l WHERE l.identifier = t.identifier");
+    plan.finish.push_back("ANALYZE " + temp.quoted());
+  }
   return plan;
 }
 

@@ -29,6 +29,13 @@ struct TableCopy {
   pg::Identifier import_schema;
   // The upstream identifier column is a uuid, so the copy can be split into ranges of it.
   bool identifier_is_uuid = false;
+  // An incremental refresh's copy: only the identifiers of this table (quoted, qualified; columns
+  // identifier, ord 1..stage_rows), in parts of stage_part_rows; the temp table's new ids start at
+  // first_new_id, and rows already live get their live ids back.
+  std::optional<std::string> stage_table;
+  std::int64_t stage_rows = 0;
+  std::int64_t stage_part_rows = 10000;
+  std::int64_t first_new_id = 1;
 };
 
 // Columns both sides share, in the API table's order, without `id` (always generated anew).

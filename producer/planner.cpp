@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -14,6 +16,8 @@
 #include "core/common/crash_point.h"
 #include "core/common/log.h"
 #include "core/messages/codec.h"
+#include "core/pg/copy_out_stream.h"
+#include "core/refresh/incremental.h"
 #include "core/refresh/naming.h"
 #include "core/refresh/retry_budget.h"
 #include "core/refresh/rollback.h"
@@ -26,6 +30,21 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using refresh::StepError;
+
+// An incremental refresh that cannot be exact: refused before anything is touched.
+struct IncrementalRefused : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// How far before the watermark an incremental refresh looks for rows with a newer updated_on.
+// TODO(config): refresh.incremental.overlap.
+constexpr auto kOverlap = std::chrono::hours(1);
+
+std::string read_file_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -106,8 +125,226 @@ struct Planner::Impl {
       }
     }
     ledger.update_run(run.refresh_id, fields);
+    run = *ledger.run(run.refresh_id);
+    pg::Database db = connect_api();
+    ledger::Ledger l(db);
+    resolve_mode(l, db, run, media);
+    fields["mode"] = run.mode;
     ledger.mark_step(run.refresh_id, "preflight", seconds_since(started), fields);
     run = *ledger.run(run.refresh_id);
+  }
+
+  // What the next incremental refresh compares against: fingerprints of the index settings, the
+  // tag rules and the sensitive terms as this refresh uses them.
+  refresh::Baseline current_fingerprints(const config::MediaTypeConfig& media) {
+    refresh::Baseline b;
+    auto settings = context.resolve(config.refresh.index_settings_dir + "/" + media.index_settings);
+    b.index_settings =
+        refresh::fingerprint(read_file_text(settings) + "\nshards=" + std::to_string(media.number_of_shards));
+    std::string rules;
+    for (const auto& p : catalog::tag_filter_params(catalog::TagRules{})) rules += p + "\n";
+    b.tag_rules = refresh::fingerprint(rules);
+    b.sensitive_terms = refresh::fingerprint(read_file_text(context.resolve(config.refresh.sensitive_terms_file)));
+    return b;
+  }
+
+  // Why an incremental refresh of `media` cannot be exact now, or nullopt when it can. Touches nothing.
+  std::optional<std::string> incremental_refusal(ledger::Ledger& ledger, pg::Database& db, const ledger::Run& run,
+                                                 const config::MediaTypeConfig& media) {
+    if (run.options.contains("row_limit")) {
+      return std::string("a row limit copies a sample of the catalog, and an incremental refresh applies changes to "
+                         "the whole of it: request a full refresh with the row limit");
+    }
+    auto last = ledger.recent_runs(media.name, 1, ledger::RunStatus::kCompleted);
+    if (last.empty()) {
+      return "no completed refresh of " + media.name + " to start from: run a full refresh first";
+    }
+    const auto& prev = last.front();
+    auto recorded = ledger.step_details(prev.refresh_id, "baseline");
+    const auto base = refresh::baseline_tables(media.table);
+    bool tables = db.query_value("SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL",
+                                 {base.row_hashes, base.sensitive})
+                      .value_or("f") == "t";
+    if (!recorded || !tables) {
+      return fmt::format("the last completed refresh of {} ({}) kept no row hashes to compare the upstream with (it "
+                         "ran before incremental refreshes existed, or its baseline tables {} are gone): run a full "
+                         "refresh",
+                         media.name, prev.refresh_id, base.row_hashes);
+    }
+    auto before = refresh::Baseline::from_json(*recorded);
+    auto now = current_fingerprints(media);
+    if (before.index_settings != now.index_settings) {
+      return fmt::format("the index settings of {} ({} in refresh.index_settings_dir, or number_of_shards) changed "
+                         "since the last completed refresh {}: a clone keeps the old mappings and settings; run a full "
+                         "refresh",
+                         media.name, media.index_settings, prev.refresh_id);
+    }
+    if (before.tag_rules != now.tag_rules) {
+      return fmt::format("the tag-filter rules changed since the last completed refresh {}: rows kept from it were "
+                         "filtered by the old rules; run a full refresh",
+                         prev.refresh_id);
+    }
+    std::vector<std::pair<std::string, std::optional<std::string>>> promoted{{media.alias, prev.new_index}};
+    if (config.refresh.filtered_index.enabled) promoted.emplace_back(media.filtered_alias, prev.filtered_index);
+    for (const auto& [alias, index] : promoted) {
+      auto targets = refresh::check(search.get_alias(alias), "reading alias " + alias);
+      if (!index || targets.size() != 1 || !targets.count(*index)) {
+        std::vector<std::string> on;
+        for (const auto& [i, _] : targets) on.push_back(i);
+        return fmt::format("alias {} points at [{}], not at {} which the last completed refresh {} promoted: the live "
+                           "index was changed outside datarefresh; run a full refresh",
+                           alias, fmt::join(on, ", "), index.value_or("(none)"), prev.refresh_id);
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Resolves the requested mode (preflight): an incremental request that cannot be exact is
+  // refused; "auto" runs a full refresh instead and records why.
+  void resolve_mode(ledger::Ledger& ledger, pg::Database& db, ledger::Run& run, const config::MediaTypeConfig& media) {
+    const std::string requested = run.options.value("mode", "full");
+    if (requested == "full") return;
+    auto reason = incremental_refusal(ledger, db, run, media);
+    if (reason && requested == "incremental") throw IncrementalRefused("incremental refresh refused: " + *reason);
+    nlohmann::json fields = {{"mode", reason ? "full" : "incremental"}};
+    if (reason) fields["mode_reason"] = *reason;
+    ledger.update_run(run.refresh_id, fields);
+    if (reason) log.info("auto mode runs a full refresh", {{"refresh_id", run.refresh_id}, {"reason", *reason}});
+    run = *ledger.run(run.refresh_id);
+  }
+
+  // The watermark and the snapshot of the upstream's row hashes and of the sensitive list, taken
+  // before anything is copied: a row that changes after it is copied again by the next
+  // incremental refresh (its hash no longer matches), never missed.
+  void snapshot(ledger::Ledger& ledger, pg::Database& db, ledger::Run& run, const config::MediaTypeConfig& media) {
+    if (ledger.step_done(run.refresh_id, "snapshot")) return;
+    enter_phase(ledger, run, "snapshotting");
+    auto started = Clock::now();
+    auto upstream_options = service::upstream_db_options(config, "datarefresh-planner-snapshot");
+    for (const auto& s : refresh::row_text_settings()) upstream_options.settings.push_back(s);
+    auto upstream = pg::Database::connect(upstream_options);
+    auto fingerprints = current_fingerprints(media);
+    fingerprints.watermark = upstream.query_value("SELECT (now() AT TIME ZONE 'UTC')::text").value_or("");
+    auto upstream_cols = upstream.table_columns(media.table);
+    if (upstream_cols.empty()) {
+      throw StepError("upstream table " + media.table + " does not exist in " + upstream.target() +
+                          ": check media_types." + media.name + " and postgres.upstream.dsn",
+                      false);
+    }
+    std::vector<std::string> quoted;
+    for (const auto& c : shared_columns(upstream_cols, db.table_columns(media.table))) quoted.push_back(c.quoted());
+    const bool has_updated_on =
+        std::find(upstream_cols.begin(), upstream_cols.end(), "updated_on") != upstream_cols.end();
+    const auto snap = refresh::snapshot_tables(media.table, run.refresh_id);
+    const auto live = pg::Identifier(media.table, "table name");
+    db.exec("DROP TABLE IF EXISTS " + snap.row_hashes + "; DROP TABLE IF EXISTS " + snap.sensitive + "; CREATE TABLE " +
+            snap.row_hashes + " (identifier uuid NOT NULL, hash bigint NOT NULL, recent boolean NOT NULL); CREATE TABLE " +
+            snap.sensitive + " AS SELECT identifier FROM " + live.with_prefix("api_mature").quoted());
+    const std::string recent =
+        has_updated_on && run.mode == "incremental"
+            ? fmt::format("COALESCE(u.updated_on >= {}::timestamp AT TIME ZONE 'UTC' - interval '{} seconds', false)",
+                          pg::quote_literal(fingerprints.watermark),
+                          std::chrono::duration_cast<std::chrono::seconds>(kOverlap).count())
+            : std::string("false");
+    const int n = std::max(1, config.refresh.copy_parallelism);
+    std::atomic<std::int64_t> rows{0};
+    std::mutex mu;
+    std::optional<std::string> error;
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i) {
+      std::string where = "u.identifier IS NOT NULL";
+      if (i > 0) where += " AND u.identifier >= " + pg::quote_literal(uuid_split_point(i, n)) + "::uuid";
+      if (i + 1 < n) where += " AND u.identifier < " + pg::quote_literal(uuid_split_point(i + 1, n)) + "::uuid";
+      std::string select = fmt::format("SELECT u.identifier, {}, {} FROM public.{} AS u WHERE {}",
+                                       refresh::row_hash_sql(quoted), recent,
+                                       pg::Identifier(media.table, "upstream table").quoted(), where);
+      threads.emplace_back([&, select] {
+        try {
+          pg::CopyOutStream in(upstream_options, select);
+          auto out = pg::Database::connect(service::api_db_options(config, "datarefresh-planner-snapshot"));
+          pg::CopyRowView row;
+          rows += static_cast<std::int64_t>(
+              out.copy_in("COPY " + snap.row_hashes + " (identifier, hash, recent) FROM STDIN", [&](std::string& chunk) {
+                while (chunk.size() < (1 << 20) && in.next(row)) {
+                  chunk.append(row[0]).append("\t").append(row[1]).append("\t").append(row[2]).append("\n");
+                }
+                return !chunk.empty();
+              }));
+        } catch (const std::exception& e) {
+          std::lock_guard lock(mu);
+          if (!error) error = e.what();
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    if (error) throw StepError("taking the snapshot of upstream " + media.table + ": " + *error, true);
+    db.exec("ALTER TABLE " + snap.row_hashes + " ADD PRIMARY KEY (identifier)");
+    db.exec("ANALYZE " + snap.row_hashes);
+    db.transact([&](pg::Database& tx) {
+      ledger::Ledger l(tx);
+      l.mark_step(run.refresh_id, "baseline", 0, fingerprints.to_json());
+      l.mark_step(run.refresh_id, "snapshot", seconds_since(started),
+                  {{"rows", rows.load()}, {"watermark", fingerprints.watermark}});
+    });
+    log.info("upstream snapshot taken", {{"refresh_id", run.refresh_id}, {"rows", rows.load()},
+                                         {"seconds", seconds_since(started)}});
+  }
+
+  // An incremental refresh's delta: which upstream rows to copy again (new, changed by hash or
+  // updated_on, re-flagged) into stage_<table>, and which live rows to remove (deleted on request,
+  // gone from the upstream) into temp_delete_<table>. Returns the copy's extra WHERE clause for
+  // part i of n, reading the identifiers from the stage table.
+  struct Delta {
+    std::int64_t staged = 0, created = 0, reflagged = 0, deleted = 0, live_max_id = 0;
+  };
+  Delta stage_delta(ledger::Ledger& ledger, pg::Database& db, ledger::Run& run, const config::MediaTypeConfig& media) {
+    if (auto d = ledger.step_details(run.refresh_id, "delta")) {
+      return {d->value("staged", std::int64_t{0}), d->value("created", std::int64_t{0}),
+              d->value("reflagged", std::int64_t{0}), d->value("deleted", std::int64_t{0}),
+              d->value("live_max_id", std::int64_t{0})};
+    }
+    auto started = Clock::now();
+    const auto live = pg::Identifier(media.table, "table name");
+    const auto base = refresh::baseline_tables(media.table);
+    const auto snap = refresh::snapshot_tables(media.table, run.refresh_id);
+    const auto stage = refresh::stage_table(media.table, run.refresh_id);
+    const auto deletes = refresh::delete_table(live);
+    const auto deleted_list = live.with_prefix("api_deleted").quoted();
+    const auto sensitive_now = live.with_prefix("api_mature").quoted();
+    Delta d;
+    db.transact([&](pg::Database& tx) {
+      // Identifiers whose sensitive flag changed since the baseline, on live rows.
+      tx.exec("CREATE TEMP TABLE reflag ON COMMIT DROP AS SELECT identifier FROM ((SELECT identifier FROM " +
+              sensitive_now + " EXCEPT SELECT identifier FROM " + base.sensitive + ") UNION (SELECT identifier FROM " +
+              base.sensitive + " EXCEPT SELECT identifier FROM " + sensitive_now + ")) AS x WHERE EXISTS (SELECT 1 FROM " +
+              live.quoted() + " AS l WHERE l.identifier = x.identifier)");
+      tx.exec("DROP TABLE IF EXISTS " + stage);
+      tx.exec("CREATE TABLE " + stage + " AS SELECT s.identifier, row_number() OVER (ORDER BY s.identifier) AS ord FROM " +
+              snap.row_hashes + " AS s LEFT JOIN " + base.row_hashes +
+              " AS b USING (identifier) WHERE NOT EXISTS (SELECT 1 FROM " + deleted_list +
+              " AS d WHERE d.identifier = s.identifier) AND (s.recent OR b.hash IS DISTINCT FROM s.hash OR NOT EXISTS "
+              "(SELECT 1 FROM " + live.quoted() + " AS l WHERE l.identifier = s.identifier) OR s.identifier IN (SELECT "
+              "identifier FROM reflag))");
+      tx.exec("ALTER TABLE " + stage + " ADD PRIMARY KEY (ord)");
+      tx.exec("DROP TABLE IF EXISTS " + deletes.quoted());
+      tx.exec("CREATE TABLE " + deletes.quoted() + " (id integer PRIMARY KEY, identifier uuid NOT NULL)");
+      tx.exec("INSERT INTO " + deletes.quoted() + " SELECT l.id, l.identifier FROM " + live.quoted() +
+              " AS l WHERE EXISTS (SELECT 1 FROM " + deleted_list + " AS d WHERE d.identifier = l.identifier) OR NOT "
+              "EXISTS (SELECT 1 FROM " + snap.row_hashes + " AS s WHERE s.identifier = l.identifier)");
+      auto rs = tx.exec("SELECT (SELECT count(*) FROM " + stage + "), (SELECT count(*) FROM " + stage +
+                        " AS s WHERE NOT EXISTS (SELECT 1 FROM " + live.quoted() +
+                        " AS l WHERE l.identifier = s.identifier)), (SELECT count(*) FROM reflag AS r WHERE NOT EXISTS "
+                        "(SELECT 1 FROM " + deletes.quoted() + " AS x WHERE x.identifier = r.identifier)), (SELECT "
+                        "count(*) FROM " + deletes.quoted() + "), (SELECT COALESCE(max(id), 0) FROM " + live.quoted() + ")");
+      d = {std::stoll(*rs.rows[0][0]), std::stoll(*rs.rows[0][1]), std::stoll(*rs.rows[0][2]),
+           std::stoll(*rs.rows[0][3]), std::stoll(*rs.rows[0][4])};
+      ledger::Ledger(tx).mark_step(run.refresh_id, "delta", seconds_since(started),
+                                   {{"staged", d.staged}, {"created", d.created}, {"reflagged", d.reflagged},
+                                    {"deleted", d.deleted}, {"live_max_id", d.live_max_id}});
+    });
+    log.info("delta computed", {{"refresh_id", run.refresh_id}, {"staged", d.staged}, {"created", d.created},
+                                {"reflagged", d.reflagged}, {"deleted", d.deleted}});
+    return d;
   }
 
   void copy_tables(ledger::Ledger& ledger, pg::Database& db, ledger::Run& run, const config::MediaTypeConfig& media) {
@@ -131,6 +368,8 @@ struct Planner::Impl {
       jobs.push_back({extra.upstream, extra.downstream, extra.copy == config::CopyMode::kAdvanced, false});
     }
     auto names = refresh::refresh_names(media.name, run.refresh_id);
+    std::optional<Delta> delta;
+    if (run.mode == "incremental") delta = stage_delta(ledger, db, run, media);
     for (const auto& job : jobs) {
       const std::string step = "copy:" + job.live;
       if (ledger.step_done(run.refresh_id, step)) continue;
@@ -138,6 +377,11 @@ struct Planner::Impl {
       TableCopy copy{pg::Identifier(job.upstream, "upstream table"), pg::Identifier(job.live, "table name"),
                      job.advanced, limit, names.fdw_server,
                      refresh::import_schema(pg::Identifier(job.live, "table name"), run.refresh_id)};
+      if (delta && job.filter_tags) {  // the media table: only its delta; extra tables are small and copied whole
+        copy.stage_table = refresh::stage_table(media.table, run.refresh_id);
+        copy.stage_rows = delta->staged;
+        copy.first_new_id = delta->live_max_id + 1;
+      }
       copy.identifier_is_uuid =
           upstream
               .query_value("SELECT data_type FROM information_schema.columns WHERE table_schema = current_schema() "
@@ -273,8 +517,53 @@ struct Planner::Impl {
     return totals;
   }
 
+  // An incremental refresh's new indices: clones of the live ones (Elasticsearch's _clone needs a
+  // write block on the source: it is there only for the clone, and taken off again at once, also by
+  // a rollback). The filtered index is not cloned when the sensitive terms changed: the coordinator
+  // then builds it whole from the new main index.
+  void clone_indices(ledger::Ledger& ledger, ledger::Run& run, const config::MediaTypeConfig& media) {
+    enter_phase(ledger, run, "cloning_indices");
+    auto started = Clock::now();
+    const auto prev = ledger.recent_runs(media.name, 1, ledger::RunStatus::kCompleted);
+    const auto before = refresh::Baseline::from_json(
+        prev.empty() ? nlohmann::json::object()
+                     : ledger.step_details(prev.front().refresh_id, "baseline").value_or(nlohmann::json::object()));
+    const auto now = refresh::Baseline::from_json(*ledger.step_details(run.refresh_id, "baseline"));
+    const bool rebuild_filtered = before.sensitive_terms != now.sensitive_terms;
+    std::vector<std::pair<std::string, std::string>> clones{{*run.old_index, *run.new_index}};
+    if (config.refresh.filtered_index.enabled && !rebuild_filtered && run.old_filtered_index) {
+      clones.emplace_back(*run.old_filtered_index, *run.filtered_index);
+    }
+    ledger.mark_step(run.refresh_id, "clone:blocks", 0, {{"indices", {*run.old_index, run.old_filtered_index.value_or("")}}});
+    for (const auto& [source, target] : clones) {
+      refresh::check(search.set_write_block(source, true), "putting a write block on " + source + " to clone it");
+      crash_point("planner.clone_source_blocked");
+      nlohmann::json body = {{"settings", {{"index", {{"number_of_replicas", 0}, {"refresh_interval", "-1"},
+                                                      {"blocks", {{"write", nullptr}}}}}}}};
+      if (target == *run.new_index) body["aliases"] = {{refresh::load_alias(target), nlohmann::json::object()}};
+      auto cloned = search.clone_index(source, target, body);
+      if (!cloned.ok() && cloned.error().type != "resource_already_exists_exception") {
+        search.set_write_block(source, false);
+        throw StepError("cloning " + source + " into " + target + ": " + cloned.error().describe(), cloned.error().retryable);
+      }
+      refresh::check(search.set_write_block(source, false), "taking the write block off " + source);
+    }
+    if (!ledger.step_done(run.refresh_id, "create_index")) {
+      // Made by an earlier attempt of this step: its load alias may not be there yet.
+      const auto load = refresh::load_alias(*run.new_index);
+      auto aliases = refresh::check(search.get_index_aliases(*run.new_index), "reading aliases of " + *run.new_index);
+      if (std::find(aliases.begin(), aliases.end(), load) == aliases.end()) {
+        refresh::check(search.update_aliases({search::AliasAction::add(*run.new_index, load)}),
+                       "adding alias " + load + " to " + *run.new_index);
+      }
+    }
+    ledger.mark_step(run.refresh_id, "create_index", seconds_since(started),
+                     {{"index", *run.new_index}, {"cloned", true}, {"rebuild_filtered", rebuild_filtered}});
+  }
+
   void create_index(ledger::Ledger& ledger, ledger::Run& run, const config::MediaTypeConfig& media) {
     if (ledger.step_done(run.refresh_id, "create_index")) return;
+    if (run.mode == "incremental") return clone_indices(ledger, run, media);
     enter_phase(ledger, run, "creating_index");
     auto started = Clock::now();
     auto path = context.resolve(config.refresh.index_settings_dir + "/" + media.index_settings);
@@ -301,7 +590,29 @@ struct Planner::Impl {
     std::int64_t lo = rs.rows[0][0] ? std::stoll(*rs.rows[0][0]) : 1;
     std::int64_t hi = rs.rows[0][1] ? std::stoll(*rs.rows[0][1]) : 0;
     std::int64_t rows = std::stoll(rs.rows[0][2].value_or("0"));
-    auto shards = catalog::plan_shards(lo, hi, config.refresh.rows_per_shard);
+    std::vector<catalog::ShardRange> shards;
+    if (run.mode == "incremental") {
+      // The delta's ids are sparse (kept rows keep their live ids): shards of rows_per_shard rows
+      // each, cut at the ids themselves; then the shards of documents to delete.
+      auto add = [&](const pg::Identifier& table, bool deletes) {
+        auto cuts = db.exec(fmt::format("SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM {}) AS x "
+                                        "WHERE (n - 1) % {} = 0 ORDER BY id",
+                                        table.quoted(), config.refresh.rows_per_shard));
+        auto top = db.query_value("SELECT max(id) + 1 FROM " + table.quoted());
+        for (std::size_t i = 0; i < cuts.size(); ++i) {
+          catalog::ShardRange r;
+          r.shard = static_cast<std::int32_t>(shards.size());
+          r.id_start = std::stoll(*cuts.rows[i][0]);
+          r.id_end = i + 1 < cuts.size() ? std::stoll(*cuts.rows[i + 1][0]) : std::stoll(top.value_or("0"));
+          r.deletes = deletes;
+          shards.push_back(r);
+        }
+      };
+      add(temp, false);
+      add(refresh::delete_table(pg::Identifier(media.table, "table name")), true);
+    } else {
+      shards = catalog::plan_shards(lo, hi, config.refresh.rows_per_shard);
+    }
     db.transact([&](pg::Database& tx) {
       ledger::Ledger l(tx);
       l.record_shards(run.refresh_id, shards);
@@ -415,6 +726,8 @@ PlanOutcome Planner::plan(const messages::RefreshRequested& request, const kafka
   n.requested_by = request.options.requested_by;
   n.options = nlohmann::json::object();
   if (request.options.row_limit) n.options["row_limit"] = *request.options.row_limit;
+  n.options["mode"] = request.options.mode;
+  n.mode = request.options.mode == "incremental" ? "incremental" : "full";  // "auto" is resolved at the preflight
   auto begun = ledger.begin_run(n);
   if (begun.kind == ledger::BeginOutcome::Kind::kRefused) {
     messages::RefreshRefused refused;
@@ -460,6 +773,9 @@ PlanOutcome Planner::plan(const messages::RefreshRequested& request, const kafka
     m.preflight(ledger, run, media);
     if (cancelled()) return PlanOutcome::kRetryLater;
     m.check_cancel(ledger, run);
+    m.snapshot(ledger, db, run, media);
+    if (cancelled()) return PlanOutcome::kRetryLater;
+    m.check_cancel(ledger, run);
     m.copy_tables(ledger, db, run, media);
     if (cancelled()) return PlanOutcome::kRetryLater;
     m.check_cancel(ledger, run);
@@ -471,6 +787,17 @@ PlanOutcome Planner::plan(const messages::RefreshRequested& request, const kafka
     m.retries.reset(request.request_id);
     m.count(media.name, "planned");
     return PlanOutcome::kPlanned;
+  } catch (const IncrementalRefused& e) {
+    messages::RefreshRefused refused;
+    refused.request_id = request.request_id;
+    refused.media_type = media.name;
+    refused.reason = e.what();
+    refused.at = messages::now_timestamp();
+    m.publisher.publish(refused);
+    ledger.finish_run(run.refresh_id, ledger::RunStatus::kRefused, std::string(e.what()), nullptr);
+    m.count(media.name, "refused");
+    m.log.warn("refresh refused", {{"refresh_id", run.refresh_id}, {"reason", refused.reason}});
+    return PlanOutcome::kRefused;
   } catch (const std::exception& e) {
     // A cancel request interrupts the running statement, so any error may be its doing: the
     // ledger says whether the refresh was cancelled.

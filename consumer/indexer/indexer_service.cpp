@@ -305,6 +305,8 @@ struct IndexerService::Impl {
     work.cancelled = [&] { return cancel.cancelled() || refresh_over.load(); };
     work.progress_interval = config.refresh.progress_interval;
     work.batches = &batches;
+    work.deletes_only = job.action == "delete";
+    work.delete_skipped = job.incremental;
     // What the shard waits for while the engine refuses transiently, for the progress events (the
     // coordinator then knows the shard is alive though its counts do not move) and the logs.
     std::mutex waiting_mu;
@@ -352,8 +354,11 @@ struct IndexerService::Impl {
     std::uint64_t bytes_read = 0;
     try {
       auto live = pg::Identifier(media.table, "table name");
-      auto query = shard_query(work.kind, pg::Identifier(job.table, "table name"), live, columns,
-                               job.id_start.value(), job.id_end.value());
+      auto query = work.deletes_only
+                       ? delete_shard_query(pg::Identifier(job.table, "table name"), job.id_start.value(),
+                                            job.id_end.value())
+                       : shard_query(work.kind, pg::Identifier(job.table, "table name"), live, columns,
+                                     job.id_start.value(), job.id_end.value());
       KeptCopyConnection connection(*this);
       CopyRows rows(connection.get(), query);
       MeasuredTransport transport(search, metrics, media.name);

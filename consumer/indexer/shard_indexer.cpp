@@ -20,6 +20,7 @@ struct BatchItem {
   std::size_t source_offset = 0;
   std::size_t source_length = 0;
   std::int64_t id = 0;
+  bool remove = false;  // a delete action (no source line)
 };
 
 struct Batch {
@@ -185,12 +186,16 @@ class ShardRun {
                true);
           return false;
         }
-        // Every item not listed as failed was indexed.
-        std::size_t failed = 0;
+        // Every item not listed as failed was indexed (or, for a delete, removed).
+        std::size_t failed = 0, deletes = 0, failed_deletes = 0;
+        if (work_.delete_skipped || work_.deletes_only) {
+          for (const auto& it : batch.items) deletes += it.remove ? 1 : 0;
+        }
         for (const auto& r : response.items) {
           if (r.ok()) continue;
           ++failed;
           const std::size_t i = r.position;
+          if (i < batch.items.size() && batch.items[i].remove) ++failed_deletes;
           if (i >= batch.items.size()) {
             fail(fmt::format("bulk answer for index {} placed a failed item at {} of {} sent", work_.index, i,
                              batch.items.size()),
@@ -224,7 +229,8 @@ class ShardRun {
           }
         }
         if (response.item_count > failed) {
-          counts.indexed.fetch_add(response.item_count - failed, std::memory_order_relaxed);
+          // Deletes are counted as the rows they came from (skipped, or a delete shard's rows read).
+          counts.indexed.fetch_add(response.item_count - failed - (deletes - failed_deletes), std::memory_order_relaxed);
           progress = true;
         }
         if (again.empty()) return true;
@@ -357,6 +363,9 @@ ShardResult index_shard(RowSource& rows, BulkTransport& transport, DeadLetterSin
     std::string action_prefix = "{\"index\":{\"_index\":";
     search::append_json_string(action_prefix, work.index);
     action_prefix += ",\"_id\":\"";
+    std::string delete_prefix = "{\"delete\":{\"_index\":";
+    search::append_json_string(delete_prefix, work.index);
+    delete_prefix += ",\"_id\":\"";
     const std::string action_suffix = "\"}}\n";
 
     std::vector<catalog::FieldView> row;
@@ -371,27 +380,40 @@ ShardResult index_shard(RowSource& rows, BulkTransport& transport, DeadLetterSin
       run.counts.rows_read.fetch_add(1, std::memory_order_relaxed);
       source.clear();
       std::int64_t id = 0;
-      switch (encoder.encode(row, source, id)) {
-        case catalog::RowOutcome::kSkippedDeleted:
-          run.counts.skipped_deleted.fetch_add(1, std::memory_order_relaxed);
-          continue;
-        case catalog::RowOutcome::kSkippedRemoved:
-          run.counts.skipped_removed.fetch_add(1, std::memory_order_relaxed);
-          continue;
-        case catalog::RowOutcome::kIndexed:
-          break;
+      bool remove = false;
+      if (work.deletes_only) {
+        if (row.size() != 1 || row[0].is_null) throw catalog::RowError("a delete shard's row must be one id");
+        id = std::stoll(std::string(row[0].text));
+        remove = true;
+      } else {
+        switch (encoder.encode(row, source, id)) {
+          case catalog::RowOutcome::kSkippedDeleted:
+            run.counts.skipped_deleted.fetch_add(1, std::memory_order_relaxed);
+            remove = true;
+            break;
+          case catalog::RowOutcome::kSkippedRemoved:
+            run.counts.skipped_removed.fetch_add(1, std::memory_order_relaxed);
+            remove = true;
+            break;
+          case catalog::RowOutcome::kIndexed:
+            break;
+        }
+        if (remove && !work.delete_skipped) continue;
       }
       BatchItem item;
       item.offset = batch.body.size();
       item.id = id;
+      item.remove = remove;
       auto [end, ec] = std::to_chars(id_text, id_text + sizeof id_text, id);
-      batch.body += action_prefix;
+      batch.body += remove ? delete_prefix : action_prefix;
       batch.body.append(id_text, end);
       batch.body += action_suffix;
       item.source_offset = batch.body.size();
-      item.source_length = source.size();
-      batch.body += source;
-      batch.body += '\n';
+      item.source_length = remove ? 0 : source.size();
+      if (!remove) {
+        batch.body += source;
+        batch.body += '\n';
+      }
       item.length = batch.body.size() - item.offset;
       batch.items.push_back(item);
       if (batch.items.size() >= settings.max_docs || batch.body.size() >= settings.max_bytes) {

@@ -118,6 +118,11 @@ struct ShardWork {
   std::function<void(const std::string& reason)> on_waiting;
   // Where batches come from and go back to; null: a pool for this shard only.
   BatchPool* batches = nullptr;
+  // An incremental refresh's shard, whose target index already holds documents: a row that is
+  // not indexed (deleted on request, removed from source) has its document deleted.
+  bool delete_skipped = false;
+  // Every row is one field, a document id to delete (an incremental refresh's removals).
+  bool deletes_only = false;
 };
 
 // Indexes one shard: reads every row from `rows`, turns it into a document, and bulk-indexes the

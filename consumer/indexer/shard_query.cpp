@@ -33,4 +33,8 @@ std::string shard_query(catalog::MediaKind kind, const pg::Identifier& temp_tabl
                      id_end);
 }
 
+std::string delete_shard_query(const pg::Identifier& delete_table, std::int64_t id_start, std::int64_t id_end) {
+  return fmt::format("SELECT id FROM {} WHERE id >= {} AND id < {}", delete_table.quoted(), id_start, id_end);
+}
+
 }  // namespace datarefresh::indexer

@@ -15,4 +15,8 @@ namespace datarefresh::indexer {
 std::string shard_query(catalog::MediaKind kind, const pg::Identifier& temp_table, const pg::Identifier& live_table,
                         const std::vector<std::string>& available_columns, std::int64_t id_start, std::int64_t id_end);
 
+// The SELECT of a delete shard: the ids in [id_start, id_end) of an incremental refresh's table of
+// removed rows (temp_delete_<table>), one column.
+std::string delete_shard_query(const pg::Identifier& delete_table, std::int64_t id_start, std::int64_t id_end);
+
 }  // namespace datarefresh::indexer

@@ -10,6 +10,7 @@ struct ShardRange {
   std::int32_t shard = 0;
   std::int64_t id_start = 0;
   std::int64_t id_end = 0;
+  bool deletes = false;  // an incremental refresh's shard of documents to delete
   bool operator==(const ShardRange&) const = default;
 };
 

@@ -299,28 +299,30 @@ std::vector<std::pair<std::string, double>> Ledger::step_seconds(const std::stri
 
 void Ledger::record_shards(const std::string& refresh_id, const std::vector<catalog::ShardRange>& shards) {
   // One statement per call keeps a large plan fast: arrays unnested server-side.
-  std::string numbers = "{", starts = "{", ends = "{";
+  std::string numbers = "{", starts = "{", ends = "{", kinds = "{";
   for (std::size_t i = 0; i < shards.size(); ++i) {
     const char* sep = i ? "," : "";
     numbers += sep + std::to_string(shards[i].shard);
     starts += sep + std::to_string(shards[i].id_start);
     ends += sep + std::to_string(shards[i].id_end);
+    kinds += std::string(sep) + (shards[i].deletes ? "delete" : "index");
   }
   numbers += "}";
   starts += "}";
   ends += "}";
+  kinds += "}";
   db_.exec_params(
-      "INSERT INTO datarefresh.shards (refresh_id, shard, id_start, id_end, status) "
-      "SELECT $1::uuid, s, a, b, 'pending' FROM unnest($2::int[], $3::bigint[], $4::bigint[]) AS t(s, a, b) "
-      "ON CONFLICT (refresh_id, shard) DO NOTHING",
-      {refresh_id, numbers, starts, ends});
+      "INSERT INTO datarefresh.shards (refresh_id, shard, id_start, id_end, status, kind) "
+      "SELECT $1::uuid, s, a, b, 'pending', k FROM unnest($2::int[], $3::bigint[], $4::bigint[], $5::text[]) "
+      "AS t(s, a, b, k) ON CONFLICT (refresh_id, shard) DO NOTHING",
+      {refresh_id, numbers, starts, ends, kinds});
 }
 
 std::vector<ShardRecord> Ledger::shards(const std::string& refresh_id) {
   auto rs = db_.exec_params(
       "SELECT shard, id_start, id_end, status, attempt, worker, rows_read, indexed, skipped_deleted, skipped_removed, "
       "dead_lettered, error, extract(epoch FROM now() - greatest(published_at, started_at, last_progress_at))::float8, "
-      "published_at IS NOT NULL, job_partition, job_offset, waiting, coalesce(retryable, true) "
+      "published_at IS NOT NULL, job_partition, job_offset, waiting, coalesce(retryable, true), kind "
       "FROM datarefresh.shards WHERE refresh_id = $1::uuid ORDER BY shard",
       {refresh_id});
   std::vector<ShardRecord> out;
@@ -339,6 +341,7 @@ std::vector<ShardRecord> Ledger::shards(const std::string& refresh_id) {
     if (r[14] && r[15]) s.job = JobPosition{static_cast<std::int32_t>(std::stol(*r[14])), std::stoll(*r[15])};
     s.waiting = r[16];
     s.retryable = r[17].value_or("t") == "t";
+    s.deletes = r[18].value_or("index") == "delete";
     out.push_back(std::move(s));
   }
   return out;

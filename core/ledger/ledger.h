@@ -102,6 +102,7 @@ struct ShardRecord {
   std::optional<std::string> waiting;
   // For a failed shard: false when another attempt cannot succeed (the refresh must fail).
   bool retryable = true;
+  bool deletes = false;  // a shard of documents to delete (incremental refresh)
 };
 
 struct NewRun {

@@ -100,6 +100,8 @@ json to_json_value(const ShardJob& m) {
   j["attempt"] = m.attempt;
   j["expected_rows"] = optional_json(m.expected_rows);
   j["published_at"] = format_timestamp(m.published_at);
+  if (m.action != "index") j["action"] = m.action;
+  if (m.incremental) j["incremental"] = true;
   return j;
 }
 
@@ -433,6 +435,14 @@ ShardJob read(const Reader& r, Tag<ShardJob>) {
   m.attempt = r.int32("attempt", 1);
   m.expected_rows = r.optional_integer("expected_rows", 0);
   m.published_at = r.timestamp("published_at");
+  m.action = r.optional_string("action").value_or("index");
+  if (m.action != "index" && m.action != "delete") {
+    r.fail("action", fmt::format("must be \"index\" or \"delete\", got \"{}\"", m.action));
+  }
+  if (r.present("incremental")) {
+    if (!r.need("incremental").is_boolean()) r.fail("incremental", "must be a boolean");
+    m.incremental = r.need("incremental").get<bool>();
+  }
   return m;
 }
 

@@ -83,6 +83,12 @@ struct ShardJob {
   std::int32_t attempt = 1;  // 1 for the first publication, +1 per retry
   std::optional<std::int64_t> expected_rows;
   Timestamp published_at{};
+  // "index": write the documents of the rows in [id_start, id_end) of `table`; "delete": delete
+  // the documents whose ids are the rows' ids (an incremental refresh's removals).
+  std::string action = "index";
+  // An incremental refresh's shard: the target index already holds documents, so a row that is
+  // not indexed (deleted on request, removed from source) has its document deleted.
+  bool incremental = false;
   bool operator==(const ShardJob&) const = default;
 };
 

@@ -37,6 +37,8 @@ std::vector<std::string> serving_aliases(const std::vector<std::string>& aliases
 
 pg::Identifier temp_table(const pg::Identifier& live) { return live.with_prefix("temp_import_"); }
 
+pg::Identifier delete_table(const pg::Identifier& live) { return live.with_prefix("temp_delete_"); }
+
 pg::Identifier import_schema(const pg::Identifier& live, const std::string& refresh_id) {
   return pg::Identifier("datarefresh_upstream_" + hex_of(refresh_id).substr(0, 12) + "_" + live.name().substr(0, 20));
 }

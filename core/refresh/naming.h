@@ -30,6 +30,9 @@ std::vector<std::string> serving_aliases(const std::vector<std::string>& aliases
 
 // temp_import_<live>, the table a refresh fills and promotes.
 pg::Identifier temp_table(const pg::Identifier& live);
+// temp_delete_<live>: an incremental refresh's rows to remove from the live table (id, identifier).
+pg::Identifier delete_table(const pg::Identifier& live);
+
 // The schema the upstream table is imported into, for one refresh.
 pg::Identifier import_schema(const pg::Identifier& live, const std::string& refresh_id);
 

@@ -79,10 +79,14 @@ messages::ShardJob shard_job(const ledger::Run& run, const config::MediaTypeConf
   job.shard = ShardNumber(shard.shard);
   job.id_start = RowId(shard.id_start);
   job.id_end = RowId(shard.id_end);
-  job.table = temp_table(pg::Identifier(media.table)).name();
+  job.table = shard.deletes ? delete_table(pg::Identifier(media.table)).name()
+                            : temp_table(pg::Identifier(media.table)).name();
   job.target_index = run.new_index.value_or("");
   job.attempt = shard.attempt;
-  job.expected_rows = shard.id_end - shard.id_start;
+  // An incremental refresh's ids are sparse (the live ids of updated rows): the range bounds them.
+  if (run.mode != "incremental") job.expected_rows = shard.id_end - shard.id_start;
+  job.action = shard.deletes ? "delete" : "index";
+  job.incremental = run.mode == "incremental";
   job.published_at = messages::now_timestamp();
   return job;
 }

@@ -50,7 +50,11 @@ struct BulkItemResult {
   std::string error_reason;
   bool retryable = false;  // 429 / 5xx / es_rejected_execution_exception: send this item again
 
-  bool ok() const { return status >= 200 && status < 300; }
+  // A delete of a document that is not there answers 404 "not_found" without an error, and
+  // Elasticsearch does not count it as a failure ("errors" stays false): the document is gone.
+  bool ok() const {
+    return (status >= 200 && status < 300) || (action == "delete" && status == 404 && error_type.empty());
+  }
 };
 
 // Which items of a `_bulk` answer parse_bulk_response() keeps.

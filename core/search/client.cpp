@@ -224,6 +224,17 @@ Status Client::update_settings(const std::string& name, const nlohmann::json& se
   return Done{};
 }
 
+Status Client::clone_index(const std::string& source, const std::string& target, const nlohmann::json& body) {
+  std::string path = "/" + url_encode(source) + "/_clone/" + url_encode(target);
+  DATAREFRESH_TRY_PERFORM(r, "POST", path, body.dump())
+  if (auto e = check(r, "POST " + path)) return *e;
+  return Done{};
+}
+
+Status Client::set_write_block(const std::string& index, bool on) {
+  return update_settings(index, {{"index", {{"blocks", {{"write", on ? nlohmann::json(true) : nlohmann::json(nullptr)}}}}}});
+}
+
 Result<nlohmann::json> Client::get_settings(const std::string& name) {
   std::string path = "/" + url_encode(name) + "/_settings";
   DATAREFRESH_TRY_PERFORM(r, "GET", path)

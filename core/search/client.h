@@ -88,6 +88,10 @@ class Client {
   Result<bool> index_exists(const std::string& name);
   Status delete_index(const std::string& name);
   Status update_settings(const std::string& name, const nlohmann::json& settings);
+  // POST /<source>/_clone/<target> with `body` (settings, aliases). The source needs a write block.
+  Status clone_index(const std::string& source, const std::string& target, const nlohmann::json& body);
+  // index.blocks.write on (true) or reset (null).
+  Status set_write_block(const std::string& index, bool on);
   Result<nlohmann::json> get_settings(const std::string& name);  // the "settings" object of `name`
 
   // A whole-request failure (HTTP 429/5xx, transport) is a retryable SearchError; item failures

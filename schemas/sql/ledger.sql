@@ -74,6 +74,10 @@ CREATE TABLE IF NOT EXISTS datarefresh.shards (
   PRIMARY KEY (refresh_id, shard)
 );
 
+-- What a shard does: 'index' writes the documents of its rows, 'delete' deletes the documents of
+-- the rows an incremental refresh removes (ids of temp_delete_<table>).
+ALTER TABLE datarefresh.shards ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'index';
+
 CREATE TABLE IF NOT EXISTS datarefresh.steps (
   refresh_id   uuid NOT NULL REFERENCES datarefresh.runs (refresh_id) ON DELETE CASCADE,
   step         text NOT NULL,
