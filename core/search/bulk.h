@@ -50,7 +50,12 @@ struct BulkItemResult {
   std::string error_reason;
   bool retryable = false;  // 429 / 5xx / es_rejected_execution_exception: send this item again
 
-  bool ok() const { return status >= 200 && status < 300; }
+  // A delete of a missing document answers 404 with `result: not_found` and no error, and
+  // Elasticsearch leaves the answer's `errors` false for it: the document is gone, as asked.
+  bool ok() const { return (status >= 200 && status < 300) || not_found_delete(); }
+  bool not_found_delete() const {
+    return action == "delete" && status == 404 && error_type.empty() && error_reason.empty();
+  }
 };
 
 // Which items of a `_bulk` answer parse_bulk_response() keeps.
