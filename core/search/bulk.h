@@ -50,10 +50,11 @@ struct BulkItemResult {
   std::string error_reason;
   bool retryable = false;  // 429 / 5xx / es_rejected_execution_exception: send this item again
 
-  // A delete of a document that is not there answers 404 "not_found" without an error, and
-  // Elasticsearch does not count it as a failure ("errors" stays false): the document is gone.
-  bool ok() const {
-    return (status >= 200 && status < 300) || (action == "delete" && status == 404 && error_type.empty());
+  // A delete of a missing document answers 404 with `result: not_found` and no error, and
+  // Elasticsearch leaves the answer's `errors` false for it: the document is gone, as asked.
+  bool ok() const { return (status >= 200 && status < 300) || not_found_delete(); }
+  bool not_found_delete() const {
+    return action == "delete" && status == 404 && error_type.empty() && error_reason.empty();
   }
 };
 

@@ -224,15 +224,22 @@ Status Client::update_settings(const std::string& name, const nlohmann::json& se
   return Done{};
 }
 
-Status Client::clone_index(const std::string& source, const std::string& target, const nlohmann::json& body) {
-  std::string path = "/" + url_encode(source) + "/_clone/" + url_encode(target);
-  DATAREFRESH_TRY_PERFORM(r, "POST", path, body.dump())
-  if (auto e = check(r, "POST " + path)) return *e;
-  return Done{};
+Status Client::set_write_block(const std::string& index, bool on) {
+  nlohmann::json value = on ? nlohmann::json(true) : nlohmann::json(nullptr);
+  return update_settings(index, {{"index", {{"blocks", {{"write", value}}}}}});
 }
 
-Status Client::set_write_block(const std::string& index, bool on) {
-  return update_settings(index, {{"index", {{"blocks", {{"write", on ? nlohmann::json(true) : nlohmann::json(nullptr)}}}}}});
+Status Client::clone_index(const std::string& source, const std::string& target, const nlohmann::json& body) {
+  std::string path = "/" + url_encode(source) + "/_clone/" + url_encode(target);
+  std::string text = body.is_null() || body.empty() ? std::string() : body.dump();
+  DATAREFRESH_TRY_PERFORM(r, "POST", path, text)
+  if (auto e = check(r, "POST " + path)) {
+    if (e->type == "illegal_state_exception" && e->reason.find("must be read-only") != std::string::npos) {
+      e->reason += " (set the write block on [" + source + "] first: Client::set_write_block)";
+    }
+    return *e;
+  }
+  return Done{};
 }
 
 Result<nlohmann::json> Client::get_settings(const std::string& name) {

@@ -88,11 +88,16 @@ class Client {
   Result<bool> index_exists(const std::string& name);
   Status delete_index(const std::string& name);
   Status update_settings(const std::string& name, const nlohmann::json& settings);
-  // POST /<source>/_clone/<target> with `body` (settings, aliases). The source needs a write block.
-  Status clone_index(const std::string& source, const std::string& target, const nlohmann::json& body);
-  // index.blocks.write on (true) or reset (null).
-  Status set_write_block(const std::string& index, bool on);
   Result<nlohmann::json> get_settings(const std::string& name);  // the "settings" object of `name`
+  // PUT <index>/_settings {"index":{"blocks":{"write":true}}}, or `"write": null` to lift it (null
+  // resets the setting to its default, as Elasticsearch's update-settings API documents).
+  Status set_write_block(const std::string& index, bool on);
+  // POST <source>/_clone/<target> with `body` ({"settings":{..},"aliases":{..}}; may be empty).
+  // The source must carry a write block (set_write_block) or Elasticsearch refuses with HTTP 500
+  // illegal_state_exception, which is permanent here. The target copies the source's settings,
+  // the write block included, except number_of_replicas and auto_expand_replicas: give
+  // "index.blocks.write": null in `body` settings (or lift it afterwards) to write to the target.
+  Status clone_index(const std::string& source, const std::string& target, const nlohmann::json& body);
 
   // A whole-request failure (HTTP 429/5xx, transport) is a retryable SearchError; item failures
   // are in the BulkResponse.

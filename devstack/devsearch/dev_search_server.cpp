@@ -252,6 +252,7 @@ struct DevSearchServer::Impl {
       if (m == "PUT") return store.put_settings(index, req.body, params);
     }
     if (op == "_bulk" && seg.size() == 2 && post) return bulk(req, index);
+    if (op == "_clone" && seg.size() == 3 && post) return store.clone_index(index, seg[2], req.body);
     if (op == "_refresh" && seg.size() == 2 && (post || get)) return store.refresh(index);
     if (op == "_count" && seg.size() == 2 && (post || get)) return store.count(index, req.body);
     if (op == "_search" && seg.size() == 2 && (post || get)) return store.search(index, req.body, params);

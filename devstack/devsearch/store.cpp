@@ -749,6 +749,90 @@ Answer Store::put_settings(const std::string& name, const std::string& body, con
   }
 }
 
+Answer Store::clone_index(const std::string& source, const std::string& target, const std::string& body) {
+  try {
+    auto j = parse_body(body);
+    // The REST layer parses the body before the action runs: only `settings` and `aliases`
+    // (ResizeRequest's parser; mappings always come from the source).
+    for (const auto& [key, value] : j.items()) {
+      if (key != "settings" && key != "aliases") {
+        throw api_error(400, "x_content_parse_exception", "[resize_request] unknown field [" + key + "]");
+      }
+    }
+    FlatSettings requested = flatten_settings(j.value("settings", nlohmann::json::object()));
+    Lock lock(mutex_);
+    // TransportResizeAction reads the source by its concrete name: an alias is not resolved.
+    Index* src = find_locked(source);
+    if (src == nullptr) {
+      throw api_error(404, "index_not_found_exception", "no such index [" + source + "]",
+                      {{"index_uuid", "_na_"}, {"index", source}});
+    }
+    if (auto it = requested.find("index.number_of_shards"); it != requested.end() && !it->second.is_null()) {
+      int wanted = int_setting(requested, "index.number_of_shards", src->shards, 1);
+      if (wanted != src->shards) {
+        // Elasticsearch's message, spacing included (IndexMetadata.selectCloneShard).
+        throw illegal_argument("the number of target shards (" + std::to_string(wanted) +
+                               ") must be the same as the number of  source shards ( " +
+                               std::to_string(src->shards) + ")");
+      }
+    }
+    if (auto reason = invalid_index_name_reason(target)) {
+      throw api_error(400, "invalid_index_name_exception", "Invalid index name [" + target + "], " + *reason,
+                      {{"index_uuid", "_na_"}, {"index", target}});
+    }
+    if (auto* existing = find_locked(target)) {
+      throw api_error(400, "resource_already_exists_exception",
+                      "index [" + target + "/" + existing->uuid + "] already exists",
+                      {{"index_uuid", existing->uuid}, {"index", target}});
+    }
+    if (blocks::at_level(src->blocks, blocks::Level::kWrite, options_.profile) == 0) {
+      // An IllegalStateException, which Elasticsearch answers with 500 (ExceptionsHelper.status).
+      throw api_error(500, "illegal_state_exception",
+                      "index " + source + " must be read-only to resize index. use \"index.blocks.write=true\"");
+    }
+    // The source's settings, except the replica count (Elasticsearch's default applies unless the
+    // request sets one), under the request's; a null in the request keeps a setting from being
+    // copied (how a shrink or clone drops the copied index.blocks.write).
+    FlatSettings settings = src->settings;
+    settings.erase("index.number_of_replicas");
+    settings.erase("index.auto_expand_replicas");
+    settings.erase("index.resize.source.name");  // a clone of a clone names its own source
+    settings.erase("index.resize.source.uuid");
+    for (const auto& [key, value] : requested) {
+      if (value.is_null()) {
+        settings.erase(key);
+      } else {
+        settings[key] = value;
+      }
+    }
+    settings["index.number_of_shards"] = std::to_string(src->shards);
+    nlohmann::json create = {{"settings", nlohmann::json::parse(unflatten_settings(settings).dump())}};
+    if (j.contains("aliases")) create["aliases"] = j["aliases"];
+    Index& dst = create_locked(target, create, false);
+    dst.settings["index.resize.source.name"] = src->name;
+    dst.settings["index.resize.source.uuid"] = src->uuid;
+    dst.mapping = src->mapping;
+    // The clone recovers from the source's last commit (flushed first), like a closed index
+    // re-opened: every acknowledged document is there and visible, versions and sequence numbers
+    // kept.
+    dst.seq_no = src->seq_no;
+    if (dst.sink) {
+      dst.ids = src->ids;
+      dst.sink_visible = static_cast<std::int64_t>(dst.ids.size());
+    } else {
+      dst.latest = src->latest;
+      dst.visible = std::map<std::string, DocPtr>(src->latest.begin(), src->latest.end());
+    }
+    nlohmann::ordered_json out;
+    out["acknowledged"] = true;
+    out["shards_acknowledged"] = true;
+    out["index"] = target;
+    return json_answer(200, out);
+  } catch (const ApiError& e) {
+    return json_answer(e);
+  }
+}
+
 namespace {
 // Sink mode keeps one visibility entry per bulk request, not per document.
 void add_sink_delta(Store::Index& idx, std::chrono::steady_clock::time_point now, std::int64_t delta);

@@ -74,6 +74,13 @@ class Store {
   Answer delete_index(const std::string& name);
   Answer get_settings(const std::string& name);
   Answer put_settings(const std::string& name, const std::string& body, const Params& params = {});
+  // POST|PUT <source>/_clone/<target>: a new index with the source's mappings, settings (but for
+  // number_of_replicas and auto_expand_replicas; the body's `settings` override, null drops one)
+  // and every document (same _id, _source, _version, all visible), plus the body's `aliases`.
+  // Refused as Elasticsearch's resize action refuses it, in its order: source missing (404),
+  // shard count differing (400), target invalid or existing (400), source without a WRITE-level
+  // block (500 illegal_state_exception).
+  Answer clone_index(const std::string& source, const std::string& target, const std::string& body);
   // What the fault injector does to one bulk item, given its document id.
   enum class ItemFault { kNone, kReject429, kMapping400 };
   // `keep`: the fields filter_path lets through (nullptr: the whole answer). `timeout`: how long

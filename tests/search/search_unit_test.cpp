@@ -110,6 +110,30 @@ TEST(ParseBulkResponse, FailedOnlyStillRefusesWhatIsNotABulkAnswer) {
   }
 }
 
+// A delete of a missing id, as the bulk API documentation's example answers it (404, result
+// not_found, `errors` false), next to a delete into a missing index, which is a failure; the
+// client's filtered answer keeps only statuses and errors.
+TEST(ParseBulkResponse, CountsADeleteOfAMissingDocumentAsDoneButNotADeleteIntoAMissingIndex) {
+  auto r = parse_bulk_response(R"({"errors": true, "items": [
+    {"delete": {"status": 404}},
+    {"delete": {"status": 404, "error": {"type": "index_not_found_exception", "reason": "no such index [gone]"}}},
+    {"index": {"status": 404}}]})");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->items.size(), 3u);
+  EXPECT_TRUE(r->items[0].ok());
+  EXPECT_TRUE(r->items[0].not_found_delete());
+  EXPECT_FALSE(r->items[1].ok());
+  EXPECT_FALSE(r->items[2].ok());
+  EXPECT_EQ(r->count_failed(), 2u);
+
+  auto failed = parse_bulk_response(R"({"errors": true, "items": [{"delete": {"status": 404}},
+    {"index": {"status": 429, "error": {"type": "es_rejected_execution_exception", "reason": "full"}}}]})",
+                                    BulkItems::kFailedOnly);
+  ASSERT_TRUE(failed.ok());
+  ASSERT_EQ(failed->items.size(), 1u);
+  EXPECT_EQ(failed->items[0].position, 1u);
+}
+
 TEST(ParseBulkResponse, RefusesABodyThatIsNotABulkAnswer) {
   auto r = parse_bulk_response(R"({"acknowledged":true})");
   ASSERT_FALSE(r.ok());
