@@ -103,7 +103,7 @@ CopyPlan copy_plan(const TableCopy& copy, const FdwTarget& fdw, const std::vecto
     if (copy.stage_table) {
       // One array of identifiers per part, computed once (an InitPlan) and sent to the upstream as
       // a parameter of its query, which finds the rows by its identifier index.
-      where.push_back(fmt::format("u.identifier = ANY ((SELECT array_agg(identifier) FROM {} WHERE ord > {} AND ord <= {}))",
+      where.push_back(fmt::format("u.identifier = ANY (ARRAY(SELECT identifier FROM {} WHERE ord > {} AND ord <= {}))",
                                   *copy.stage_table, i * chunk, (i + 1) * chunk));
     } else if (i > 0) {
       where.push_back("u.identifier >= " + pg::quote_literal(uuid_split_point(i, n)) + "::uuid");

@@ -290,10 +290,13 @@ struct Planner::Impl {
                                          {"seconds", seconds_since(started)}});
   }
 
-  // An incremental refresh's delta: which upstream rows to copy again (new, changed by hash or
-  // updated_on, re-flagged) into stage_<table>, and which live rows to remove (deleted on request,
-  // gone from the upstream) into temp_delete_<table>. Returns the copy's extra WHERE clause for
-  // part i of n, reading the identifiers from the stage table.
+  // An incremental refresh's delta: which upstream rows to copy again into stage_<table> (new
+  // ones, changed ones, re-flagged ones), and which live rows to remove (deleted on request, gone
+  // from the upstream) into temp_delete_<table>. A row changed when its hash differs from the
+  // baseline's: every row with updated_on past the watermark minus the overlap that really changed
+  // does (updated_on is hashed too), one written by a transaction still open at the last snapshot
+  // does (the snapshot saw its old version), and so does one changed without touching updated_on.
+  // A recent row whose hash did not change is the same row: applying it again would change nothing.
   struct Delta {
     std::int64_t staged = 0, created = 0, reflagged = 0, deleted = 0, live_max_id = 0;
   };
@@ -322,7 +325,7 @@ struct Planner::Impl {
       tx.exec("CREATE TABLE " + stage + " AS SELECT s.identifier, row_number() OVER (ORDER BY s.identifier) AS ord FROM " +
               snap.row_hashes + " AS s LEFT JOIN " + base.row_hashes +
               " AS b USING (identifier) WHERE NOT EXISTS (SELECT 1 FROM " + deleted_list +
-              " AS d WHERE d.identifier = s.identifier) AND (s.recent OR b.hash IS DISTINCT FROM s.hash OR NOT EXISTS "
+               " AS d WHERE d.identifier = s.identifier) AND (b.hash IS DISTINCT FROM s.hash OR NOT EXISTS "
               "(SELECT 1 FROM " + live.quoted() + " AS l WHERE l.identifier = s.identifier) OR s.identifier IN (SELECT "
               "identifier FROM reflag))");
       tx.exec("ALTER TABLE " + stage + " ADD PRIMARY KEY (ord)");
@@ -331,6 +334,7 @@ struct Planner::Impl {
       tx.exec("INSERT INTO " + deletes.quoted() + " SELECT l.id, l.identifier FROM " + live.quoted() +
               " AS l WHERE EXISTS (SELECT 1 FROM " + deleted_list + " AS d WHERE d.identifier = l.identifier) OR NOT "
               "EXISTS (SELECT 1 FROM " + snap.row_hashes + " AS s WHERE s.identifier = l.identifier)");
+      auto recent = tx.query_value("SELECT count(*) FROM " + snap.row_hashes + " WHERE recent").value_or("0");
       auto rs = tx.exec("SELECT (SELECT count(*) FROM " + stage + "), (SELECT count(*) FROM " + stage +
                         " AS s WHERE NOT EXISTS (SELECT 1 FROM " + live.quoted() +
                         " AS l WHERE l.identifier = s.identifier)), (SELECT count(*) FROM reflag AS r WHERE NOT EXISTS "
@@ -340,7 +344,8 @@ struct Planner::Impl {
            std::stoll(*rs.rows[0][3]), std::stoll(*rs.rows[0][4])};
       ledger::Ledger(tx).mark_step(run.refresh_id, "delta", seconds_since(started),
                                    {{"staged", d.staged}, {"created", d.created}, {"reflagged", d.reflagged},
-                                    {"deleted", d.deleted}, {"live_max_id", d.live_max_id}});
+                                    {"deleted", d.deleted}, {"live_max_id", d.live_max_id},
+                                    {"recent", std::stoll(recent)}});
     });
     log.info("delta computed", {{"refresh_id", run.refresh_id}, {"staged", d.staged}, {"created", d.created},
                                 {"reflagged", d.reflagged}, {"deleted", d.deleted}});
@@ -610,6 +615,9 @@ struct Planner::Impl {
       };
       add(temp, false);
       add(refresh::delete_table(pg::Identifier(media.table, "table name")), true);
+      rows += std::stoll(db.query_value("SELECT count(*) FROM " +
+                                        refresh::delete_table(pg::Identifier(media.table, "table name")).quoted())
+                             .value_or("0"));
     } else {
       shards = catalog::plan_shards(lo, hi, config.refresh.rows_per_shard);
     }

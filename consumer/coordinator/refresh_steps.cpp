@@ -17,6 +17,7 @@
 #include "core/common/crash_point.h"
 #include "core/common/shutdown.h"
 #include "core/messages/codec.h"
+#include "core/refresh/incremental.h"
 #include "core/refresh/naming.h"
 #include "core/refresh/rollback.h"
 #include "core/refresh/run_control.h"
@@ -212,6 +213,56 @@ void check_alias_names(StepContext& c) {
 
 // --------------------------------------------------------------------------------------- verify
 
+nlohmann::json rows_before(pg::Database& db, const std::string& table, std::int64_t& total) {
+  nlohmann::json before = nlohmann::json::object();
+  total = 0;
+  for (const auto& [p, n] : provider_counts(db, table)) {
+    before[p] = n;
+    total += n;
+  }
+  return before;
+}
+
+// An incremental refresh's new index started as a clone of the live one: it must hold the live
+// table's indexable rows that the delta leaves alone, plus what the delta's shards indexed.
+// Counted independently in the database; media deleted on request while the refresh ran may still
+// have a document (that much slack), and a dead-lettered update leaves its old document.
+StepResult verify_incremental(StepContext& c, std::int64_t documents, const ledger::ShardCounts& t,
+                              Clock::time_point started) {
+  const auto& run = c.run;
+  const auto live = pg::Identifier(c.media.table, "table name");
+  const auto temp = refresh::temp_table(live);
+  const auto deletes = refresh::delete_table(live);
+  const auto deleted_list = live.with_prefix("api_deleted");
+  std::int64_t untouched = std::stoll(
+      c.db.query_value("SELECT count(*) FROM " + live.quoted() + " AS l WHERE NOT l.removed_from_source AND NOT EXISTS "
+                       "(SELECT 1 FROM " + temp.quoted() + " AS t WHERE t.id = l.id) AND NOT EXISTS (SELECT 1 FROM " +
+                       deletes.quoted() + " AS x WHERE x.id = l.id) AND NOT EXISTS (SELECT 1 FROM " +
+                       deleted_list.quoted() + " AS d WHERE d.identifier = l.identifier)")
+          .value_or("0"));
+  std::int64_t deleted_meanwhile = std::stoll(
+      c.db.query_value("SELECT count(*) FROM " + deleted_list.quoted() + " WHERE created_on >= $1::timestamptz",
+                       {run.created_at})
+          .value_or("0"));
+  const std::int64_t expected = untouched + t.indexed;
+  if (documents < expected - deleted_meanwhile || documents > expected + deleted_meanwhile + t.dead_lettered) {
+    throw StepError(fmt::format("index {} holds {} documents, but the live rows the delta leaves alone ({}) and the "
+                                "documents the delta indexed ({}) make {} ({} media deleted on request meanwhile, {} "
+                                "dead-lettered)",
+                                *run.new_index, documents, untouched, t.indexed, expected, deleted_meanwhile,
+                                t.dead_lettered),
+                    false);
+  }
+  check_alias_names(c);
+  std::int64_t total = 0;
+  auto before = rows_before(c.db, c.media.table, total);
+  c.ledger.mark_step(run.refresh_id, "verify", seconds_since(started),
+                     {{"documents", documents}, {"rows_before", total}, {"per_provider_before", before},
+                      {"indexed", t.indexed}, {"dead_lettered", t.dead_lettered}, {"untouched", untouched},
+                      {"skipped_deleted", t.skipped_deleted}, {"skipped_removed", t.skipped_removed}});
+  return StepResult::kDone;
+}
+
 StepResult verify(StepContext& c) {
   const auto& run = c.run;
   const auto& config = c.services.config;
@@ -232,6 +283,7 @@ StepResult verify(StepContext& c) {
                                 t.rows_read, expected),
                     false);
   }
+  if (run.mode == "incremental") return verify_incremental(c, documents, t, started);
   if (documents != t.indexed) {
     throw StepError(fmt::format("index {} holds {} documents but the indexers had {} acknowledged", *run.new_index,
                                 documents, t.indexed),
@@ -285,6 +337,101 @@ void forget_filtered_task(StepContext& c) {
                    {c.run.refresh_id, kFilteredTaskStep});
 }
 
+// The sensitive-terms query of the filtered index: documents matching it stay out.
+nlohmann::json sensitive_clauses(StepContext& c, std::size_t* count = nullptr) {
+  auto terms = read_terms(c.services.context.resolve(c.services.config.refresh.sensitive_terms_file));
+  if (count) *count = terms.size();
+  nlohmann::json clauses = nlohmann::json::array();
+  for (const auto* field : {"tags.name.raw", "title.raw", "description.raw"}) clauses.push_back({{"terms", {{field, terms}}}});
+  return clauses;
+}
+
+// Runs one `_reindex` to its end (the engine's task, polled), for a chunk of the filtered delta.
+void reindex_to_end(StepContext& c, const nlohmann::json& body) {
+  auto& search = c.services.search;
+  const auto& fc = c.services.config.refresh.filtered_index;
+  auto task = refresh::check(search.start_reindex(body, fc.requests_per_second, fc.slices), "starting a filtered reindex");
+  while (true) {
+    auto status = search.get_task(task);
+    if (!status.ok()) {
+      throw StepError("polling reindex task " + task + ": " + status.error().describe(), true);
+    }
+    if (status.value().completed) {
+      if (status.value().error || !status.value().failures.empty()) {
+        throw StepError("a filtered reindex failed: " + status.value().error.value_or(status.value().failures.front()),
+                        true);
+      }
+      return;
+    }
+    c.check_cancel();
+    if (wait_for_shutdown(std::chrono::milliseconds(200))) {
+      search.cancel_task(task);
+      throw StepError("stopping", true);
+    }
+  }
+}
+
+// An incremental refresh's filtered index, cloned from the live one: the documents of every row the
+// delta touched are deleted from it, then copied again from the new main index unless they match
+// the sensitive terms (one throttled `_reindex` per chunk of ids, each recorded when done). Then
+// the filtered index must hold exactly the main index's documents that do not match them.
+StepResult filtered_delta(StepContext& c, Clock::time_point started) {
+  const auto& run = c.run;
+  auto& search = c.services.search;
+  const auto live = pg::Identifier(c.media.table, "table name");
+  const auto temp = refresh::temp_table(live);
+  const auto deletes = refresh::delete_table(live);
+  std::size_t term_count = 0;
+  const auto clauses = sensitive_clauses(c, &term_count);
+  constexpr std::int64_t kChunk = 5000;
+  if (!c.ledger.step_done(run.refresh_id, "filtered_index:cleared")) {
+    auto ids = c.db.exec("SELECT id FROM " + temp.quoted() + " UNION ALL SELECT id FROM " + deletes.quoted());
+    for (std::size_t i = 0; i < ids.size(); i += kChunk) {
+      search::BulkBodyBuilder body;
+      for (std::size_t j = i; j < std::min(ids.size(), i + kChunk); ++j) body.add_delete(*run.filtered_index, *ids.rows[j][0]);
+      auto answer = refresh::check(search.bulk(body.body(), search::BulkItems::kFailedOnly),
+                                   "deleting the delta's documents from " + *run.filtered_index);
+      if (answer.count_failed() > 0) {
+        const auto& f = answer.items.front();
+        throw StepError(fmt::format("deleting the delta's documents from {}: {} failed ({}: {})", *run.filtered_index,
+                                    answer.count_failed(), f.error_type, f.error_reason),
+                        true);
+      }
+      c.check_cancel();
+    }
+    c.ledger.mark_step(run.refresh_id, "filtered_index:cleared", seconds_since(started), {{"documents", ids.size()}});
+  }
+  auto chunks = std::stoll(c.db.query_value("SELECT (count(*) + " + std::to_string(kChunk - 1) + ") / " +
+                                            std::to_string(kChunk) + " FROM " + temp.quoted())
+                               .value_or("0"));
+  for (std::int64_t k = 0; k < chunks; ++k) {
+    const std::string step = fmt::format("filtered_index:chunk:{}", k);
+    if (c.ledger.step_done(run.refresh_id, step)) continue;
+    auto chunk_started = Clock::now();
+    auto ids = c.db.exec(fmt::format("SELECT id::text FROM {} ORDER BY id OFFSET {} LIMIT {}", temp.quoted(),
+                                     k * kChunk, kChunk));
+    nlohmann::json values = nlohmann::json::array();
+    for (const auto& r : ids.rows) values.push_back(*r[0]);
+    nlohmann::json query = {{"bool", {{"filter", {{{"ids", {{"values", values}}}}}}, {"must_not", clauses}}}};
+    reindex_to_end(c, {{"source", {{"index", *run.new_index}, {"query", query}}}, {"dest", {{"index", *run.filtered_index}}}});
+    c.ledger.mark_step(run.refresh_id, step, seconds_since(chunk_started), {{"documents", ids.size()}});
+  }
+  refresh::check(search.refresh(*run.filtered_index), "refreshing " + *run.filtered_index);
+  auto filtered = refresh::check(search.count(*run.filtered_index), "counting " + *run.filtered_index);
+  auto main = refresh::check(search.count(*run.new_index), "counting " + *run.new_index);
+  auto matching = refresh::check(search.count(*run.new_index, nlohmann::json{{"bool", {{"should", clauses}}}}),
+                                 "counting the sensitive documents of " + *run.new_index);
+  if (filtered != main - matching) {
+    throw StepError(fmt::format("the filtered index {} holds {} documents, but the main index holds {} of which {} "
+                                "match the sensitive terms",
+                                *run.filtered_index, filtered, main, matching),
+                    false);
+  }
+  c.ledger.mark_step(run.refresh_id, "filtered_index", seconds_since(started),
+                     {{"documents", filtered}, {"filtered_out", matching}, {"delta_chunks", chunks}, {"terms", term_count}});
+  return StepResult::kDone;
+}
+
 StepResult build_filtered_index(StepContext& c) {
   const auto& run = c.run;
   const auto& fc = c.services.config.refresh.filtered_index;
@@ -294,6 +441,10 @@ StepResult build_filtered_index(StepContext& c) {
   if (!fc.enabled) {
     c.ledger.mark_step(run.refresh_id, "filtered_index", 0, {{"skipped", true}});
     return StepResult::kDone;
+  }
+  if (run.mode == "incremental" &&
+      !c.ledger.step_details(run.refresh_id, "create_index").value_or(nlohmann::json::object()).value("rebuild_filtered", true)) {
+    return filtered_delta(c, started);
   }
   std::string task;
   if (auto d = c.ledger.step_details(run.refresh_id, kFilteredTaskStep)) task = (*d)["task"];
@@ -414,6 +565,10 @@ StepResult reapply_constraints(StepContext& c) {
   const auto& run = c.run;
   c.enter_phase("reapplying_constraints");
   auto started = Clock::now();
+  if (run.mode == "incremental") {  // the live table stays; nothing to recreate
+    c.ledger.mark_step(run.refresh_id, "reapply_constraints", 0, {{"tables", nlohmann::json::array()}});
+    return StepResult::kDone;
+  }
   nlohmann::json tables = nlohmann::json::array();
   auto names = refresh::refresh_names(c.media.name, run.refresh_id);
   int k = 0;
@@ -431,6 +586,56 @@ StepResult reapply_constraints(StepContext& c) {
 
 // -------------------------------------------------------------------------------- promote table
 
+// An incremental refresh's promotion, as statements for ONE transaction: the rows of related
+// tables that point at removed rows go (as the full refresh's promotion deletes them), the removed
+// rows go, changed rows are replaced in place keeping their ids, new rows are inserted with theirs,
+// the id sequence moves past them; extra tables (small, copied whole) get their new contents. Only
+// row locks and ROW EXCLUSIVE: readers of the live table are never blocked.
+std::vector<std::string> apply_delta_statements(StepContext& c) {
+  const auto live = pg::Identifier(c.media.table, "table name");
+  const auto temp = refresh::temp_table(live);
+  const auto deletes = refresh::delete_table(live);
+  auto schema = read_table_schema(c.db, c.media.table);
+  std::vector<std::string> cols;
+  for (const auto& col : c.db.table_columns(c.media.table)) {
+    if (col != "id") cols.push_back(pg::Identifier(col, "column name").quoted());
+  }
+  std::vector<std::string> out;
+  for (const auto& fk : schema.referencing) {
+    if (fk.columns.size() != 1 || fk.referenced_columns.size() != 1) continue;
+    out.push_back(fmt::format("DELETE FROM {} AS r WHERE r.{} IN (SELECT l.{} FROM {} AS l JOIN {} AS x ON x.id = l.id)",
+                              pg::Identifier(fk.table).quoted(), pg::Identifier(fk.columns[0]).quoted(),
+                              pg::Identifier(fk.referenced_columns[0]).quoted(), live.quoted(), deletes.quoted()));
+  }
+  out.push_back("DELETE FROM " + live.quoted() + " AS l USING " + deletes.quoted() + " AS x WHERE l.id = x.id");
+  std::vector<std::string> sets, tcols;
+  for (const auto& col : cols) {
+    sets.push_back(col + " = t." + col);
+    tcols.push_back("t." + col);
+  }
+  out.push_back(fmt::format("UPDATE {} AS l SET {} FROM {} AS t WHERE l.id = t.id", live.quoted(), fmt::join(sets, ", "),
+                            temp.quoted()));
+  out.push_back(fmt::format("INSERT INTO {} (id, {}) SELECT t.id, {} FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM {} AS l "
+                            "WHERE l.id = t.id)",
+                            live.quoted(), fmt::join(cols, ", "), fmt::join(tcols, ", "), temp.quoted(), live.quoted()));
+  if (schema.id_sequence) {
+    out.push_back(fmt::format("SELECT setval({}, GREATEST((SELECT COALESCE(max(id), 0) FROM {}), (SELECT last_value FROM "
+                              "{})), true)",
+                              pg::quote_literal(*schema.id_sequence), live.quoted(), *schema.id_sequence));
+  }
+  for (const auto& extra : c.media.extra_tables) {
+    const auto table = pg::Identifier(extra.downstream, "table name");
+    std::vector<std::string> ecols;
+    for (const auto& col : c.db.table_columns(extra.downstream)) {
+      if (col != "id") ecols.push_back(pg::Identifier(col, "column name").quoted());
+    }
+    out.push_back("DELETE FROM " + table.quoted());
+    out.push_back(fmt::format("INSERT INTO {} ({}) SELECT {} FROM {}", table.quoted(), fmt::join(ecols, ", "),
+                              fmt::join(ecols, ", "), refresh::temp_table(table).quoted()));
+  }
+  return out;
+}
+
 StepResult promote_table(StepContext& c) {
   const auto& run = c.run;
   check_alias_names(c);
@@ -443,7 +648,13 @@ StepResult promote_table(StepContext& c) {
     for (const auto& r : t["renames"]) p.renames.push_back({r["kind"], r["temp_name"], r["name"]});
     tables.push_back(p);
   }
-  auto statements = promotion_statements(tables);
+  auto statements = run.mode == "incremental" ? apply_delta_statements(c) : promotion_statements(tables);
+  // The snapshot this refresh took becomes what the next incremental refresh compares against.
+  if (c.db.query_value("SELECT to_regclass($1) IS NOT NULL",
+                       {refresh::snapshot_tables(c.media.table, run.refresh_id).row_hashes})
+          .value_or("f") == "t") {
+    for (auto& s : refresh::promote_baseline_sql(c.media.table, run.refresh_id)) statements.push_back(std::move(s));
+  }
   crash_point("coordinator.before_promote_table");
   c.db.transact(
       [&](pg::Database& tx) {
@@ -452,9 +663,10 @@ StepResult promote_table(StepContext& c) {
         if (ledger::Ledger(tx).cancel_requested_for_update(run.refresh_id)) {
           throw refresh::CancelRequested(run.refresh_id);
         }
+        auto locked = Clock::now();
         for (const auto& s : statements) tx.exec(s);
         ledger::Ledger(tx).mark_step(run.refresh_id, "promote_table", seconds_since(started),
-                                     {{"statements", statements.size()}});
+                                     {{"statements", statements.size()}, {"lock_seconds", seconds_since(locked)}});
       },
       pg::TransactionOptions{c.services.config.postgres.lock_timeout, 10});
   c.log.info("tables promoted", {{"refresh_id", run.refresh_id}, {"tables", tables.size()}});
@@ -533,6 +745,13 @@ StepResult clean_up(StepContext& c) {
     deleted.push_back(row.index);
   }
   refresh::drop_fdw_objects(c.db, c.media, run.refresh_id);
+  c.db.exec(refresh::drop_refresh_tables_sql(c.media.table, run.refresh_id));
+  if (run.mode == "incremental") {  // the staged delta was applied to the live tables
+    for (const auto& t : refresh::refreshed_tables(c.media)) {
+      c.db.exec("DROP TABLE IF EXISTS " + refresh::temp_table(pg::Identifier(t, "table name")).quoted() + " CASCADE");
+    }
+    c.db.exec("DROP TABLE IF EXISTS " + refresh::delete_table(pg::Identifier(c.media.table, "table name")).quoted());
+  }
   c.ledger.mark_step(run.refresh_id, "cleanup", seconds_since(started), {{"deleted_indices", deleted}});
   c.log.info("old indices deleted", {{"refresh_id", run.refresh_id}, {"indices", deleted}});
   return StepResult::kDone;
@@ -574,6 +793,17 @@ StepResult complete(StepContext& c) {
     else it->seconds += secs;
   }
   auto encoded = nlohmann::json::parse(messages::encode(done));
+  encoded["report"]["mode"] = run.mode;
+  if (run.mode == "incremental") {
+    auto delta = c.ledger.step_details(run.refresh_id, "delta").value_or(nlohmann::json::object());
+    const auto staged = delta.value("staged", std::int64_t{0});
+    const auto created = delta.value("created", std::int64_t{0});
+    const auto reflagged = delta.value("reflagged", std::int64_t{0});
+    encoded["report"]["changes"] = {{"created", created},
+                                    {"updated", std::max<std::int64_t>(0, staged - created - reflagged)},
+                                    {"deleted", delta.value("deleted", std::int64_t{0})},
+                                    {"reflagged", reflagged}};
+  }
   // The event first, then the ledger: a crash in between repeats the event on restart (consumers
   // see it at least once) instead of losing it behind a run already marked completed.
   c.services.publisher.publish(done);

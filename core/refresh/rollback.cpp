@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include "core/common/log.h"
+#include "core/ledger/ledger.h"
+#include "core/refresh/incremental.h"
 #include "core/refresh/naming.h"
 
 namespace datarefresh::refresh {
@@ -28,6 +30,21 @@ std::vector<std::string> roll_back(pg::Database& api, search::Client& search, co
   Logger log("rollback");
   std::vector<std::string> problems;
   auto names = refresh_names(media.name, refresh_id);
+  // An incremental refresh put write blocks on the live indices to clone them: none may stay.
+  try {
+    if (auto blocked = ledger::Ledger(api).step_details(refresh_id, "clone:blocks")) {
+      for (const auto& index : (*blocked)["indices"]) {
+        const std::string name = index.get<std::string>();
+        if (name.empty()) continue;
+        auto lifted = search.set_write_block(name, false);
+        if (!lifted.ok() && lifted.error().http_status != 404) {
+          problems.push_back("lifting the write block of " + name + ": " + lifted.error().describe());
+        }
+      }
+    }
+  } catch (const std::exception& e) {
+    problems.push_back(std::string("reading the write blocks to lift: ") + e.what());
+  }
   for (const auto& index : {names.filtered_index, names.new_index}) {
     auto aliases = search.get_index_aliases(index);
     if (!aliases.ok()) {
@@ -50,6 +67,12 @@ std::vector<std::string> roll_back(pg::Database& api, search::Client& search, co
     } catch (const std::exception& e) {
       problems.push_back("dropping temp_import_" + t + ": " + e.what());
     }
+  }
+  try {
+    api.exec("DROP TABLE IF EXISTS " + delete_table(pg::Identifier(media.table, "table name")).quoted() + "; " +
+             drop_refresh_tables_sql(media.table, refresh_id));
+  } catch (const std::exception& e) {
+    problems.push_back(std::string("dropping the refresh's snapshot and delta tables: ") + e.what());
   }
   try {
     drop_fdw_objects(api, media, refresh_id);

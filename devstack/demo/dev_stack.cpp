@@ -158,7 +158,8 @@ void DevStack::start_services(int indexers) {
   for (int i = 0; i < indexers; ++i) start_indexer();
 }
 
-std::string DevStack::trigger(const std::string& media_type, std::optional<std::int64_t> row_limit) {
+std::string DevStack::trigger(const std::string& media_type, std::optional<std::int64_t> row_limit,
+                              const std::string& mode) {
   kafka::ProducerOptions o;
   o.client.bootstrap_servers = bootstrap_;
   o.client.client_id = "datarefresh-demo";
@@ -168,6 +169,7 @@ std::string DevStack::trigger(const std::string& media_type, std::optional<std::
   request.media_type = media_type;
   request.options.row_limit = row_limit;
   request.options.requested_by = "demo";
+  request.options.mode = mode;
   request.requested_at = messages::now_timestamp();
   std::string prefix = "datarefresh.";
   if (auto it = env_.find("DATAREFRESH_KAFKA_TOPIC_PREFIX"); it != env_.end()) prefix = it->second;

@@ -74,7 +74,8 @@ class DevStack {
   devprocess::ChildProcess& start_planner(const std::map<std::string, std::string>& extra_env = {});
 
   // Produces a refresh request; returns the refresh id (= request id).
-  std::string trigger(const std::string& media_type, std::optional<std::int64_t> row_limit = std::nullopt);
+  std::string trigger(const std::string& media_type, std::optional<std::int64_t> row_limit = std::nullopt,
+                      const std::string& mode = "full");
   RefreshProgress progress(const std::string& refresh_id);
   // Polls until the refresh is no longer running (or timeout); calls on_tick every poll.
   RefreshProgress wait(const std::string& refresh_id, std::chrono::milliseconds timeout,

@@ -248,6 +248,65 @@ class RefreshEndToEnd : public ::testing::Test {
     EXPECT_EQ(run->report["rows_after"].get<std::int64_t>(), run->rows_copied.value_or(-1));
   }
 
+  // The live table against the upstream, as a full refresh would leave it: every upstream row not
+  // deleted on request, with the same values and its tags filtered.
+  static void expect_table_matches_upstream(const std::string& media) {
+    auto up = catalog_db();
+    auto db = api();
+    std::set<std::string> deleted;
+    for (const auto& r : db.exec("SELECT identifier::text FROM api_deleted" + media).rows) deleted.insert(*r[0]);
+    const std::string cols =
+        "identifier::text, title, meta_data::text, removed_from_source::text, standardized_popularity::text, url, "
+        "(updated_on AT TIME ZONE 'UTC')::text, tags::text";
+    std::map<std::string, std::vector<std::optional<std::string>>> want, got;
+    for (const auto& r : up.exec("SELECT " + cols + " FROM " + media).rows) {
+      if (!deleted.count(*r[0])) want[*r[0]] = r;
+    }
+    for (const auto& r : db.exec("SELECT " + cols + " FROM " + media).rows) got[*r[0]] = r;
+    EXPECT_EQ(got.size(), want.size()) << "rows in table " << media;
+    int mismatches = 0;
+    for (const auto& [id, w] : want) {
+      auto it = got.find(id);
+      if (it == got.end()) {
+        ADD_FAILURE() << media << ": row " << id << " missing from the live table";
+        if (++mismatches > 5) return;
+        continue;
+      }
+      const auto& g = it->second;
+      for (std::size_t i = 1; i + 1 < w.size(); ++i) {
+        if (w[i] != g[i]) {
+          ADD_FAILURE() << media << " row " << id << " column " << i << ": upstream " << w[i].value_or("NULL")
+                        << ", live " << g[i].value_or("NULL");
+          if (++mismatches > 5) return;
+        }
+      }
+      json want_tags = w.back() ? filter_tags(json::parse(*w.back())) : json();
+      json got_tags = g.back() ? json::parse(*g.back()) : json();
+      if (want_tags != got_tags) {
+        ADD_FAILURE() << media << " row " << id << " tags: expected " << want_tags.dump() << ", live " << got_tags.dump();
+        if (++mismatches > 5) return;
+      }
+    }
+  }
+
+  static std::map<std::string, std::int64_t> live_ids(const std::string& media) {
+    auto db = api();
+    std::map<std::string, std::int64_t> out;
+    for (const auto& r : db.exec("SELECT identifier::text, id FROM " + media).rows) out[*r[0]] = std::stoll(*r[1]);
+    return out;
+  }
+
+  static ledger::Run run_to_end(const std::string& media, const std::string& mode) {
+    auto id = stack_->trigger(media, std::nullopt, mode);
+    auto p = stack_->wait(id, seconds(240));
+    return p.run;
+  }
+
+  static std::map<std::string, json> without_ids(std::map<std::string, json> docs) {
+    for (auto& [_, d] : docs) d.erase("id");
+    return docs;
+  }
+
   static demo::DevStack* stack_;
   static std::string first_image_;
   static std::string first_image_index_;
@@ -408,6 +467,152 @@ TEST_F(RefreshEndToEnd, ASecondRefreshReplacesTheFirstAndRepointsForeignKeys) {
   expect_documents_match("image", p.run);
   auto docs = documents("image");
   EXPECT_EQ(docs.count(gone), 0u);
+}
+
+
+// An incremental refresh after changes of every kind leaves the table and both indices as a full
+// refresh would; kept rows keep their ids; nothing is left behind; a second one changes nothing,
+// and a full refresh right after changes no document.
+TEST_F(RefreshEndToEnd, AnIncrementalRefreshEqualsAFullOne) {
+  auto up = catalog_db();
+  auto db = api();
+  // The upstream's rows were written long ago: only what the test changes is recent.
+  up.exec("UPDATE image SET updated_on = now() - interval '3 days'");
+  auto everything = run_to_end("image", "incremental");
+  ASSERT_EQ(everything.status, ledger::RunStatus::kCompleted) << everything.error.value_or("");
+  EXPECT_EQ(everything.mode, "incremental");
+  expect_table_matches_upstream("image");
+  expect_documents_match("image", everything);
+
+  auto ids_before = live_ids("image");
+  auto terms = sensitive_terms();
+  ASSERT_FALSE(terms.empty());
+  auto pick = [&](int offset, int n) {
+    return fmt::format("(SELECT identifier FROM image ORDER BY identifier OFFSET {} LIMIT {})", offset, n);
+  };
+  // Upstream: field, tag and meta_data updates, removed_from_source flips, inserts, hard deletes,
+  // and a silent bulk update (no updated_on, as a batched_update may write).
+  up.exec("UPDATE image SET title = coalesce(title, '') || ' (revised)', updated_on = now() WHERE identifier IN " + pick(100, 10));
+  up.exec_params("UPDATE image SET tags = coalesce(tags, '[]'::jsonb) || jsonb_build_array(jsonb_build_object('name', "
+                 "$1::text, 'provider', 'flickr'), jsonb_build_object('name', 'blurry', 'provider', 'clarifai', "
+                 "'accuracy', 0.5)), updated_on = now() WHERE identifier IN " + pick(200, 10),
+                 {*terms.begin()});
+  up.exec("UPDATE image SET meta_data = coalesce(meta_data, '{}'::jsonb) || '{\"views\": 42}', updated_on = now() "
+          "WHERE identifier IN " + pick(300, 10));
+  up.exec("UPDATE image SET removed_from_source = NOT removed_from_source, updated_on = now() WHERE identifier IN " +
+          pick(400, 10));
+  up.exec("INSERT INTO image SELECT (jsonb_populate_record(NULL::image, to_jsonb(i) || jsonb_build_object('identifier', "
+          "gen_random_uuid(), 'url', i.url || '?copy', 'foreign_identifier', i.foreign_identifier || '-copy', "
+          "'updated_on', now()))).* FROM image AS i WHERE identifier IN " + pick(500, 20));
+  std::vector<std::string> gone;
+  for (const auto& r : up.exec("SELECT identifier::text FROM image WHERE identifier IN " + pick(600, 10) +
+                               " AND identifier NOT IN (SELECT identifier FROM image WHERE removed_from_source)").rows) {
+    gone.push_back(*r[0]);
+  }
+  ASSERT_FALSE(gone.empty());
+  auto provider = *up.query_value("SELECT provider FROM image GROUP BY 1 ORDER BY count(*), 1 LIMIT 1");
+  up.exec_params("UPDATE image SET standardized_popularity = standardized_popularity / 2 WHERE provider = $1", {provider});
+  // The API side: reports on rows about to go, deleted-list and sensitive-list additions and removals.
+  auto to_delete = db.exec("SELECT identifier::text FROM image ORDER BY identifier OFFSET 700 LIMIT 5");
+  std::string kept_report = *db.query_value("SELECT identifier::text FROM image ORDER BY identifier OFFSET 900 LIMIT 1");
+  db.exec_params("INSERT INTO api_imagereport (reason, media_obj_id) VALUES ('dmca', $1::uuid), ('mature', $2::uuid), "
+                 "('other', $3::uuid)",
+                 {gone.front(), *to_delete.rows[0][0], kept_report});
+  for (const auto& r : to_delete.rows) {
+    db.exec_params("INSERT INTO api_deletedimage (created_on, updated_on, identifier) VALUES (now(), now(), $1::uuid)",
+                   {*r[0]});
+  }
+  for (const auto& id : gone) up.exec_params("DELETE FROM image WHERE identifier = $1::uuid", {id});
+  auto restored = db.exec("DELETE FROM api_deletedimage WHERE identifier IN (SELECT identifier FROM api_deletedimage "
+                          "WHERE identifier NOT IN (SELECT identifier FROM image) ORDER BY identifier LIMIT 3) RETURNING "
+                          "identifier::text");
+  db.exec("INSERT INTO api_matureimage (identifier, created_on) SELECT identifier, now() FROM image ORDER BY identifier "
+          "OFFSET 800 LIMIT 5 ON CONFLICT DO NOTHING");
+  db.exec("DELETE FROM api_matureimage WHERE identifier IN (SELECT identifier FROM api_matureimage ORDER BY identifier "
+          "LIMIT 3)");
+
+  auto changed = run_to_end("image", "incremental");
+  ASSERT_EQ(changed.status, ledger::RunStatus::kCompleted) << changed.error.value_or("");
+  ASSERT_TRUE(changed.report.contains("changes")) << changed.report.dump();
+  auto changes = changed.report["changes"];
+  EXPECT_GE(changes["created"].get<std::int64_t>(), 20) << changes.dump();
+  EXPECT_FALSE(restored.empty());
+  EXPECT_GE(changes["deleted"].get<std::int64_t>(), static_cast<std::int64_t>(gone.size() + 5)) << changes.dump();
+  EXPECT_GE(changes["reflagged"].get<std::int64_t>(), 1) << changes.dump();
+  EXPECT_GE(changes["updated"].get<std::int64_t>(), 40) << changes.dump();
+  expect_table_matches_upstream("image");
+  expect_documents_match("image", changed);
+  for (const auto& [identifier, id] : live_ids("image")) {
+    auto it = ids_before.find(identifier);
+    if (it != ids_before.end()) {
+      EXPECT_EQ(id, it->second) << "row " << identifier << " kept its id";
+    }
+  }
+  std::set<std::string> reports;
+  for (const auto& r : db.exec("SELECT media_obj_id::text FROM api_imagereport").rows) reports.insert(*r[0]);
+  EXPECT_EQ(reports.count(gone.front()), 0u) << "a report on a row gone from the upstream goes with it";
+  EXPECT_EQ(reports.count(*to_delete.rows[0][0]), 0u) << "a report on a row deleted on request goes with it";
+  EXPECT_EQ(reports.count(kept_report), 1u);
+  EXPECT_EQ(schema_names(db, "image"), image_schema_before_);
+  EXPECT_FALSE(db.query_value("SELECT to_regclass('public.temp_import_image')::text")) << "temp table left behind";
+  EXPECT_FALSE(db.query_value("SELECT to_regclass('public.temp_delete_image')::text")) << "delete table left behind";
+  auto client = search_client();
+  for (const auto& old : {*everything.new_index, *everything.filtered_index}) {
+    auto exists = client.index_exists(old);
+    EXPECT_TRUE(exists.ok() && !exists.value()) << old << " deleted after promotion";
+  }
+  for (const auto& live : {*changed.new_index, *changed.filtered_index}) {
+    auto settings = client.get_settings(live);
+    ASSERT_TRUE(settings.ok());
+    EXPECT_FALSE(settings.value().contains("index") && settings.value()["index"].contains("blocks"))
+        << live << " carries no block: " << settings.value().dump();
+  }
+  auto after_changes = documents("image");
+  auto filtered_after_changes = documents("image-filtered");
+
+  // Nothing changed since: nothing to do, and no document moves.
+  auto idle = run_to_end("image", "incremental");
+  ASSERT_EQ(idle.status, ledger::RunStatus::kCompleted) << idle.error.value_or("");
+  for (const auto* k : {"created", "updated", "deleted", "reflagged"}) {
+    EXPECT_EQ(idle.report["changes"][k].get<std::int64_t>(), 0) << k << ": " << idle.report.dump();
+  }
+  EXPECT_EQ(documents("image"), after_changes);
+  EXPECT_EQ(documents("image-filtered"), filtered_after_changes);
+
+  // A full refresh now produces the same documents (ids aside: a full refresh numbers rows anew).
+  auto full = run_to_end("image", "full");
+  ASSERT_EQ(full.status, ledger::RunStatus::kCompleted) << full.error.value_or("");
+  EXPECT_EQ(without_ids(documents("image")), without_ids(after_changes));
+  EXPECT_EQ(without_ids(documents("image-filtered")), without_ids(filtered_after_changes));
+}
+
+// What an incremental refresh cannot honour is refused before anything is touched; "auto" then runs
+// a full refresh and says why.
+TEST_F(RefreshEndToEnd, AnIncrementalRefreshWithoutABaselineIsRefusedAndAutoRunsAFullOne) {
+  auto db = api();
+  auto client = search_client();
+  auto alias_before = client.get_alias("audio");
+  ASSERT_TRUE(alias_before.ok());
+  db.exec("DROP TABLE datarefresh.rowhash_audio");
+  auto refused = run_to_end("audio", "incremental");
+  EXPECT_EQ(refused.status, ledger::RunStatus::kRefused);
+  ASSERT_TRUE(refused.error);
+  EXPECT_NE(refused.error->find("kept no row hashes"), std::string::npos) << *refused.error;
+  EXPECT_NE(refused.error->find("run a full refresh"), std::string::npos) << *refused.error;
+  auto alias_after = client.get_alias("audio");
+  ASSERT_TRUE(alias_after.ok());
+  EXPECT_EQ(alias_after.value(), alias_before.value()) << "nothing touched";
+
+  auto automatic = run_to_end("audio", "auto");
+  ASSERT_EQ(automatic.status, ledger::RunStatus::kCompleted) << automatic.error.value_or("");
+  EXPECT_EQ(automatic.mode, "full");
+  ASSERT_TRUE(automatic.mode_reason);
+  EXPECT_NE(automatic.mode_reason->find("kept no row hashes"), std::string::npos) << *automatic.mode_reason;
+  // The full refresh kept a baseline again: the next "auto" is incremental.
+  auto next = run_to_end("audio", "auto");
+  ASSERT_EQ(next.status, ledger::RunStatus::kCompleted) << next.error.value_or("");
+  EXPECT_EQ(next.mode, "incremental");
+  expect_documents_match("audio", next);
 }
 
 }  // namespace
