@@ -701,8 +701,18 @@ void Planner::interrupt(const std::string& refresh_id) {
       "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND "
       "application_name IN ('datarefresh-planner', 'datarefresh-planner-copy') AND state = 'active' AND "
       "pid <> pg_backend_pid()");
+  // And its snapshot's reads on the upstream (COPY of the row hashes), which run there directly.
+  std::optional<std::string> upstream_n;
+  try {
+    auto upstream = pg::Database::connect(service::upstream_db_options(impl_->config, "datarefresh-planner-cancel"));
+    upstream_n = upstream.query_value(
+        "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND "
+        "application_name = 'datarefresh-planner-snapshot' AND state = 'active' AND pid <> pg_backend_pid()");
+  } catch (const std::exception& e) {
+    impl_->log.warn("could not interrupt the snapshot's reads on the upstream", {{"error", e.what()}});
+  }
   impl_->log.info("interrupted the planner's statements for a cancel request",
-                  {{"refresh_id", refresh_id}, {"statements", n.value_or("0")}});
+                  {{"refresh_id", refresh_id}, {"statements", n.value_or("0")}, {"upstream", upstream_n.value_or("0")}});
 }
 
 PlanOutcome Planner::plan(const messages::RefreshRequested& request, const kafka::CancelToken* cancel) {
