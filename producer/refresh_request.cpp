@@ -11,7 +11,8 @@ messages::RefreshRequested make_refresh_request(const std::string& media_type, s
                                                 const std::string& requested_by, const std::string& request_id,
                                                 const std::string& mode) {
   if (!is_refresh_mode(mode)) {
-    throw InvariantError("refresh mode '" + mode + "' requested for " + media_type + ": must be " + std::string(kRefreshModes));
+    throw InvariantError("refresh mode '" + mode + "' requested for " + media_type + ": must be " +
+                         std::string(kRefreshModes));
   }
   messages::RefreshRequested request;
   request.request_id = request_id;

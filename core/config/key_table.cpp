@@ -517,9 +517,9 @@ const KeyTable<MediaTypeConfig>& media_type_keys() {
                        DR_AT(schedule), check_cron));
     t.push_back(str<O>("incremental_schedule", "",
                        "When to run an incremental refresh of this media type (only what changed since the last "
-                       "completed refresh), as a cron schedule in UTC (e.g. \"0 * * * *\" = hourly); empty = none. On a "
-                       "minute that is also a slot of schedule only the full refresh is requested; an incremental "
-                       "refresh that cannot run is refused and announced with the reason.",
+                       "completed refresh), as a cron schedule in UTC (e.g. \"0 * * * *\" = hourly); empty = none. "
+                       "On a minute that is also a slot of schedule only the full refresh is requested; an "
+                       "incremental refresh that cannot run is refused and announced with the reason.",
                        DR_AT(incremental_schedule), check_cron));
     Key<O> extra{.path = "extra_tables", .type = "list of {upstream, downstream, copy}",
                  .doc = "Further tables copied and promoted with this media type."};

@@ -394,7 +394,9 @@ struct Tag {};
 // before incremental refreshes existed.
 std::string resolved_mode(const Reader& r) {
   std::string mode = r.optional_string("mode").value_or("full");
-  if (mode != "full" && mode != "incremental") r.fail("mode", fmt::format("must be \"full\" or \"incremental\", got \"{}\"", mode));
+  if (mode != "full" && mode != "incremental") {
+    r.fail("mode", fmt::format("must be \"full\" or \"incremental\", got \"{}\"", mode));
+  }
   return mode;
 }
 

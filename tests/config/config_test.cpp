@@ -129,9 +129,11 @@ TEST(LoadConfig, ABadScheduleNamesTheMediaTypeAndTheCronField) {
 }
 
 TEST(LoadConfig, IncrementalRefreshesHaveTheirOwnScheduleAndOverlap) {
-  auto problems = problems_of(std::string(kMinimalYaml) + "media_types: {image: {incremental_schedule: \"0 25 * * *\"}}\n" +
+  auto problems = problems_of(std::string(kMinimalYaml) +
+                              "media_types: {image: {incremental_schedule: \"0 25 * * *\"}}\n"
                               "refresh: {incremental: {overlap: soon}}\n");
-  EXPECT_THAT(problems, Contains(HasSubstr("media_types.image.incremental_schedule: hour field '25': 25 is out of range 0-23")));
+  EXPECT_THAT(problems, Contains(HasSubstr(
+                            "media_types.image.incremental_schedule: hour field '25': 25 is out of range 0-23")));
   EXPECT_THAT(problems, Contains(HasSubstr("refresh.incremental.overlap: expected a duration such as \"30s\"")));
 
   Config defaults = load_config_from_string(kMinimalYaml, minimal_env());

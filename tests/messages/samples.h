@@ -82,8 +82,8 @@ inline RefreshCompleted sample_refresh_completed() {
 }
 
 inline RefreshFailed sample_refresh_failed() {
-  return {RefreshId("r1"), "image", "promoting_table", "lock_timeout exceeded on table image: retry the refresh", true, false, at(200),
-          "incremental"};
+  return {RefreshId("r1"), "image", "promoting_table", "lock_timeout exceeded on table image: retry the refresh",
+          true, false, at(200), "incremental"};
 }
 
 inline DeadLetter sample_dead_letter() {

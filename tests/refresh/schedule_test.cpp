@@ -84,7 +84,8 @@ TEST(RefreshSchedules, IncrementalSlotsGiveWayToAFullSlotOnTheSameMinute) {
   EXPECT_EQ(four[0].request_id, hourly.due("image", at(2026, 11, 29, 3, 59), at(2026, 11, 29, 4, 0))[0].request_id);
   auto only_incremental = with_schedules("", "", "production");
   only_incremental.media_types["image"].incremental_schedule = "0 3 * * *";
-  auto incremental_three = RefreshSchedules(only_incremental).due("image", at(2026, 11, 29, 2, 0), at(2026, 11, 29, 3, 0));
+  auto incremental_three =
+      RefreshSchedules(only_incremental).due("image", at(2026, 11, 29, 2, 0), at(2026, 11, 29, 3, 0));
   ASSERT_EQ(incremental_three.size(), 1u);
   EXPECT_EQ(incremental_three[0].mode, "incremental");
   EXPECT_NE(incremental_three[0].request_id, slots[0].request_id) << "same minute, other mode: another refresh";
@@ -92,7 +93,9 @@ TEST(RefreshSchedules, IncrementalSlotsGiveWayToAFullSlotOnTheSameMinute) {
 }
 
 TEST(RefreshSchedules, CatchingUpPrefersTheNewestFullSlotElseTheNewestIncrementalOne) {
-  auto slot = [](int hour, std::string mode) { return DueRefresh{"image", at(2026, 11, 29, hour, 0), "id", std::move(mode)}; };
+  auto slot = [](int hour, std::string mode) {
+    return DueRefresh{"image", at(2026, 11, 29, hour, 0), "id", std::move(mode)};
+  };
   EXPECT_FALSE(RefreshSchedules::catch_up({}).has_value());
   auto newest = RefreshSchedules::catch_up({slot(1, "incremental"), slot(2, "incremental")});
   ASSERT_TRUE(newest.has_value());
