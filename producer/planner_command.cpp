@@ -35,12 +35,24 @@ class TriggerCommand final : public Command {
     sub_->add_option("-c,--config", config_, "Configuration file")->required()->check(CLI::ExistingFile);
     sub_->add_option("--limit", limit_, "Copy at most this many rows (ORDER BY identifier LIMIT n)")->check(CLI::PositiveNumber);
     sub_->add_option("--requested-by", requested_by_, "Who asks (shown in the ledger and events)");
+    auto* full = sub_->add_flag("--full", full_,
+                                "Rebuild everything: copy the whole upstream table and index every row (the default)");
+    auto* incremental = sub_->add_flag(
+        "--incremental", incremental_,
+        "Touch only what changed upstream since the last completed refresh; refused (refresh.refused, saying why) "
+        "when that cannot be exact");
+    auto* automatic = sub_->add_flag("--auto", automatic_,
+                                     "Incremental when it can be exact, full otherwise (the run records why)");
+    full->excludes(incremental)->excludes(automatic);
+    incremental->excludes(full)->excludes(automatic);
+    automatic->excludes(full)->excludes(incremental);
   }
   int run() override {
     auto cfg = service::ServiceContext::load(config_);
     cfg.media_type(media_);  // an unknown media type is refused here, before anything is sent
+    const std::string mode = incremental_ ? "incremental" : automatic_ ? "auto" : "full";
     auto request = make_refresh_request(media_, limit_ > 0 ? std::optional(limit_) : std::nullopt, requested_by_,
-                                        refresh::new_uuid());
+                                        refresh::new_uuid(), mode);
     kafka::Producer producer(service::kafka_producer_options(cfg));
     submit_refresh_request(producer, cfg, request);
     std::cout << request.request_id << "\n";
@@ -52,6 +64,9 @@ class TriggerCommand final : public Command {
   std::string media_;
   std::int64_t limit_ = 0;
   std::string requested_by_ = "cli";
+  bool full_ = false;
+  bool incremental_ = false;
+  bool automatic_ = false;
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "producer/refresh_api.h"
 
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <regex>
 #include <set>
@@ -107,7 +108,7 @@ struct RefreshApi::Impl {
   metrics::ServerThread thread{server};
   Logger log{"api"};
   std::mutex queued_mutex;
-  std::set<std::string> queued;  // accepted here, not yet seen in the ledger
+  std::map<std::string, std::string> queued;  // accepted here, not yet seen in the ledger: id -> mode requested
   std::once_flag schema_once;
 
   pg::Database connect() {
@@ -122,15 +123,18 @@ struct RefreshApi::Impl {
     }
   }
 
-  bool is_queued(const std::string& id) {
+  bool is_queued(const std::string& id) { return queued_mode(id).has_value(); }
+
+  std::optional<std::string> queued_mode(const std::string& id) {
     std::lock_guard lock(queued_mutex);
-    return queued.count(id) != 0;
+    auto it = queued.find(id);
+    return it == queued.end() ? std::nullopt : std::optional(it->second);
   }
 
   // POST /v1/refreshes
   void create(const httplib::Request& req, httplib::Response& res) {
     auto body = parse_body(req, false);
-    only_fields(body, {"media_type", "options"}, "");
+    only_fields(body, {"media_type", "mode", "options"}, "");
     if (!body.contains("media_type") || !body["media_type"].is_string()) {
       throw ApiError{400, "media_type is required: one of " + configured_media(config)};
     }
@@ -138,11 +142,23 @@ struct RefreshApi::Impl {
     if (!config.media_types.count(media)) {
       throw ApiError{400, "media_type '" + media + "' is not configured: use one of " + configured_media(config)};
     }
+    std::string mode = "full";
+    if (body.contains("mode")) {
+      const auto& m = body["mode"];
+      if (!m.is_string() || !is_refresh_mode(m.get_ref<const std::string&>())) {
+        throw ApiError{400, fmt::format("mode must be {} (absent = full), got {}", kRefreshModes, m.dump())};
+      }
+      mode = m.get<std::string>();
+    }
     std::optional<std::int64_t> row_limit;
     std::string by = "api";
     if (body.contains("options")) {
       const auto& o = body["options"];
       if (!o.is_object()) throw ApiError{400, "options must be an object such as {\"row_limit\": 1000}"};
+      if (o.contains("mode")) {
+        throw ApiError{400, "options.mode: give the mode at the top level of the body, e.g. "
+                            "{\"media_type\": \"image\", \"mode\": \"incremental\"}"};
+      }
       only_fields(o, {"row_limit", "requested_by"}, "options.");
       if (o.contains("row_limit")) {
         if (!o["row_limit"].is_number_integer() || o["row_limit"].get<std::int64_t>() < 1) {
@@ -162,7 +178,7 @@ struct RefreshApi::Impl {
                                         run.refresh_id, run.media_type, run.phase, scope)};
       }
     }
-    auto request = make_refresh_request(media, row_limit, by, refresh::new_uuid());
+    auto request = make_refresh_request(media, row_limit, by, refresh::new_uuid(), mode);
     try {
       submit_refresh_request(producer, config, request);
     } catch (const Error& e) {
@@ -170,12 +186,14 @@ struct RefreshApi::Impl {
     }
     {
       std::lock_guard lock(queued_mutex);
-      queued.insert(request.request_id);
+      queued.emplace(request.request_id, mode);
     }
     auto url = "/v1/refreshes/" + request.request_id;
     res.set_header("Location", url);
-    log.info("refresh requested", {{"refresh_id", request.request_id}, {"media_type", media}, {"requested_by", by}});
-    send(res, 202, {{"refresh_id", request.request_id}, {"media_type", media}, {"status", "queued"}, {"status_url", url}});
+    log.info("refresh requested",
+             {{"refresh_id", request.request_id}, {"media_type", media}, {"mode", mode}, {"requested_by", by}});
+    send(res, 202, {{"refresh_id", request.request_id}, {"media_type", media}, {"mode", mode}, {"status", "queued"},
+                    {"status_url", url}});
   }
 
   // GET /v1/refreshes/{id}
@@ -185,8 +203,8 @@ struct RefreshApi::Impl {
     ledger::Ledger ledger(db);
     auto run = ledger.run(id);
     if (!run) {
-      if (is_queued(id)) {
-        send(res, 200, {{"refresh_id", id}, {"status", "queued"}, {"phase", nullptr}});
+      if (auto mode = queued_mode(id)) {
+        send(res, 200, {{"refresh_id", id}, {"status", "queued"}, {"phase", nullptr}, {"mode", *mode}});
         return;
       }
       throw ApiError{404, "no refresh " + id + " is known"};

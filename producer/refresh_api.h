@@ -14,12 +14,15 @@ namespace datarefresh::planner {
 class Planner;
 
 // The planner's HTTP API (JSON):
-//   POST /v1/refreshes {"media_type": "image", "options": {"row_limit": 1000, "requested_by": "me"}}
-//        -> 202 {"refresh_id", "media_type", "status": "queued", "status_url"}; the request goes to
-//        the requests topic like `datarefresh trigger`. 409 while a refresh runs in the same lock
-//        scope (the planner would refuse it), naming that refresh.
+//   POST /v1/refreshes {"media_type": "image", "mode": "incremental",
+//                       "options": {"row_limit": 1000, "requested_by": "me"}}
+//        -> 202 {"refresh_id", "media_type", "mode", "status": "queued", "status_url"}; the request
+//        goes to the requests topic like `datarefresh trigger`. mode is full (absent), incremental
+//        or auto; anything else is a 400 naming the three. 409 while a refresh runs in the same
+//        lock scope (the planner would refuse it), naming that refresh.
 //   GET  /v1/refreshes/{id} -> 200 the refresh (refresh::refresh_status_json) or {"status":
-//        "queued"} for a request accepted here and not yet taken by the planner; 404 if unknown.
+//        "queued", "mode"} for a request accepted here and not yet taken by the planner; 404 if
+//        unknown.
 //   GET  /v1/refreshes?media_type=&status=&limit= -> 200 {"refreshes": [...]}, newest first.
 //   POST /v1/refreshes/{id}/cancel -> 202 {"status": "cancelling"}: the planner or coordinator rolls
 //        it back (live data untouched) and records it cancelled; 409 once it is promoting or over.

@@ -5,13 +5,21 @@
 
 namespace datarefresh::planner {
 
+bool is_refresh_mode(std::string_view mode) { return mode == "full" || mode == "incremental" || mode == "auto"; }
+
 messages::RefreshRequested make_refresh_request(const std::string& media_type, std::optional<std::int64_t> row_limit,
-                                                const std::string& requested_by, const std::string& request_id) {
+                                                const std::string& requested_by, const std::string& request_id,
+                                                const std::string& mode) {
+  if (!is_refresh_mode(mode)) {
+    throw InvariantError("refresh mode '" + mode + "' requested for " + media_type + ": must be " +
+                         std::string(kRefreshModes));
+  }
   messages::RefreshRequested request;
   request.request_id = request_id;
   request.media_type = media_type;
   request.options.row_limit = row_limit;
   request.options.requested_by = requested_by;
+  request.options.mode = mode;
   request.requested_at = messages::now_timestamp();
   return request;
 }

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/config/config.h"
 #include "core/kafka/producer.h"
@@ -10,10 +11,16 @@
 
 namespace datarefresh::planner {
 
+// The modes a refresh can be requested in (messages::RefreshOptions::mode), as the HTTP API and
+// errors list them.
+inline constexpr std::string_view kRefreshModes = "\"full\", \"incremental\" or \"auto\"";
+bool is_refresh_mode(std::string_view mode);
+
 // A refresh request for `media_type`, stamped now. Its request id is also the refresh id, so
-// whoever asked can follow the refresh under that id at once.
+// whoever asked can follow the refresh under that id at once. `mode` is one of is_refresh_mode().
 messages::RefreshRequested make_refresh_request(const std::string& media_type, std::optional<std::int64_t> row_limit,
-                                                const std::string& requested_by, const std::string& request_id);
+                                                const std::string& requested_by, const std::string& request_id,
+                                                const std::string& mode = "full");
 
 // Produces `request` on the requests topic (key: media type) and waits for the broker's
 // acknowledgement. Throws Error naming the broker and what to check when it is not acknowledged.

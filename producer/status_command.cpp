@@ -58,7 +58,7 @@ std::string render(pg::Database& db, ledger::Ledger& ledger, const config::Confi
       if (auto jobs = refresh::shard_jobs_text(run.shard_jobs); !jobs.empty()) out << "  " << jobs;
     }
     if (run.cancel_requested_at) out << fmt::format("  CANCELLING (by {})", run.cancel_requested_by.value_or("?"));
-    out << fmt::format("  {}  {}\n", run.phase, run.refresh_id);
+    out << fmt::format("  {}  {}  {}\n", refresh::mode_text(run), run.phase, run.refresh_id);
   }
   out << "\nlast refresh per media type\n";
   for (const auto& [name, media] : config.media_types) {
@@ -74,14 +74,17 @@ std::string render(pg::Database& db, ledger::Ledger& ledger, const config::Confi
       out << fmt::format("  {:<6} never refreshed\n", name);
       continue;
     }
-    out << fmt::format("  {:<6} {:<9} {}  {}\n", name, ledger::to_string(last->status),
-                       last->finished_at.value_or(last->updated_at), last->refresh_id);
+    out << fmt::format("  {:<6} {:<9} {}  {}  {}\n", name, ledger::to_string(last->status),
+                       last->finished_at.value_or(last->updated_at), refresh::mode_text(*last), last->refresh_id);
     if (last->status == ledger::RunStatus::kCompleted && last->report.is_object()) {
       const auto& r = last->report;
       out << fmt::format("         {:.1f} s; rows {} -> {}; documents {}; dead-lettered {}; tags filtered in {} rows\n",
                          report_seconds(r), r.value("rows_before", std::int64_t{0}), r.value("rows_after", std::int64_t{0}),
                          r.value("documents_indexed", std::int64_t{0}), r.value("dead_lettered", std::int64_t{0}),
                          r.value("tags_filtered_rows", std::int64_t{0}));
+      if (auto changes = refresh::changes_text(refresh::run_changes(*last)); !changes.empty()) {
+        out << "         changes: " << changes << "\n";
+      }
     } else if (last->error) {
       out << "         " << *last->error << "\n";
     }

@@ -49,15 +49,26 @@ std::string title(const std::string& environment, const std::string& media, cons
   return fmt::format("[{}] {} refresh `{}`", environment, media, refresh_id);
 }
 
+// For the events that know the mode the refresh ran in: "[production] image incremental refresh `<id>`".
+std::string title(const std::string& environment, const std::string& media, const std::string& refresh_id,
+                  const std::string& mode) {
+  return fmt::format("[{}] {} {} refresh `{}`", environment, media, mode, refresh_id);
+}
+
 json completed(const messages::RefreshCompleted& e, const std::string& environment) {
   const auto& r = e.report;
   double seconds = 0;
   for (const auto& p : r.phases) seconds += p.seconds;
-  auto text = fmt::format("{} completed in {}: {} rows before, {} after ({}); {} documents indexed, {} filtered out, {} "
-                          "dead-lettered",
-                          title(environment, e.media_type, e.refresh_id.value()), human_seconds(seconds), r.rows_before,
-                          r.rows_after, signed_delta(r.rows_before, r.rows_after), r.documents_indexed, r.filtered_out,
-                          r.dead_lettered);
+  std::string changes;
+  if (r.changes) {
+    changes = fmt::format("created {}, updated {}, deleted {}, re-flagged {}; ", r.changes->created, r.changes->updated,
+                          r.changes->deleted, r.changes->reflagged);
+  }
+  auto text = fmt::format("{} completed in {}: {}{} rows before, {} after ({}); {} documents indexed, {} filtered "
+                          "out, {} dead-lettered",
+                          title(environment, e.media_type, e.refresh_id.value(), e.mode), human_seconds(seconds),
+                          changes, r.rows_before, r.rows_after, signed_delta(r.rows_before, r.rows_after),
+                          r.documents_indexed, r.filtered_out, r.dead_lettered);
   std::string providers = "provider | before | after | change\n";
   for (const auto& p : r.per_provider) {
     providers += fmt::format("{} | {} | {} | {}\n", p.provider.empty() ? "(none)" : p.provider, p.before, p.after,
@@ -93,12 +104,12 @@ std::optional<json> slack_message(const messages::Event& event, config::NotifyLe
           if (e.cancelled) {
             if (at > 1) return std::nullopt;
             return message(fmt::format(":no_entry_sign: {} cancelled in phase {}: {}; rolled back: {}",
-                                       title(environment, e.media_type, e.refresh_id.value()), e.phase, e.error,
+                                       title(environment, e.media_type, e.refresh_id.value(), e.mode), e.phase, e.error,
                                        e.rolled_back ? "yes" : "no"));
           }
           return message(fmt::format(":x: {} failed in phase {}: {}; rolled back: {} (live table and aliases "
                                      "untouched)",
-                                     title(environment, e.media_type, e.refresh_id.value()), e.phase, e.error,
+                                     title(environment, e.media_type, e.refresh_id.value(), e.mode), e.phase, e.error,
                                      e.rolled_back ? "yes" : "not completely, the coordinator removes the rest"));
         } else if constexpr (std::is_same_v<T, messages::RefreshRefused>) {
           if (at > 1) return std::nullopt;

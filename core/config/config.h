@@ -162,6 +162,12 @@ struct FilteredIndexConfig {
   bool operator==(const FilteredIndexConfig&) const = default;
 };
 
+struct IncrementalConfig {
+  // How far before the watermark an incremental refresh looks for rows with a newer updated_on.
+  Duration overlap = std::chrono::hours(1);
+  bool operator==(const IncrementalConfig&) const = default;
+};
+
 struct RefreshConfig {
   LockScope lock_scope = LockScope::kEnvironment;
   std::int64_t rows_per_shard = 200'000;
@@ -177,6 +183,7 @@ struct RefreshConfig {
   double dead_letter_budget = 0.0;
   std::string sensitive_terms_file = "config/sensitive_terms.txt";
   FilteredIndexConfig filtered_index;
+  IncrementalConfig incremental;
   std::string index_settings_dir = "schemas";
   bool operator==(const RefreshConfig&) const = default;
 };
@@ -196,7 +203,8 @@ struct MediaTypeConfig {
   int number_of_shards = 0;    // 0 = as in the index settings file
   std::string alias;
   std::string filtered_alias;
-  std::string schedule;  // cron, UTC; "" = only on request
+  std::string schedule;              // cron, UTC, of full refreshes; "" = only on request
+  std::string incremental_schedule;  // cron, UTC, of incremental refreshes; "" = none
   std::vector<ExtraTableConfig> extra_tables;
   bool operator==(const MediaTypeConfig&) const = default;
 };

@@ -515,6 +515,12 @@ const KeyTable<MediaTypeConfig>& media_type_keys() {
                        "When to refresh this media type on its own, as a cron schedule in UTC (e.g. \"0 3 * * 1\" = "
                        "Mondays 03:00); empty = only on request.",
                        DR_AT(schedule), check_cron));
+    t.push_back(str<O>("incremental_schedule", "",
+                       "When to run an incremental refresh of this media type (only what changed since the last "
+                       "completed refresh), as a cron schedule in UTC (e.g. \"0 * * * *\" = hourly); empty = none. "
+                       "On a minute that is also a slot of schedule only the full refresh is requested; an "
+                       "incremental refresh that cannot run is refused and announced with the reason.",
+                       DR_AT(incremental_schedule), check_cron));
     Key<O> extra{.path = "extra_tables", .type = "list of {upstream, downstream, copy}",
                  .doc = "Further tables copied and promoted with this media type."};
     extra.has_default = true;
@@ -715,11 +721,17 @@ const KeyTable<Config>& root_keys() {
                           check_requests_per_second));
     t.push_back(str<O>("refresh.filtered_index.slices", "auto", "_reindex slices: auto or a positive integer.",
                        DR_AT(refresh.filtered_index.slices), check_slices));
+    t.push_back(duration<O>("refresh.incremental.overlap", "1h",
+                            "How far before the watermark (the upstream clock when the last completed refresh began "
+                            "its copy) an incremental refresh looks for rows with a newer updated_on, to catch rows "
+                            "written by upstream transactions that were still open then.",
+                            DR_AT(refresh.incremental.overlap)));
     t.push_back(str<O>("refresh.index_settings_dir", "schemas", "Directory of the <media>.index.json files.", DR_AT(refresh.index_settings_dir),
                        check_not_empty));
 
     Key<O> media{.path = "media_types", .type = "map (name -> media type)",
-                 .doc = "Media types; each: table, index_settings, number_of_shards, alias, filtered_alias, schedule, extra_tables."};
+                 .doc = "Media types; each: table, index_settings, number_of_shards, alias, filtered_alias, schedule, "
+                        "incremental_schedule, extra_tables."};
     media.has_default = true;
     media.default_yaml = kDefaultMediaTypes;
     media.container = true;

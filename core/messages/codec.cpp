@@ -85,6 +85,7 @@ json to_json_value(const RefreshPlanned& m) {
   j["id_max"] = m.id_max;
   j["row_limit"] = optional_json(m.row_limit);
   j["planned_at"] = format_timestamp(m.planned_at);
+  j["mode"] = m.mode;
   return j;
 }
 
@@ -182,8 +183,16 @@ json to_json_value(const RefreshCompleted& m) {
                  {"documents_indexed", r.documents_indexed},
                  {"filtered_out", r.filtered_out},
                  {"dead_lettered", r.dead_lettered},
-                 {"phases", phases}};
+                 {"phases", phases},
+                 {"changes", nullptr}};
+  if (r.changes) {
+    j["report"]["changes"] = {{"created", r.changes->created},
+                              {"updated", r.changes->updated},
+                              {"deleted", r.changes->deleted},
+                              {"reflagged", r.changes->reflagged}};
+  }
   j["at"] = format_timestamp(m.at);
+  j["mode"] = m.mode;
   return j;
 }
 
@@ -196,6 +205,7 @@ json to_json_value(const RefreshFailed& m) {
   j["rolled_back"] = m.rolled_back;
   j["cancelled"] = m.cancelled;
   j["at"] = format_timestamp(m.at);
+  j["mode"] = m.mode;
   return j;
 }
 
@@ -382,6 +392,16 @@ class Reader {
 template <class T>
 struct Tag {};
 
+// The mode a refresh ran in ("full" or "incremental"); "full" when absent, as in messages written
+// before incremental refreshes existed.
+std::string resolved_mode(const Reader& r) {
+  std::string mode = r.optional_string("mode").value_or("full");
+  if (mode != "full" && mode != "incremental") {
+    r.fail("mode", fmt::format("must be \"full\" or \"incremental\", got \"{}\"", mode));
+  }
+  return mode;
+}
+
 RefreshRequested read(const Reader& r, Tag<RefreshRequested>) {
   RefreshRequested m;
   m.request_id = r.uuid("request_id");
@@ -418,6 +438,7 @@ RefreshPlanned read(const Reader& r, Tag<RefreshPlanned>) {
   if (m.expected_rows > 0 && m.id_max < m.id_min) r.fail("id_max", "must be an integer >= id_min");
   m.row_limit = r.optional_integer("row_limit", 0);
   m.planned_at = r.timestamp("planned_at");
+  m.mode = resolved_mode(r);
   return m;
 }
 
@@ -524,7 +545,13 @@ RefreshCompleted read(const Reader& r, Tag<RefreshCompleted>) {
   out.filtered_out = rep.integer("filtered_out", 0);
   out.dead_lettered = rep.integer("dead_lettered", 0);
   rep.each("phases", [&](const Reader& p) { out.phases.push_back({p.identifier("name"), p.number("seconds", 0)}); });
+  if (rep.present("changes")) {  // null or absent for a full refresh
+    Reader c = rep.object("changes");
+    out.changes = RefreshReport::Changes{c.integer("created", 0), c.integer("updated", 0), c.integer("deleted", 0),
+                                         c.integer("reflagged", 0)};
+  }
   m.at = r.timestamp("at");
+  m.mode = resolved_mode(r);
   return m;
 }
 
@@ -537,6 +564,7 @@ RefreshFailed read(const Reader& r, Tag<RefreshFailed>) {
   m.rolled_back = r.boolean("rolled_back");
   m.cancelled = r.present("cancelled") && r.boolean("cancelled");  // absent before cancellation existed
   m.at = r.timestamp("at");
+  m.mode = resolved_mode(r);
   return m;
 }
 

@@ -67,6 +67,9 @@ struct RefreshPlanned {
   std::int64_t id_max = 0;  // largest id in the temp table
   std::optional<std::int64_t> row_limit;
   Timestamp planned_at{};
+  // "full" or "incremental": what the request's mode ("auto" included) resolved to. Absent in
+  // plans written before incremental refreshes existed, which were all full.
+  std::string mode = "full";
   bool operator==(const RefreshPlanned&) const = default;
 };
 
@@ -199,6 +202,16 @@ struct RefreshReport {
   std::int64_t filtered_out = 0;  // documents left out of the filtered index
   std::int64_t dead_lettered = 0;
   std::vector<PhaseTiming> phases;
+  // What an incremental refresh changed in the serving table and indices, counted by the engine
+  // that applied it; null for a full refresh, which rebuilds everything.
+  struct Changes {
+    std::int64_t created = 0;
+    std::int64_t updated = 0;
+    std::int64_t deleted = 0;
+    std::int64_t reflagged = 0;  // documents re-flagged (e.g. sensitive) without a change of their row
+    bool operator==(const Changes&) const = default;
+  };
+  std::optional<Changes> changes;
   bool operator==(const RefreshReport&) const = default;
 };
 
@@ -208,6 +221,7 @@ struct RefreshCompleted {
   std::string media_type;
   RefreshReport report;
   Timestamp at{};
+  std::string mode = "full";  // "full" or "incremental"; absent (full) in events of older releases
   bool operator==(const RefreshCompleted&) const = default;
 };
 
@@ -220,6 +234,9 @@ struct RefreshFailed {
   bool rolled_back = false;  // new indices and temp tables removed, live untouched
   bool cancelled = false;    // ended on an operator's cancel request, not by an error
   Timestamp at{};
+  // "full" or "incremental" (what "auto" had resolved to, "full" if it failed before resolving);
+  // absent (full) in events of older releases.
+  std::string mode = "full";
   bool operator==(const RefreshFailed&) const = default;
 };
 

@@ -41,6 +41,7 @@ std::string end_refresh(ledger::Ledger& ledger, pg::Database& api, search::Clien
   f.rolled_back = problems.empty();
   f.cancelled = cancelled;
   f.at = messages::now_timestamp();
+  f.mode = run.mode;
   try {
     publisher.publish(f);
   } catch (const std::exception& e) {

@@ -12,6 +12,27 @@ nlohmann::json or_null(const std::optional<std::string>& v) { return v ? nlohman
 
 }  // namespace
 
+nlohmann::json run_changes(const ledger::Run& run) {
+  if (run.status != ledger::RunStatus::kCompleted || !run.report.is_object()) return nullptr;
+  auto it = run.report.find("changes");
+  if (it == run.report.end() || !it->is_object()) return nullptr;
+  nlohmann::json out = nlohmann::json::object();
+  for (const char* key : {"created", "updated", "deleted", "reflagged"}) out[key] = it->value(key, std::int64_t{0});
+  return out;
+}
+
+std::string changes_text(const nlohmann::json& changes) {
+  if (!changes.is_object()) return {};
+  return fmt::format("created {}, updated {}, deleted {}, re-flagged {}", changes.value("created", std::int64_t{0}),
+                     changes.value("updated", std::int64_t{0}), changes.value("deleted", std::int64_t{0}),
+                     changes.value("reflagged", std::int64_t{0}));
+}
+
+std::string mode_text(const ledger::Run& run) {
+  if (!run.mode_reason) return run.mode;
+  return fmt::format("{} (auto: {})", run.mode, *run.mode_reason);
+}
+
 ShardTotals shard_totals(const std::vector<ledger::ShardRecord>& shards) {
   ShardTotals t;
   for (const auto& s : shards) {
@@ -41,6 +62,8 @@ nlohmann::json refresh_summary_json(const ledger::Run& run) {
           {"media_type", run.media_type},
           {"status", std::string(ledger::to_string(run.status))},
           {"phase", run.phase},
+          {"mode", run.mode},
+          {"mode_reason", or_null(run.mode_reason)},
           {"requested_by", run.requested_by},
           {"options", run.options},
           {"created_at", run.created_at},
@@ -101,6 +124,7 @@ nlohmann::json refresh_status_json(const ledger::Run& run, const std::vector<led
                   {"old", or_null(run.old_index)},
                   {"old_filtered", or_null(run.old_filtered_index)}};
   j["report"] = run.status == ledger::RunStatus::kCompleted ? run.report : nlohmann::json();
+  j["changes"] = run_changes(run);
   return j;
 }
 

@@ -21,9 +21,22 @@ struct ShardTotals {
 };
 ShardTotals shard_totals(const std::vector<ledger::ShardRecord>& shards);
 
-// One refresh as the HTTP API shows it in lists: ids, media type, status, phase, who asked, times,
-// cancel request, and the error of a failed one.
+// One refresh as the HTTP API shows it in lists: ids, media type, status, phase, mode ("full" or
+// "incremental") and mode_reason (why a request for "auto" ran full; null otherwise), who asked,
+// times, cancel request, and the error of a failed one.
 nlohmann::json refresh_summary_json(const ledger::Run& run);
+
+// What a completed incremental refresh changed, from its report:
+// {"created": N, "updated": N, "deleted": N, "reflagged": N}; null for a full refresh, a refresh
+// that has not completed, or a report without changes. Pure.
+nlohmann::json run_changes(const ledger::Run& run);
+
+// "created 12, updated 3, deleted 1, re-flagged 0" for run_changes(); empty for null. Pure.
+std::string changes_text(const nlohmann::json& changes);
+
+// The run's mode for one line of text: "full", "incremental", or "full (auto: <mode_reason>)"
+// when a request for "auto" ran full. Pure.
+std::string mode_text(const ledger::Run& run);
 
 // One refresh in full (GET /v1/refreshes/{id}): the summary plus shards by state, documents
 // (indexed, rows read, expected, dead-lettered, skipped), percent (rows read of expected while
@@ -31,7 +44,8 @@ nlohmann::json refresh_summary_json(const ledger::Run& run);
 // `indexing_seconds`, the time since indexing began), the copy's progress while copying (`copy`,
 // null otherwise), running shards waiting on the search engine (`waiting_for_engine`: how many and
 // why; null when none), the shard jobs waiting to start while indexing (`shard_jobs`: waiting, queued, lost,
-// jobs_ahead, idle_seconds, state queued|lost|not_consumed; null otherwise), the errors of failed shards, the indices, and the report once completed. Pure.
+// jobs_ahead, idle_seconds, state queued|lost|not_consumed; null otherwise), the errors of failed shards, the indices, the report once completed,
+// and `changes` (run_changes()). Pure.
 nlohmann::json refresh_status_json(const ledger::Run& run, const std::vector<ledger::ShardRecord>& shards,
                                    std::optional<double> indexing_seconds,
                                    const std::optional<CopyProgress>& copy = std::nullopt);

@@ -128,6 +128,29 @@ TEST(LoadConfig, ABadScheduleNamesTheMediaTypeAndTheCronField) {
   EXPECT_EQ(config.media_types.at("audio").schedule, "0 3 * * 1");
 }
 
+TEST(LoadConfig, IncrementalRefreshesHaveTheirOwnScheduleAndOverlap) {
+  auto problems = problems_of(std::string(kMinimalYaml) +
+                              "media_types: {image: {incremental_schedule: \"0 25 * * *\"}}\n"
+                              "refresh: {incremental: {overlap: soon}}\n");
+  EXPECT_THAT(problems, Contains(HasSubstr(
+                            "media_types.image.incremental_schedule: hour field '25': 25 is out of range 0-23")));
+  EXPECT_THAT(problems, Contains(HasSubstr("refresh.incremental.overlap: expected a duration such as \"30s\"")));
+
+  Config defaults = load_config_from_string(kMinimalYaml, minimal_env());
+  EXPECT_EQ(defaults.refresh.incremental.overlap, std::chrono::hours(1));
+  EXPECT_EQ(defaults.media_types.at("image").incremental_schedule, "");
+
+  Environment env = minimal_env();
+  env["DATAREFRESH_REFRESH_INCREMENTAL_OVERLAP"] = "15m";
+  env["DATAREFRESH_MEDIA_TYPES_AUDIO_INCREMENTAL_SCHEDULE"] = "@hourly";
+  Config c = load_config_from_string(std::string(kMinimalYaml) + "media_types: {image: {schedule: \"0 3 * * 1\", "
+                                     "incremental_schedule: \"0 * * * *\"}, audio: {}}\n", env);
+  EXPECT_EQ(c.refresh.incremental.overlap, std::chrono::minutes(15));
+  EXPECT_EQ(c.media_types.at("image").schedule, "0 3 * * 1");
+  EXPECT_EQ(c.media_types.at("image").incremental_schedule, "0 * * * *");
+  EXPECT_EQ(c.media_types.at("audio").incremental_schedule, "@hourly");
+}
+
 TEST(LoadConfig, BadEnumValueListsTheChoicesAndSuggestsOne) {
   auto problems = problems_of(minimal_yaml_with("security_protocol: sasl-ssl", ""));
   EXPECT_THAT(problems, ElementsAre("kafka.security_protocol: expected one of plaintext, ssl, sasl_plaintext, sasl_ssl, got \"sasl-ssl\"; "

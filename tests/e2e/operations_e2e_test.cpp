@@ -214,7 +214,13 @@ TEST_F(Operations, TheApiRefusesBadRequestsNamingWhatIsWrong) {
   expect(call("POST", "/v1/refreshes", R"({"media_type": "video"})"), 400,
          "media_type 'video' is not configured: use one of audio, image");
   expect(call("POST", "/v1/refreshes", R"({"media_type": "image", "priority": 1})"), 400,
-         "unknown field priority: allowed are media_type, options");
+         "unknown field priority: allowed are media_type, mode, options");
+  expect(call("POST", "/v1/refreshes", R"({"media_type": "image", "mode": "partial"})"), 400,
+         R"(mode must be "full", "incremental" or "auto" (absent = full), got "partial")");
+  expect(call("POST", "/v1/refreshes", R"({"media_type": "image", "mode": true})"), 400,
+         R"(mode must be "full", "incremental" or "auto")");
+  expect(call("POST", "/v1/refreshes", R"({"media_type": "image", "options": {"mode": "auto"}})"), 400,
+         "options.mode: give the mode at the top level of the body");
   expect(call("POST", "/v1/refreshes", R"({"media_type": "image", "options": {"row_limit": -5}})"), 400,
          "options.row_limit must be a positive integer");
   expect(call("POST", "/v1/refreshes", R"({"media_type": "image", "options": {"limit": 5}})"), 400,
@@ -240,6 +246,7 @@ TEST_F(Operations, ARefreshRequestedThroughTheApiCompletesAndReportsItsProgress)
   const std::string id = a.body["refresh_id"];
   EXPECT_EQ(a.body["status"], "queued");
   EXPECT_EQ(a.body["status_url"], "/v1/refreshes/" + id);
+  EXPECT_EQ(a.body["mode"], "full") << "no mode asked: a full refresh";
 
   // While it runs, a second request in the same lock scope is refused at once, naming it.
   auto running = wait_for(id, [](const json& j) { return text(j, "status") == "running"; }, 60s);
@@ -269,6 +276,9 @@ TEST_F(Operations, ARefreshRequestedThroughTheApiCompletesAndReportsItsProgress)
   completed_image_ = id;
   EXPECT_TRUE(saw_progress) << "the indexing phase showed its shards";
   EXPECT_EQ(done["requested_by"], "e2e");
+  EXPECT_EQ(done["mode"], "full");
+  EXPECT_TRUE(done["mode_reason"].is_null());
+  EXPECT_TRUE(done["changes"].is_null()) << "a full refresh changes everything: no change counts";
   EXPECT_DOUBLE_EQ(done["percent"].get<double>(), 100);
   EXPECT_EQ(done["shards"]["completed"], done["shards"]["total"]);
   EXPECT_EQ(done["shards"]["total"], 6);
@@ -351,14 +361,16 @@ TEST_F(Operations, NotificationsAnnounceStartsPhasesCompletionsAndCancellations)
     std::this_thread::sleep_for(100ms);
   }
   const std::string mine = "image refresh `" + completed_image_ + "`";
+  // Completions and failures name the mode.
+  const std::string mine_full = "image full refresh `" + completed_image_ + "`";
   EXPECT_TRUE(has(":arrow_forward: [local] " + mine + " started")) << fmt::format("{}", fmt::join(texts, "\n"));
   EXPECT_TRUE(has(mine + ": snapshotting -> copying"));
   EXPECT_TRUE(has(mine + ": copying -> creating_index"));
-  EXPECT_TRUE(has(":white_check_mark: [local] " + mine + " completed in"));
+  EXPECT_TRUE(has(":white_check_mark: [local] " + mine_full + " completed in"));
   EXPECT_TRUE(has("cancelled in phase indexing: cancelled by e2e-operator"));
   EXPECT_TRUE(has("cancelled in phase snapshotting: cancelled by api"));
   for (const auto& p : receiver_->posts()) {
-    if (text(p, "text").find(mine + " completed") == std::string::npos) continue;
+    if (text(p, "text").find(mine_full + " completed") == std::string::npos) continue;
     EXPECT_NE(p["blocks"][1]["text"]["text"].get<std::string>().find("provider | before | after | change"),
               std::string::npos);
   }

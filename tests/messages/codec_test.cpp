@@ -57,6 +57,75 @@ TEST(Codec, ACancelledRefreshSaysSoAndOlderFailuresReadAsNotCancelled) {
   EXPECT_FALSE(decode<RefreshFailed>(older.dump()).ok());
 }
 
+TEST(Codec, ARefreshModeSurvivesARoundTripAndOlderMessagesReadAsFull) {
+  for (const char* mode : {"full", "incremental", "auto"}) {
+    RefreshRequested request = sample_refresh_requested();
+    request.options.mode = mode;
+    expect_round_trip(request);
+  }
+  // A full request is written as before (no options.mode), so older planners read it unchanged.
+  EXPECT_FALSE(nlohmann::json::parse(encode(sample_refresh_requested()))["options"].contains("mode"));
+
+  RefreshCompleted full = sample_refresh_completed();
+  full.mode = "full";
+  full.report.changes.reset();
+  expect_round_trip(full);
+  auto encoded = nlohmann::json::parse(encode(full));
+  EXPECT_EQ(encoded["mode"], "full");
+  EXPECT_TRUE(encoded["report"]["changes"].is_null());
+  RefreshFailed failed = sample_refresh_failed();
+  failed.mode = "full";
+  expect_round_trip(failed);
+
+  // Written before incremental refreshes existed: no mode, no changes.
+  auto older_plan = nlohmann::json::parse(encode(sample_refresh_planned()));
+  older_plan.erase("mode");
+  DecodeResult<RefreshPlanned> plan = decode<RefreshPlanned>(older_plan.dump());
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  EXPECT_EQ(plan->mode, "full");
+  auto older_done = nlohmann::json::parse(encode(sample_refresh_completed()));
+  older_done.erase("mode");
+  older_done["report"].erase("changes");
+  DecodeResult<RefreshCompleted> done = decode<RefreshCompleted>(older_done.dump());
+  ASSERT_TRUE(done.ok()) << done.error().message;
+  EXPECT_EQ(done->mode, "full");
+  EXPECT_FALSE(done->report.changes.has_value());
+  auto older_failure = nlohmann::json::parse(encode(sample_refresh_failed()));
+  older_failure.erase("mode");
+  DecodeResult<RefreshFailed> failure = decode<RefreshFailed>(older_failure.dump());
+  ASSERT_TRUE(failure.ok()) << failure.error().message;
+  EXPECT_EQ(failure->mode, "full");
+}
+
+TEST(Codec, AnIncrementalCompletionCarriesItsChanges) {
+  auto j = nlohmann::json::parse(encode(sample_refresh_completed()));
+  EXPECT_EQ(j["mode"], "incremental");
+  EXPECT_EQ(j["report"]["changes"],
+            (nlohmann::json{{"created", 1234567}, {"updated", 89012}, {"deleted", 3456}, {"reflagged", 78}}));
+  j["report"]["changes"].erase("reflagged");
+  DecodeResult<RefreshCompleted> missing = decode<RefreshCompleted>(j.dump());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().message, "refresh.completed: field report.changes.reflagged is missing");
+}
+
+TEST(Codec, AnUnknownModeIsRejectedNamingTheAllowedOnes) {
+  auto request = nlohmann::json::parse(encode(sample_refresh_requested()));
+  request["options"]["mode"] = "partial";
+  DecodeResult<RefreshRequested> r = decode<RefreshRequested>(request.dump());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            "refresh.requested: field options.mode must be \"full\", \"incremental\" or \"auto\", got \"partial\"");
+  // A run is full or incremental: "auto" is resolved before anything is planned.
+  auto plan = nlohmann::json::parse(encode(sample_refresh_planned()));
+  plan["mode"] = "auto";
+  DecodeResult<RefreshPlanned> p = decode<RefreshPlanned>(plan.dump());
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.error().message, "refresh.planned: field mode must be \"full\" or \"incremental\", got \"auto\"");
+  auto failed = nlohmann::json::parse(encode(sample_refresh_failed()));
+  failed["mode"] = 3;
+  EXPECT_FALSE(decode<RefreshFailed>(failed.dump()).ok());
+}
+
 TEST(Codec, EncodesTheDocumentedJsonShape) {
   EXPECT_EQ(encode(sample_shard_job()),
             R"({"attempt":2,"expected_rows":199873,"id_end":3600001,"id_start":3400001,"media_type":"image",)"

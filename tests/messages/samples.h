@@ -35,6 +35,7 @@ inline RefreshPlanned sample_refresh_planned() {
   m.id_max = 812'345'678;
   m.row_limit = std::nullopt;
   m.planned_at = at(60);
+  m.mode = "incremental";
   return m;
 }
 
@@ -76,11 +77,13 @@ inline RefreshCompleted sample_refresh_completed() {
   r.filtered_out = 1'234'567;
   r.dead_lettered = 567;
   r.phases = {{"copying_data", 3600.5}, {"indexing", 14400}};
-  return {RefreshId("r1"), "image", r, at(190)};
+  r.changes = RefreshReport::Changes{1'234'567, 89'012, 3'456, 78};
+  return {RefreshId("r1"), "image", r, at(190), "incremental"};
 }
 
 inline RefreshFailed sample_refresh_failed() {
-  return {RefreshId("r1"), "image", "promoting_table", "lock_timeout exceeded on table image: retry the refresh", true, false, at(200)};
+  return {RefreshId("r1"), "image", "promoting_table", "lock_timeout exceeded on table image: retry the refresh",
+          true, false, at(200), "incremental"};
 }
 
 inline DeadLetter sample_dead_letter() {

@@ -70,6 +70,13 @@ TEST(MessageSchemas, EveryEncodedTypeValidates) {
   ShardJob job = sample_shard_job();
   job.expected_rows.reset();
   expect_valid(job);
+  RefreshRequested incremental = sample_refresh_requested();
+  incremental.options.mode = "incremental";
+  expect_valid(incremental);
+  RefreshCompleted full = sample_refresh_completed();
+  full.mode = "full";
+  full.report.changes.reset();
+  expect_valid(full);
 }
 
 TEST(MessageSchemas, ExistForEveryTypeAndAllowUnknownFields) {
@@ -126,6 +133,20 @@ TEST(MessageSchemas, RejectBadExamples) {
   nlohmann::json failed = nlohmann::json::parse(encode(sample_refresh_failed()));
   failed["rolled_back"] = "yes";
   EXPECT_NE(violations("refresh.failed", failed), "");
+
+  nlohmann::json bad_mode = nlohmann::json::parse(encode(sample_refresh_requested()));
+  bad_mode["options"]["mode"] = "partial";
+  EXPECT_NE(violations("refresh.requested", bad_mode), "");
+  nlohmann::json auto_plan = nlohmann::json::parse(encode(sample_refresh_planned()));
+  auto_plan["mode"] = "auto";  // a plan says what "auto" resolved to
+  EXPECT_NE(violations("refresh.planned", auto_plan), "");
+  nlohmann::json negative = nlohmann::json::parse(encode(sample_refresh_completed()));
+  negative["report"]["changes"]["deleted"] = -1;
+  EXPECT_NE(violations("refresh.completed", negative), "");
+  nlohmann::json older = nlohmann::json::parse(encode(sample_refresh_completed()));
+  older.erase("mode");
+  older["report"].erase("changes");
+  EXPECT_EQ(violations("refresh.completed", older), "") << "messages of older releases stay valid";
 }
 
 }  // namespace

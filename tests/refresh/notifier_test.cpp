@@ -86,9 +86,9 @@ TEST(SlackMessage, EachLevelAnnouncesItsEvents) {
 
 TEST(SlackMessage, TheCompletionCarriesTheReportPerProvider) {
   auto m = *slack_message(completed(), NotifyLevel::kInfo, "staging");
-  EXPECT_EQ(m["text"], ":white_check_mark: [staging] image refresh `0b7e6f5c-1111-4222-8333-444455556666` completed "
-                       "in 1 min 53 s: 1000 rows before, 1100 after (+100); 1090 documents indexed, 30 filtered out, "
-                       "2 dead-lettered");
+  EXPECT_EQ(m["text"], ":white_check_mark: [staging] image full refresh `0b7e6f5c-1111-4222-8333-444455556666` "
+                       "completed in 1 min 53 s: 1000 rows before, 1100 after (+100); 1090 documents indexed, 30 "
+                       "filtered out, 2 dead-lettered");
   auto table = m["blocks"][1]["text"]["text"].get<std::string>();
   EXPECT_NE(table.find("flickr | 600 | 650 | +50"), std::string::npos) << table;
   EXPECT_NE(table.find("wikimedia | 400 | 450 | +50"), std::string::npos) << table;
@@ -97,10 +97,28 @@ TEST(SlackMessage, TheCompletionCarriesTheReportPerProvider) {
 
 TEST(SlackMessage, FailuresGiveTheReasonAndCancellationsWhoCancelled) {
   EXPECT_EQ(text_of(failed(false), NotifyLevel::kError),
-            ":x: [production] audio refresh `0b7e6f5c-1111-4222-8333-444455556666` failed in phase indexing: shard 3 "
-            "failed after 3 attempts; rolled back: yes (live table and aliases untouched)");
+            ":x: [production] audio full refresh `0b7e6f5c-1111-4222-8333-444455556666` failed in phase indexing: "
+            "shard 3 failed after 3 attempts; rolled back: yes (live table and aliases untouched)");
   EXPECT_NE(text_of(failed(true), NotifyLevel::kInfo).find("cancelled in phase indexing: cancelled by ops"),
             std::string::npos);
+}
+
+TEST(SlackMessage, AnIncrementalRefreshSaysSoAndWhatItChanged) {
+  auto done = completed();
+  done.mode = "incremental";
+  done.report.changes = messages::RefreshReport::Changes{120, 35, 7, 2};
+  EXPECT_EQ(text_of(done, NotifyLevel::kInfo),
+            ":white_check_mark: [production] image incremental refresh `0b7e6f5c-1111-4222-8333-444455556666` "
+            "completed in 1 min 53 s: created 120, updated 35, deleted 7, re-flagged 2; 1000 rows before, 1100 after "
+            "(+100); 1090 documents indexed, 30 filtered out, 2 dead-lettered");
+  auto broke = failed(false);
+  broke.mode = "incremental";
+  EXPECT_EQ(text_of(broke, NotifyLevel::kError),
+            ":x: [production] audio incremental refresh `0b7e6f5c-1111-4222-8333-444455556666` failed in phase "
+            "indexing: shard 3 failed after 3 attempts; rolled back: yes (live table and aliases untouched)");
+  auto cancelled = failed(true);
+  cancelled.mode = "incremental";
+  EXPECT_NE(text_of(cancelled, NotifyLevel::kInfo).find("audio incremental refresh `"), std::string::npos);
 }
 
 // A local webhook receiver: answers each post with the next status of `script` (200 after it).

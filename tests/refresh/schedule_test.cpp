@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "core/common/error.h"
+#include "core/refresh/naming.h"
 
 namespace datarefresh::planner {
 namespace {
@@ -46,6 +47,92 @@ TEST(RefreshSchedules, ListsTheSlotsOfAWindowWithStableIds) {
   EXPECT_EQ(slots[0].request_id[14], '8');  // a name-based (version 8) UUID
 }
 
+TEST(RefreshSchedules, AFullSlotKeepsTheRequestIdItHadBeforeIncrementalSchedules) {
+  RefreshSchedules s(with_schedules("0 3 * * *", "", "production"));
+  auto slots = s.due("image", at(2026, 11, 29, 0, 0), at(2026, 11, 29, 3, 0));
+  ASSERT_EQ(slots.size(), 1u);
+  EXPECT_EQ(slots[0].mode, "full");
+  EXPECT_EQ(slots[0].request_id, refresh::name_uuid("datarefresh schedule production image 2026-11-29T03:00Z"));
+}
+
+TEST(RefreshSchedules, IncrementalSlotsGiveWayToAFullSlotOnTheSameMinute) {
+  auto config = with_schedules("0 3 * * *", "", "production");
+  config.media_types["image"].incremental_schedule = "0 */6 * * *";  // 00:00, 06:00, 12:00, 18:00 ...
+  config.media_types["audio"].incremental_schedule = "30 * * * *";
+  RefreshSchedules s(config);
+  EXPECT_EQ(s.media_types(), (std::vector<std::string>{"audio", "image"}));
+  auto slots = s.due("image", at(2026, 11, 29, 0, 0), at(2026, 11, 29, 12, 0));
+  ASSERT_EQ(slots.size(), 3u);
+  EXPECT_EQ(slots[0].slot, at(2026, 11, 29, 3, 0));
+  EXPECT_EQ(slots[0].mode, "full");
+  EXPECT_EQ(slots[1].slot, at(2026, 11, 29, 6, 0));
+  EXPECT_EQ(slots[1].mode, "incremental");
+  EXPECT_EQ(slots[2].mode, "incremental");
+
+  // Both on 03:00: only the full refresh is requested, under the full slot's id.
+  config.media_types["image"].incremental_schedule = "0 * * * *";
+  RefreshSchedules hourly(config);
+  auto three = hourly.due("image", at(2026, 11, 29, 2, 30), at(2026, 11, 29, 3, 30));
+  ASSERT_EQ(three.size(), 1u);
+  EXPECT_EQ(three[0].mode, "full");
+  EXPECT_EQ(three[0].request_id, slots[0].request_id);
+
+  // The id is a function of media type, mode and slot: stable across planners, distinct per mode.
+  RefreshSchedules again(config);
+  auto four = again.due("image", at(2026, 11, 29, 3, 30), at(2026, 11, 29, 4, 0));
+  ASSERT_EQ(four.size(), 1u);
+  EXPECT_EQ(four[0].request_id, hourly.due("image", at(2026, 11, 29, 3, 59), at(2026, 11, 29, 4, 0))[0].request_id);
+  auto only_incremental = with_schedules("", "", "production");
+  only_incremental.media_types["image"].incremental_schedule = "0 3 * * *";
+  auto incremental_three =
+      RefreshSchedules(only_incremental).due("image", at(2026, 11, 29, 2, 0), at(2026, 11, 29, 3, 0));
+  ASSERT_EQ(incremental_three.size(), 1u);
+  EXPECT_EQ(incremental_three[0].mode, "incremental");
+  EXPECT_NE(incremental_three[0].request_id, slots[0].request_id) << "same minute, other mode: another refresh";
+  EXPECT_EQ(incremental_three[0].request_id.size(), 36u);
+}
+
+TEST(RefreshSchedules, CatchingUpPrefersTheNewestFullSlotElseTheNewestIncrementalOne) {
+  auto slot = [](int hour, std::string mode) {
+    return DueRefresh{"image", at(2026, 11, 29, hour, 0), "id", std::move(mode)};
+  };
+  EXPECT_FALSE(RefreshSchedules::catch_up({}).has_value());
+  auto newest = RefreshSchedules::catch_up({slot(1, "incremental"), slot(2, "incremental")});
+  ASSERT_TRUE(newest.has_value());
+  EXPECT_EQ(newest->slot, at(2026, 11, 29, 2, 0));
+  auto full = RefreshSchedules::catch_up({slot(1, "full"), slot(2, "full"), slot(3, "incremental")});
+  ASSERT_TRUE(full.has_value());
+  EXPECT_EQ(full->mode, "full");
+  EXPECT_EQ(full->slot, at(2026, 11, 29, 2, 0));
+}
+
+TEST(RefreshScheduler, RequestsAnIncrementalSlotInIncrementalMode) {
+  auto config = with_schedules("", "", "local");
+  config.media_types["image"].incremental_schedule = "* * * * *";
+  config.refresh.schedule_misfire_grace = minutes(5);
+  std::mutex mutex;
+  std::vector<messages::RefreshRequested> requests;
+  {
+    RefreshScheduler scheduler(config, [&](const messages::RefreshRequested& r) {
+      std::lock_guard lock(mutex);
+      requests.push_back(r);
+    });
+    scheduler.start();
+    for (int i = 0; i < 50; ++i) {
+      {
+        std::lock_guard lock(mutex);
+        if (!requests.empty()) break;
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+  std::lock_guard lock(mutex);
+  ASSERT_GE(requests.size(), 1u);
+  EXPECT_EQ(requests[0].media_type, "image");
+  EXPECT_EQ(requests[0].options.mode, "incremental");
+  EXPECT_EQ(requests[0].options.requested_by, "schedule");
+}
+
 TEST(RefreshScheduler, RequestsTheSlotMissedWithinTheGraceAtOnceOnStart) {
   // Every minute: the current minute's slot lies within the grace, so it is requested at start.
   auto config = with_schedules("", "* * * * *", "local");
@@ -72,6 +159,7 @@ TEST(RefreshScheduler, RequestsTheSlotMissedWithinTheGraceAtOnceOnStart) {
   EXPECT_LE(requests.size(), 2u);
   EXPECT_EQ(requests[0].media_type, "audio");
   EXPECT_EQ(requests[0].options.requested_by, "schedule");
+  EXPECT_EQ(requests[0].options.mode, "full");
   EXPECT_FALSE(requests[0].options.row_limit.has_value());
 }
 

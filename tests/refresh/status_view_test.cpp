@@ -111,6 +111,39 @@ TEST(RefreshStatus, CopyingShowsTheCopysProgressBySizeAndOtherPhasesDoNot) {
   EXPECT_TRUE(refresh_status_json(run, {}, std::nullopt, p)["copy"].is_null());
 }
 
+TEST(RefreshStatus, ShowsTheModeWhyAutoRanFullAndWhatAnIncrementalRefreshChanged) {
+  auto run = indexing_run();
+  auto j = refresh_status_json(run, {}, std::nullopt);
+  EXPECT_EQ(j["mode"], "full");
+  EXPECT_TRUE(j["mode_reason"].is_null());
+  EXPECT_TRUE(j["changes"].is_null());
+  EXPECT_EQ(mode_text(run), "full");
+
+  run.mode_reason = "no completed refresh of image to start from";
+  EXPECT_EQ(refresh_summary_json(run)["mode_reason"], "no completed refresh of image to start from");
+  EXPECT_EQ(mode_text(run), "full (auto: no completed refresh of image to start from)");
+
+  run.mode = "incremental";
+  run.mode_reason.reset();
+  run.status = ledger::RunStatus::kCompleted;
+  run.phase = "completed";
+  run.report = {{"rows_after", 400},
+                {"changes", {{"created", 12}, {"updated", 3}, {"deleted", 1}, {"reflagged", 0}}}};
+  j = refresh_status_json(run, {}, std::nullopt);
+  EXPECT_EQ(j["mode"], "incremental");
+  EXPECT_EQ(refresh_summary_json(run)["mode"], "incremental");
+  EXPECT_EQ(j["changes"], (nlohmann::json{{"created", 12}, {"updated", 3}, {"deleted", 1}, {"reflagged", 0}}));
+  EXPECT_EQ(j["report"]["changes"]["created"], 12);
+  EXPECT_EQ(changes_text(j["changes"]), "created 12, updated 3, deleted 1, re-flagged 0");
+
+  // A full refresh's report has "changes": null (or none, from older releases).
+  run.report = {{"rows_after", 400}, {"changes", nullptr}};
+  EXPECT_TRUE(refresh_status_json(run, {}, std::nullopt)["changes"].is_null());
+  run.report = {{"rows_after", 400}};
+  EXPECT_TRUE(run_changes(run).is_null());
+  EXPECT_EQ(changes_text(run_changes(run)), "");
+}
+
 TEST(CopyProgressText, ShowsThePercentageTheMegabytesAndTheParts) {
   EXPECT_EQ(copy_progress_text({2, 1, 370130944, 738934784, false}), "copy 50.1% (352 MB written, parts 1/2)");
   EXPECT_EQ(copy_progress_text({}), "copy ? (0 MB written, parts 0/0)");
