@@ -36,10 +36,6 @@ struct IncrementalRefused : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// How far before the watermark an incremental refresh looks for rows with a newer updated_on.
-// TODO(config): refresh.incremental.overlap.
-constexpr auto kOverlap = std::chrono::hours(1);
-
 std::string read_file_text(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return {};
@@ -244,7 +240,7 @@ struct Planner::Impl {
         has_updated_on && run.mode == "incremental"
             ? fmt::format("COALESCE(u.updated_on >= {}::timestamp AT TIME ZONE 'UTC' - interval '{} seconds', false)",
                           pg::quote_literal(fingerprints.watermark),
-                          std::chrono::duration_cast<std::chrono::seconds>(kOverlap).count())
+                          std::chrono::duration_cast<std::chrono::seconds>(config.refresh.incremental.overlap).count())
             : std::string("false");
     const int n = std::max(1, config.refresh.copy_parallelism);
     std::atomic<std::int64_t> rows{0};
@@ -639,6 +635,7 @@ struct Planner::Impl {
     plan.request_id = run.request_id;
     plan.media_type = media.name;
     plan.environment = run.environment;
+    plan.mode = run.mode;
     for (const auto& t : refresh::refreshed_tables(media)) {
       std::string upstream = t;
       for (const auto& e : media.extra_tables) {

@@ -149,7 +149,7 @@ void RefreshDriver::roll_back(StepContext& c, const std::optional<std::string>& 
     for (const auto& p : problems) log_.warn("rolling back the cancelled refresh", {{"refresh_id", refresh_id_}, {"problem", p}});
     refresh::cancel_refresh(c.ledger, c.db, services_.search, services_.publisher, c.run, c.media);
   }
-  services_.metrics.refreshes.Add({{"media_type", c.media.name}, {"outcome", outcome}}).Increment();
+  services_.metrics.refreshes.Add({{"media_type", c.media.name}, {"outcome", outcome}, {"mode", c.run.mode}}).Increment();
   services_.metrics.clear(c.media.name, c.run.phase);
 }
 

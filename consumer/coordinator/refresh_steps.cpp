@@ -792,25 +792,25 @@ StepResult complete(StepContext& c) {
     if (it == r.phases.end()) r.phases.push_back({phase, secs});
     else it->seconds += secs;
   }
-  auto encoded = nlohmann::json::parse(messages::encode(done));
-  encoded["report"]["mode"] = run.mode;
+  done.mode = run.mode;
   if (run.mode == "incremental") {
     auto delta = c.ledger.step_details(run.refresh_id, "delta").value_or(nlohmann::json::object());
     const auto staged = delta.value("staged", std::int64_t{0});
-    const auto created = delta.value("created", std::int64_t{0});
-    const auto reflagged = delta.value("reflagged", std::int64_t{0});
-    encoded["report"]["changes"] = {{"created", created},
-                                    {"updated", std::max<std::int64_t>(0, staged - created - reflagged)},
-                                    {"deleted", delta.value("deleted", std::int64_t{0})},
-                                    {"reflagged", reflagged}};
+    messages::RefreshReport::Changes ch;
+    ch.created = delta.value("created", std::int64_t{0});
+    ch.reflagged = delta.value("reflagged", std::int64_t{0});
+    ch.updated = std::max<std::int64_t>(0, staged - ch.created - ch.reflagged);
+    ch.deleted = delta.value("deleted", std::int64_t{0});
+    r.changes = ch;
   }
+  auto encoded = nlohmann::json::parse(messages::encode(done));
   // The event first, then the ledger: a crash in between repeats the event on restart (consumers
   // see it at least once) instead of losing it behind a run already marked completed.
   c.services.publisher.publish(done);
   crash_point("coordinator.before_finish_run");
   c.ledger.finish_run(run.refresh_id, ledger::RunStatus::kCompleted, std::nullopt, encoded["report"]);
   auto& metrics = c.services.metrics;
-  metrics.refreshes.Add({{"media_type", media.name}, {"outcome", "completed"}}).Increment();
+  metrics.refreshes.Add({{"media_type", media.name}, {"outcome", "completed"}, {"mode", run.mode}}).Increment();
   metrics.last_success.Add({{"media_type", media.name}})
       .Set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
   metrics.clear(media.name, run.phase);

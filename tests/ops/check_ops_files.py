@@ -40,7 +40,7 @@ METRIC_LABELS = {
     "datarefresh_refresh_phase": {"media_type", "phase"},
     "datarefresh_refresh_progress_ratio": {"media_type"},
     "datarefresh_refresh_requests_total": {"media_type", "outcome"},
-    "datarefresh_refreshes_total": {"media_type", "outcome"},
+    "datarefresh_refreshes_total": {"media_type", "outcome", "mode"},
     "datarefresh_rows_streamed_total": {"media_type"},
     "datarefresh_shard_duration_seconds": {"media_type"},
     "datarefresh_shard_jobs_idle_seconds": {"media_type"},
