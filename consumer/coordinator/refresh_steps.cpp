@@ -400,6 +400,7 @@ StepResult filtered_delta(StepContext& c, Clock::time_point started) {
       c.check_cancel();
     }
     c.ledger.mark_step(run.refresh_id, "filtered_index:cleared", seconds_since(started), {{"documents", ids.size()}});
+    crash_point("coordinator.filtered_delta_cleared");
   }
   auto chunks = std::stoll(c.db.query_value("SELECT (count(*) + " + std::to_string(kChunk - 1) + ") / " +
                                             std::to_string(kChunk) + " FROM " + temp.quoted())

@@ -130,7 +130,11 @@ std::int64_t eligible_rows(demo::DevStack& stack, const std::string& table) {
 std::vector<std::string> leftovers(demo::DevStack& stack) {
   auto db = api(stack);
   auto rs = db.exec(
-      "SELECT 'table ' || relname FROM pg_class WHERE relname LIKE 'temp\\_import\\_%' AND relkind = 'r' "
+"SELECT 'table ' || relname FROM pg_class WHERE (relname LIKE 'temp\\_import\\_%' OR relname LIKE "
+      "'temp\\_delete\\_%') AND relkind = 'r' "
+      "UNION ALL SELECT 'table datarefresh.' || c.relname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = "
+      "c.relnamespace WHERE n.nspname = 'datarefresh' AND c.relkind = 'r' AND (c.relname LIKE 'snap%' OR c.relname "
+      "LIKE 'stage\\_%') "
       "UNION ALL SELECT 'server ' || srvname FROM pg_foreign_server WHERE srvname LIKE 'datarefresh\\_fdw\\_%' "
       "UNION ALL SELECT 'schema ' || nspname FROM pg_namespace WHERE nspname LIKE 'datarefresh\\_upstream\\_%'");
   std::vector<std::string> out;
@@ -176,6 +180,17 @@ void expect_completed_exactly(demo::DevStack& stack, const std::string& refresh_
   EXPECT_TRUE(all_services_running(stack));
 }
 
+void expect_no_write_block(demo::DevStack& stack, const std::vector<std::string>& indices) {
+  search::Client client(stack.search_options());
+  for (const auto& index : indices) {
+    if (index.empty()) continue;
+    auto settings = client.get_settings(index);
+    ASSERT_TRUE(settings.ok()) << index;
+    const auto& s = settings.value();
+    EXPECT_FALSE(s.contains("index") && s["index"].contains("blocks")) << index << " is blocked: " << s.dump();
+  }
+}
+
 LiveState live_state(demo::DevStack& stack, const std::string& media) {
   return {alias_target(stack, media), alias_target(stack, media + "-filtered"), table_rows(stack, media),
           indices(stack)};
@@ -193,6 +208,7 @@ void expect_failed_cleanly(demo::DevStack& stack, const std::string& refresh_id,
   EXPECT_EQ(now.rows, before.rows) << "the live table is untouched";
   EXPECT_EQ(now.indices, before.indices) << "the refresh's indices are deleted, nothing else";
   EXPECT_EQ(leftovers(stack), std::vector<std::string>{}) << "no temp table, FDW server or import schema left";
+  expect_no_write_block(stack, {now.alias_target, now.filtered_alias_target});
   // The failure event names the cause.
   bool found = false;
   for (const auto& e : read_topic(stack, "events", 0, std::chrono::seconds(0))) {

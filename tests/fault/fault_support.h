@@ -67,6 +67,8 @@ struct LiveState {
   std::set<std::string> indices;
 };
 LiveState live_state(demo::DevStack& stack, const std::string& media);
+// No index block (an incremental refresh's write block for its clone) is left on these indices.
+void expect_no_write_block(demo::DevStack& stack, const std::vector<std::string>& indices);
 // With `status` kCancelled: the same for a refresh an operator cancelled.
 void expect_failed_cleanly(demo::DevStack& stack, const std::string& refresh_id, const LiveState& before,
                            const std::string& media, const std::string& error_contains,
