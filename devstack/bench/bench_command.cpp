@@ -57,6 +57,41 @@ double postgres_cpu(pid_t postmaster) {
   return total;
 }
 
+// A realistic mix of upstream and side-table changes touching `percent` % of the rows: field and
+// tag updates (with updated_on), a silent popularity update of one provider's rows (without it),
+// removed_from_source flips, inserts, hard deletes, deleted-list and sensitive-list additions.
+json change_catalog(demo::DevStack& stack, double percent) {
+  auto up = pg::Database::connect(stack.catalog_db_options());
+  auto api = pg::Database::connect(stack.api_db_options());
+  const auto rows = std::stoll(up.query_value("SELECT count(*) FROM image").value_or("0"));
+  const auto n = std::max<std::int64_t>(1, static_cast<std::int64_t>(static_cast<double>(rows) * percent / 100.0));
+  auto share = [&](double f) { return std::max<std::int64_t>(1, static_cast<std::int64_t>(static_cast<double>(n) * f)); };
+  auto pick = [&](const std::string& salt, std::int64_t k) {
+    return fmt::format("(SELECT identifier FROM image ORDER BY md5(identifier::text || '{}') LIMIT {})", salt, k);
+  };
+  auto started = Clock::now();
+  up.exec("UPDATE image SET updated_on = now() - interval '3 days' WHERE updated_on > now() - interval '2 days'");
+  up.exec("UPDATE image SET title = coalesce(title, '') || ' (rev)', updated_on = now() WHERE identifier IN " +
+          pick("title", share(0.35)));
+  up.exec("UPDATE image SET tags = coalesce(tags, '[]'::jsonb) || '[{\"name\": \"new tag\", \"provider\": \"flickr\"}]', "
+          "updated_on = now() WHERE identifier IN " + pick("tags", share(0.15)));
+  up.exec("UPDATE image SET standardized_popularity = standardized_popularity * 0.9 WHERE identifier IN " +
+          pick("popularity", share(0.2)));
+  up.exec("UPDATE image SET removed_from_source = NOT removed_from_source, updated_on = now() WHERE identifier IN " +
+          pick("removed", share(0.05)));
+  up.exec("INSERT INTO image SELECT (jsonb_populate_record(NULL::image, to_jsonb(i) || jsonb_build_object('identifier', "
+          "gen_random_uuid(), 'url', i.url || '?new', 'foreign_identifier', i.foreign_identifier || '-new', "
+          "'updated_on', now()))).* FROM image AS i WHERE identifier IN " + pick("insert", share(0.15)));
+  up.exec("DELETE FROM image WHERE identifier IN " + pick("delete", share(0.05)));
+  api.exec(fmt::format("INSERT INTO api_deletedimage (created_on, updated_on, identifier) SELECT now(), now(), identifier "
+                       "FROM image ORDER BY md5(identifier::text || 'dl') LIMIT {} ON CONFLICT DO NOTHING",
+                       share(0.02)));
+  api.exec(fmt::format("INSERT INTO api_matureimage (identifier, created_on) SELECT identifier, now() FROM image ORDER "
+                       "BY md5(identifier::text || 'mt') LIMIT {} ON CONFLICT DO NOTHING",
+                       share(0.03)));
+  return {{"percent", percent}, {"rows_changed", n}, {"seconds", since(started)}};
+}
+
 struct BenchOptions {
   std::uint64_t rows = 1'000'000;
   std::string out_dir = "bench/results";
@@ -67,7 +102,7 @@ struct BenchOptions {
 
 // One full refresh on the running stack with `indexers` fresh indexers; phases from the report,
 // CPU and peak RSS of every service process.
-json run_refresh(demo::DevStack& stack, int indexers) {
+json run_refresh(demo::DevStack& stack, int indexers, const std::string& mode = "full") {
   for (auto& i : stack.indexers()) i.stop(std::chrono::seconds(30));
   stack.forget_exited_indexers();
   for (int i = 0; i < indexers; ++i) stack.start_indexer();
@@ -87,8 +122,8 @@ json run_refresh(demo::DevStack& stack, int indexers) {
   };
   auto cpu_before = cpu_of();
   std::this_thread::sleep_for(std::chrono::seconds(8));  // the new indexers join the group
-  auto id = stack.trigger("image");
-  std::cout << fmt::format("  refresh {} with {} indexer(s) ...\n", id, indexers) << std::flush;
+  auto id = stack.trigger("image", std::nullopt, mode);
+  std::cout << fmt::format("  {} refresh {} with {} indexer(s) ...\n", mode, id, indexers) << std::flush;
   auto started = Clock::now();
   auto p = stack.wait(id, std::chrono::hours(6));
   double wall = since(started);
@@ -124,7 +159,14 @@ json run_refresh(demo::DevStack& stack, int indexers) {
                        {"cpu_seconds_per_million_rows", rows > 0 ? cpu / rows * 1e6 : 0.0},
                        {"peak_rss_mb", s ? s->peak_rss_mb : 0.0}};
   }
+  auto db = pg::Database::connect(stack.api_db_options());
+  auto lock = db.query_value("SELECT details ->> 'lock_seconds' FROM datarefresh.steps WHERE refresh_id = $1::uuid AND "
+                             "step = 'promote_table'",
+                             {id});
   return {{"refresh_id", id},
+          {"mode", mode},
+          {"changes", p.run.report.value("changes", json())},
+          {"promotion_lock_seconds", lock ? std::stod(*lock) : 0.0},
           {"indexers", indexers},
           {"rows", p.run.expected_rows.value_or(0)},
           {"documents", p.run.report.value("documents_indexed", std::int64_t{0})},
@@ -362,6 +404,9 @@ class BenchCommand final : public Command {
     sub_->add_option("--indexers", o_.indexers, "Indexer counts to run the refresh with")->capture_default_str();
     sub_->add_option("--rows-per-shard", o_.rows_per_shard, "Shard size (0: rows / 40, at least 5000)");
     sub_->add_flag("--no-encode", no_encode_, "Skip the transform + encode benchmark");
+    sub_->add_option("--incremental", incremental_,
+                     "After the full refreshes, change this percent of the rows (a realistic mix) and run an "
+                     "incremental refresh; writes incremental_over_full");
     sub_->add_flag("--keep-logs", keep_logs_, "Keep the services' logs (the run directory is printed)");
   }
 
@@ -402,6 +447,19 @@ class BenchCommand final : public Command {
       run["indexing_over_read_limit"] =
           ratio(run["indexing_rows_per_s"].get<double>(), run["read_limit"]["rows_per_s"].get<double>());
       runs.push_back(std::move(run));
+    }
+    if (incremental_ > 0) {
+      std::cout << fmt::format("changing {}% of the rows ...\n", incremental_) << std::flush;
+      auto change = change_catalog(stack, incremental_);
+      auto incremental = run_refresh(stack, o_.indexers.back(), "incremental");
+      incremental["change"] = change;
+      const auto& full = runs.back();
+      result["incremental"] = incremental;
+      result["incremental_over_full"] = ratio(incremental["wall_seconds"].get<double>(), full["wall_seconds"].get<double>());
+      // The identifier comparison: the snapshot of the upstream's row hashes and the delta's SQL.
+      result["identifier_comparison_seconds"] =
+          incremental["phases"].value("snapshot", 0.0) + incremental["phases"].value("delta", 0.0);
+      result["incremental_promotion_lock_seconds"] = incremental["promotion_lock_seconds"];
     }
     result["runs"] = runs;
     result["phases"] = runs.at(0)["phases"];
@@ -467,6 +525,7 @@ class BenchCommand final : public Command {
   BenchOptions o_;
   bool no_encode_ = false;
   bool keep_logs_ = false;
+  double incremental_ = 0;
 };
 
 }  // namespace
