@@ -7,6 +7,7 @@
 
 #include "core/catalog/tag_rules.h"
 #include "core/common/error.h"
+#include "core/refresh/incremental.h"
 
 namespace datarefresh::planner {
 
@@ -87,6 +88,14 @@ CopyPlan copy_plan(const TableCopy& copy, const FdwTarget& fdw, const std::vecto
       pg::quote_literal(temp.name()) + " AND column_name = 'updated_on') THEN EXECUTE 'ALTER TABLE " + temp.quoted() +
       " ALTER COLUMN updated_on SET DEFAULT CURRENT_TIMESTAMP'; END IF; END $$");
   if (filter_tags) s.push_back("ALTER TABLE " + temp.quoted() + " ADD COLUMN " + count_column + " integer");
+  const bool hashes = copy.row_hashes_into && filter_tags && has_identifier;
+  const std::string hash_column = pg::Identifier(kRowHashColumn, "column name").quoted();
+  if (hashes) {
+    s.push_back("ALTER TABLE " + temp.quoted() + " ADD COLUMN " + hash_column + " bigint");
+    for (const auto& [name, value] : refresh::row_text_settings()) {
+      plan.part_settings.push_back("SET LOCAL " + name + " = " + pg::quote_literal(value));
+    }
+  }
   if (copy.stage_table) {
     if (!has_identifier) throw ConfigError("an incremental copy of " + copy.live.name() + " needs an identifier column");
     s.push_back("ALTER SEQUENCE " + seq.quoted() + " RESTART WITH " + std::to_string(std::max<std::int64_t>(1, copy.first_new_id)));
@@ -122,8 +131,9 @@ CopyPlan copy_plan(const TableCopy& copy, const FdwTarget& fdw, const std::vecto
     if (limited) from += " ORDER BY u.identifier LIMIT " + std::to_string(*copy.row_limit);
     std::string insert;
     if (filter_tags) {
-      insert = "INSERT INTO " + temp.quoted() + " (" + cols + ", " + count_column + ") " +
-               catalog::tags_filtered_select_sql(quoted, from) + " RETURNING " + count_column + " AS removed";
+      insert = "INSERT INTO " + temp.quoted() + " (" + cols + ", " + count_column + (hashes ? ", " + hash_column : "") +
+               ") " + catalog::tags_filtered_select_sql(quoted, from, hashes ? refresh::row_hash_sql(quoted) : "") +
+               " RETURNING " + count_column + " AS removed";
     } else {
       insert = "INSERT INTO " + temp.quoted() + " (" + cols + ") SELECT u." + fmt::format("{}", fmt::join(quoted, ", u.")) +
                " FROM " + from +
@@ -132,6 +142,13 @@ CopyPlan copy_plan(const TableCopy& copy, const FdwTarget& fdw, const std::vecto
     plan.parts.push_back("WITH copied AS (" + insert +
                          ") SELECT count(*)::bigint, count(removed)::bigint, COALESCE(sum(removed), 0)::bigint "
                          "FROM copied");
+  }
+  if (hashes) {
+    plan.finish.push_back("INSERT INTO " + *copy.row_hashes_into + " (identifier, hash, recent) SELECT identifier, " +
+                          hash_column + ", false FROM " + temp.quoted() + " WHERE identifier IS NOT NULL AND " +
+                          hash_column + " IS NOT NULL");
+    plan.finish.push_back("ALTER TABLE " + *copy.row_hashes_into + " ADD PRIMARY KEY (identifier)");
+    plan.finish.push_back("ALTER TABLE " + temp.quoted() + " DROP COLUMN " + hash_column);
   }
   if (filter_tags) plan.finish.push_back("ALTER TABLE " + temp.quoted() + " DROP COLUMN " + count_column);
   plan.finish.push_back("ALTER TABLE " + temp.quoted() + " ADD PRIMARY KEY (id)");

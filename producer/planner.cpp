@@ -242,7 +242,9 @@ struct Planner::Impl {
                           pg::quote_literal(fingerprints.watermark),
                           std::chrono::duration_cast<std::chrono::seconds>(config.refresh.incremental.overlap).count())
             : std::string("false");
-    const int n = std::max(1, config.refresh.copy_parallelism);
+    // A full refresh's copy reads every row anyway: it writes the hashes itself (row_hashes_into), in
+    // the same pass. Only an incremental refresh reads the upstream's hashes here, before its copy.
+    const int n = run.mode == "incremental" ? std::max(1, config.refresh.copy_parallelism) : 0;
     std::atomic<std::int64_t> rows{0};
     std::mutex mu;
     std::optional<std::string> error;
@@ -274,8 +276,10 @@ struct Planner::Impl {
     }
     for (auto& t : threads) t.join();
     if (error) throw StepError("taking the snapshot of upstream " + media.table + ": " + *error, true);
-    db.exec("ALTER TABLE " + snap.row_hashes + " ADD PRIMARY KEY (identifier)");
-    db.exec("ANALYZE " + snap.row_hashes);
+    if (n > 0) {
+      db.exec("ALTER TABLE " + snap.row_hashes + " ADD PRIMARY KEY (identifier)");
+      db.exec("ANALYZE " + snap.row_hashes);
+    }
     db.transact([&](pg::Database& tx) {
       ledger::Ledger l(tx);
       l.mark_step(run.refresh_id, "baseline", 0, fingerprints.to_json());
@@ -382,6 +386,8 @@ struct Planner::Impl {
         copy.stage_table = refresh::stage_table(media.table, run.refresh_id);
         copy.stage_rows = delta->staged;
         copy.first_new_id = delta->live_max_id + 1;
+      } else if (job.filter_tags && !limit) {  // a full copy reads every row: it hashes them on the way
+        copy.row_hashes_into = refresh::snapshot_tables(media.table, run.refresh_id).row_hashes;
       }
       copy.identifier_is_uuid =
           upstream
@@ -486,6 +492,7 @@ struct Planner::Impl {
             auto part_started = Clock::now();
             conn.transact([&](pg::Database& tx) {
               set_copy_timeout(tx);
+              for (const auto& s : plan.part_settings) tx.exec(s);
               auto rs = plan.filters_tags ? tx.exec_params(plan.parts[i], {params.begin(), params.end()})
                                           : tx.exec(plan.parts[i]);
               part = {std::stoll(rs.rows[0][0].value_or("0")), std::stoll(rs.rows[0][1].value_or("0")),

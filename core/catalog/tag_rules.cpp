@@ -73,19 +73,24 @@ std::string kept_tags_sql() {
 
 }  // namespace
 
-std::string tags_filtered_select_sql(const std::vector<std::string>& quoted_columns, const std::string& from_sql) {
+std::string tags_filtered_select_sql(const std::vector<std::string>& quoted_columns, const std::string& from_sql,
+                                     const std::string& extra_sql) {
   // The inner query tests each tag of each array once, giving the row's ascending ordinals of
   // dropped tags (ORDER BY e.ord costs no sort: WITH ORDINALITY output is already in that order).
   // OFFSET 0 keeps it from being flattened into the outer query, which would evaluate the
   // ARRAY(...) again for the kept tags and for the count.
-  std::string inner, outer;
+  std::string inner, outer, outer_extra;
   for (std::size_t i = 0; i < quoted_columns.size(); ++i) {
     const auto& col = quoted_columns[i];
     inner += fmt::format("{}u.{}", i ? ", " : "", col);
     outer += (i ? ", " : "") + (col == "\"tags\"" ? kept_tags_sql() : "c." + col);
   }
+  if (!extra_sql.empty()) {
+    inner += ", " + extra_sql + " AS extra";
+    outer_extra = ", c.extra";
+  }
   return fmt::format(R"SQL(SELECT {outer},
-       NULLIF(COALESCE(cardinality(c.dropped_ords), 0), 0) AS tags_removed
+       NULLIF(COALESCE(cardinality(c.dropped_ords), 0), 0) AS tags_removed{outer_extra}
 FROM (
   SELECT {inner},
          CASE WHEN jsonb_typeof(u.tags) = 'array' THEN
@@ -97,7 +102,7 @@ FROM (
   FROM {from}
   OFFSET 0
 ) AS c)SQL",
-                     fmt::arg("outer", outer), fmt::arg("inner", inner), fmt::arg("dropped", tag_dropped_sql()),
+                     fmt::arg("outer", outer), fmt::arg("outer_extra", outer_extra), fmt::arg("inner", inner), fmt::arg("dropped", tag_dropped_sql()),
                      fmt::arg("from", from_sql));
 }
 

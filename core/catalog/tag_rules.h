@@ -32,7 +32,9 @@ struct TagRules {
 // (integer): how many tags the row lost, NULL when none. Parameters: $1 min accuracy (float8),
 // $2 filtered providers (text[]), $3 name patterns (text[], from name_like_patterns());
 // tag_filter_params() builds them.
-std::string tags_filtered_select_sql(const std::vector<std::string>& quoted_columns, const std::string& from_sql);
+// With `extra_sql` (an expression over u's columns), its value follows as a last column, extra.
+std::string tags_filtered_select_sql(const std::vector<std::string>& quoted_columns, const std::string& from_sql,
+                                     const std::string& extra_sql = "");
 std::vector<std::string> tag_filter_params(const TagRules& rules);
 
 // LIKE patterns ('%' + escaped substring + '%') for the contains denylist.
