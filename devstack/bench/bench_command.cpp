@@ -513,7 +513,8 @@ class BenchCommand final : public Command {
                                                   result["baselines"]["prepared_update_seconds"].get<double>())}};
     print_table(result);
     fs::create_directories(o_.out_dir);
-    auto file = fs::path(o_.out_dir) / fmt::format("bench-{}-rows.json", o_.rows);
+    auto file = fs::path(o_.out_dir) / (incremental_ > 0 ? fmt::format("bench-{}-rows-incremental-{}.json", o_.rows, incremental_)
+                                                         : fmt::format("bench-{}-rows.json", o_.rows));
     std::ofstream(file) << result.dump(2) << "\n";
     std::cout << "\nwritten to " << file.string() << "\n";
     if (keep_logs_) std::cout << "service logs kept in " << stack.run_dir().string() << "\n";

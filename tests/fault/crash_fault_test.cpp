@@ -38,19 +38,6 @@ class Crashes : public ::testing::Test {
     stop_suite_stack(stack_);
   }
   static pg::Database api() { return pg::Database::connect(stack_->api_db_options()); }
-  static std::string log_of(const std::string& name) {
-    std::ifstream in(stack_->run_dir() / (name + ".log"));
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  }
-  // Waits for a process armed with a crash point to die there; false if it did not within `timeout`.
-  static bool died_at(devprocess::ChildProcess& process, const std::string& log, const std::string& point,
-                      seconds timeout) {
-    auto rc = process.wait_for(timeout);
-    if (!rc) return false;
-    EXPECT_EQ(*rc, 128 + 9) << "killed by SIGKILL";
-    EXPECT_NE(log_of(log).find("crash point " + point), std::string::npos);
-    return true;
-  }
   static std::string table_oid(const std::string& table) {
     return api().query_value("SELECT to_regclass($1)::oid::text", {table}).value_or("");
   }
@@ -78,7 +65,7 @@ TEST_F(Crashes, TheCoordinatorKilledAtEachFinalizationStepResumesAndPromotesOnce
   auto id = stack_->trigger("audio");
   std::set<std::string> oids{old_oid};
   for (std::size_t i = 0; i < points.size(); ++i) {
-    ASSERT_TRUE(died_at(*stack_->coordinator(), "coordinator", points[i], seconds(180)))
+    ASSERT_TRUE(died_at(*stack_, *stack_->coordinator(), "coordinator", points[i], seconds(180)))
         << "the coordinator did not reach " << points[i];
     // Whatever step it died in, the live side is whole: each alias points at exactly one index,
     // the old one or the new one, and the live table is the old one or the promoted copy.
@@ -123,7 +110,7 @@ TEST_F(Crashes, ThePlannerKilledDuringCopyFilteringAndPublishingResumes) {
   stack_->start_planner({{"DATAREFRESH_CRASH_AT", points[0]}});
   auto id = stack_->trigger("image");
   for (std::size_t i = 0; i < points.size(); ++i) {
-    ASSERT_TRUE(died_at(*stack_->planner(), "planner", points[i], seconds(120)))
+    ASSERT_TRUE(died_at(*stack_, *stack_->planner(), "planner", points[i], seconds(120)))
         << "the planner did not reach " << points[i];
     auto db = api();
     bool copied = db.query_value("SELECT to_regclass('public.temp_import_image')::text").has_value();

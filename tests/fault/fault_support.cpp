@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -178,6 +179,20 @@ void expect_completed_exactly(demo::DevStack& stack, const std::string& refresh_
       << "old and orphaned indices are deleted";
   EXPECT_EQ(leftovers(stack), std::vector<std::string>{}) << "no temp table, FDW server or import schema left";
   EXPECT_TRUE(all_services_running(stack));
+}
+
+std::string service_log(demo::DevStack& stack, const std::string& name) {
+  std::ifstream in(stack.run_dir() / (name + ".log"));
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+bool died_at(demo::DevStack& stack, devprocess::ChildProcess& process, const std::string& log,
+             const std::string& point, std::chrono::seconds timeout) {
+  auto rc = process.wait_for(timeout);
+  if (!rc) return false;
+  EXPECT_EQ(*rc, 128 + 9) << "killed by SIGKILL";
+  EXPECT_NE(service_log(stack, log).find("crash point " + point), std::string::npos);
+  return true;
 }
 
 void expect_no_write_block(demo::DevStack& stack, const std::vector<std::string>& indices) {

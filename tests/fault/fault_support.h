@@ -67,6 +67,13 @@ struct LiveState {
   std::set<std::string> indices;
 };
 LiveState live_state(demo::DevStack& stack, const std::string& media);
+// The text of a service's log in the stack's run directory (<name>.log).
+std::string service_log(demo::DevStack& stack, const std::string& name);
+// Waits for a process armed with a crash point (DATAREFRESH_CRASH_AT) to die there: false if it did
+// not within `timeout`; expects SIGKILL and the crash point in its log `log`.
+bool died_at(demo::DevStack& stack, devprocess::ChildProcess& process, const std::string& log,
+             const std::string& point, std::chrono::seconds timeout);
+
 // No index block (an incremental refresh's write block for its clone) is left on these indices.
 void expect_no_write_block(demo::DevStack& stack, const std::vector<std::string>& indices);
 // With `status` kCancelled: the same for a refresh an operator cancelled.

@@ -48,18 +48,6 @@ class IncrementalFaults : public ::testing::Test {
     admin(stack_->search_url(), "POST", "/_devsearch/faults", json{{"latency", latency}}.dump());
   }
   static pg::Database api() { return pg::Database::connect(stack_->api_db_options()); }
-  static std::string log_of(const std::string& name) {
-    std::ifstream in(stack_->run_dir() / (name + ".log"));
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  }
-  static bool died_at(devprocess::ChildProcess& process, const std::string& log, const std::string& point,
-                      seconds timeout) {
-    auto rc = process.wait_for(timeout);
-    if (!rc) return false;
-    EXPECT_EQ(*rc, 128 + 9) << "killed by SIGKILL";
-    EXPECT_NE(log_of(log).find("crash point " + point), std::string::npos);
-    return true;
-  }
 
   // Changes a few hundred upstream rows (updates, inserts, hard deletes), so that the delta has
   // many shards.
@@ -149,7 +137,7 @@ TEST_F(IncrementalFaults, TheCoordinatorKilledAtEachIncrementalStepResumesAndPro
   stack_->start_coordinator({{"DATAREFRESH_CRASH_AT", points[0]}});
   auto id = stack_->trigger("image", std::nullopt, "incremental");
   for (std::size_t i = 0; i < points.size(); ++i) {
-    ASSERT_TRUE(died_at(*stack_->coordinator(), "coordinator", points[i], seconds(180)))
+    ASSERT_TRUE(died_at(*stack_, *stack_->coordinator(), "coordinator", points[i], seconds(180)))
         << "the coordinator did not reach " << points[i];
     auto db = api();
     auto run = *ledger::Ledger(db).run(id);
@@ -175,7 +163,7 @@ TEST_F(IncrementalFaults, ThePlannerKilledWhileTheLiveIndexIsBlockedResumesAndLi
   auto before = live_state(*stack_, "image");
   stack_->start_planner({{"DATAREFRESH_CRASH_AT", "planner.clone_source_blocked"}});
   auto id = stack_->trigger("image", std::nullopt, "incremental");
-  ASSERT_TRUE(died_at(*stack_->planner(), "planner", "planner.clone_source_blocked", seconds(120)));
+  ASSERT_TRUE(died_at(*stack_, *stack_->planner(), "planner", "planner.clone_source_blocked", seconds(120)));
   stack_->start_planner();
   stack_->wait(id, seconds(240));
   expect_incremental_exactly(id);
