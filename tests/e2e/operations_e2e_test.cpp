@@ -331,15 +331,15 @@ TEST_F(Operations, ARefreshCancelledWhileIndexingIsRolledBackAndTheLiveDataStays
 
 TEST_F(Operations, ACancelDuringTheCopyInterruptsItWithoutWaitingForIt) {
   auto before = fault::live_state(*stack_, "image");
-  // Hold the upstream table: the snapshot of its row hashes (the first read of the upstream, before
-  // the copy) waits for the lock for as long as it is held.
+  // Hold the upstream table: the copy through the FDW (which also hashes the rows for the next
+  // incremental refresh) waits for the lock for as long as it is held.
   auto upstream = pg::Database::connect(stack_->catalog_db_options());
   upstream.exec("BEGIN");
   upstream.exec("LOCK TABLE image IN ACCESS EXCLUSIVE MODE");
   const std::string id = request("image", "e2e");
-  auto copying = wait_for(id, [](const json& j) { return text(j, "phase") == "snapshotting"; }, 60s);
-  ASSERT_EQ(text(copying, "phase"), "snapshotting");
-  std::this_thread::sleep_for(1s);  // the snapshot's COPY is waiting on the lock now
+  auto copying = wait_for(id, [](const json& j) { return text(j, "phase") == "copying"; }, 60s);
+  ASSERT_EQ(text(copying, "phase"), "copying");
+  std::this_thread::sleep_for(1s);  // the INSERT ... SELECT is waiting on the lock now
   auto c = call("POST", "/v1/refreshes/" + id + "/cancel");
   EXPECT_EQ(c.status, 202) << c.raw;
   auto over = wait_until_over(id, 30s);  // while the lock is still held
@@ -357,7 +357,7 @@ TEST_F(Operations, NotificationsAnnounceStartsPhasesCompletionsAndCancellations)
   };
   for (int i = 0; i < 100; ++i) {
     texts = receiver_->texts();
-    if (has("cancelled in phase snapshotting")) break;
+    if (has("cancelled in phase copying")) break;
     std::this_thread::sleep_for(100ms);
   }
   const std::string mine = "image refresh `" + completed_image_ + "`";
@@ -368,7 +368,7 @@ TEST_F(Operations, NotificationsAnnounceStartsPhasesCompletionsAndCancellations)
   EXPECT_TRUE(has(mine + ": copying -> creating_index"));
   EXPECT_TRUE(has(":white_check_mark: [local] " + mine_full + " completed in"));
   EXPECT_TRUE(has("cancelled in phase indexing: cancelled by e2e-operator"));
-  EXPECT_TRUE(has("cancelled in phase snapshotting: cancelled by api"));
+  EXPECT_TRUE(has("cancelled in phase copying: cancelled by api"));
   for (const auto& p : receiver_->posts()) {
     if (text(p, "text").find(mine_full + " completed") == std::string::npos) continue;
     EXPECT_NE(p["blocks"][1]["text"]["text"].get<std::string>().find("provider | before | after | change"),
