@@ -188,6 +188,9 @@ class ShardRun {
         }
         // Every item not listed as failed was indexed (or, for a delete, removed).
         std::size_t failed = 0, deletes = 0, failed_deletes = 0;
+        // In an incremental shard the index already holds the row's old document: one whose new
+        // version is rejected for good must go, as a full refresh would not have it either.
+        std::vector<std::int64_t> stale;
         if (work_.delete_skipped || work_.deletes_only) {
           for (const auto& it : batch.items) deletes += it.remove ? 1 : 0;
         }
@@ -225,6 +228,7 @@ class ShardRun {
               return false;
             }
             counts.dead_lettered.fetch_add(1, std::memory_order_relaxed);
+            if (work_.delete_skipped && !it.remove) stale.push_back(it.id);
             progress = true;
           }
         }
@@ -233,8 +237,15 @@ class ShardRun {
           counts.indexed.fetch_add(response.item_count - failed - (deletes - failed_deletes), std::memory_order_relaxed);
           progress = true;
         }
-        if (again.empty()) return true;
-        batch = subset(batch, again);
+        if (!stale.empty()) {
+          Batch next = subset(batch, again);
+          for (auto id : stale) append_delete(next, id);
+          batch = std::move(next);
+          if (again.empty()) continue;  // the deletes go at once
+        } else {
+          if (again.empty()) return true;
+          batch = subset(batch, again);
+        }
       }
       auto now = timing_.now();
       if (!trouble_since) trouble_since = now;
@@ -293,6 +304,20 @@ class ShardRun {
     ShardRun& run_;
     bool counted_ = false;
   };
+
+  void append_delete(Batch& b, std::int64_t id) const {
+    BatchItem item;
+    item.offset = b.body.size();
+    item.id = id;
+    item.remove = true;
+    b.body += "{\"delete\":{\"_index\":";
+    search::append_json_string(b.body, work_.index);
+    b.body += ",\"_id\":\"" + std::to_string(id) + "\"}}\n";
+    item.source_offset = b.body.size();
+    item.source_length = 0;
+    item.length = b.body.size() - item.offset;
+    b.items.push_back(item);
+  }
 
   static Batch subset(const Batch& from, const std::vector<std::size_t>& positions) {
     Batch out;

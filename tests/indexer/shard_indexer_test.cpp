@@ -66,8 +66,23 @@ class FakeEngine : public BulkTransport {
     std::string action, source;
     std::size_t pos = 0;
     std::size_t docs = 0;
-    while (std::getline(in, action) && std::getline(in, source)) {
+    while (std::getline(in, action)) {
       auto a = nlohmann::json::parse(action);
+      if (a.contains("delete")) {  // no source line; a missing document answers 404 not_found
+        std::int64_t id = std::stoll(a["delete"]["_id"].get<std::string>());
+        search::BulkItemResult r;
+        r.position = pos++;
+        r.action = "delete";
+        std::lock_guard lock(mu);
+        r.status = accepted.count(id) ? 200 : 404;
+        r.result = accepted.count(id) ? "deleted" : "not_found";
+        deleted.push_back(id);
+        resp.items.push_back(r);
+        ++resp.item_count;
+        ++docs;
+        continue;
+      }
+      if (!std::getline(in, source)) break;
       auto doc = nlohmann::json::parse(source);
       std::int64_t id = std::stoll(a["index"]["_id"].get<std::string>());
       EXPECT_EQ(doc["id"], id);
@@ -110,6 +125,7 @@ class FakeEngine : public BulkTransport {
 
   std::mutex mu;
   std::set<std::int64_t> accepted;
+  std::vector<std::int64_t> deleted;  // ids of delete actions, in the order received
   std::map<std::int64_t, int> attempts;
   std::atomic<int> requests{0};
   std::size_t max_docs_per_request = 0;
@@ -219,6 +235,54 @@ TEST(IndexShard, DeadLettersDocumentsRejectedForGoodWithTheReason) {
     EXPECT_EQ(nlohmann::json::parse(d.source)["id"].get<std::int64_t>(), std::stoll(d.document_id));
   }
   EXPECT_EQ(ids, (std::set<std::string>{"7", "107", "207"}));
+}
+
+// An incremental shard's target already holds documents: a row that is not indexed has its document
+// deleted, and a row whose new document is rejected for good loses its old one too.
+TEST(IndexShard, AnIncrementalShardDeletesTheDocumentsOfRowsItDoesNotIndex) {
+  Harness h;
+  h.work.delete_skipped = true;
+  h.engine.item_status = [](std::int64_t id, int) { return id == 7 ? 400 : 201; };
+  FakeRows rows(300, 10, 25);
+  auto result = h.run(rows);
+  ASSERT_EQ(result.outcome, ShardOutcome::kCompleted) << result.error;
+  std::set<std::int64_t> want_deleted{7};
+  std::int64_t skipped = 0;
+  for (std::int64_t id = 1; id <= 300; ++id) {
+    if (id % 10 == 0 || id % 25 == 0) {
+      want_deleted.insert(id);
+      ++skipped;
+    }
+  }
+  EXPECT_EQ(std::set<std::int64_t>(h.engine.deleted.begin(), h.engine.deleted.end()), want_deleted);
+  EXPECT_EQ(h.engine.deleted.size(), want_deleted.size()) << "each document deleted once";
+  EXPECT_EQ(result.counts.rows_read, 300);
+  EXPECT_EQ(result.counts.indexed, 300 - skipped - 1) << "deletes are not counted as indexed";
+  EXPECT_EQ(result.counts.dead_lettered, 1);
+  EXPECT_EQ(result.counts.skipped_deleted + result.counts.skipped_removed, skipped);
+}
+
+// A delete shard's rows are ids: each becomes one delete; a document already gone is not an error.
+TEST(IndexShard, ADeleteShardDeletesTheDocumentOfEveryId) {
+  class Ids : public RowSource {
+   public:
+    bool next(std::vector<FieldView>& row) override {
+      if (next_ > 120) return false;
+      text_ = std::to_string(next_++);
+      row.assign(1, FieldView{text_, false});
+      return true;
+    }
+    std::int64_t next_ = 1;
+    std::string text_;
+  } ids;
+  Harness h;
+  h.work.deletes_only = true;
+  auto result = h.run(ids);
+  ASSERT_EQ(result.outcome, ShardOutcome::kCompleted) << result.error;
+  EXPECT_EQ(h.engine.deleted.size(), 120u);
+  EXPECT_EQ(result.counts.rows_read, 120);
+  EXPECT_EQ(result.counts.indexed, 0);
+  EXPECT_EQ(result.counts.dead_lettered, 0);
 }
 
 TEST(IndexShard, FailsTheShardWhenARejectedDocumentCannotBeDeadLettered) {
