@@ -789,6 +789,7 @@ StepResult complete(StepContext& c) {
   for (const auto& [step, secs] : c.ledger.step_seconds(run.refresh_id)) {
     std::string phase = step.substr(0, step.find(':'));
     if (step.find(':') != std::string::npos && phase != "copy") continue;  // per-batch rows are inside their step
+    if (step == "baseline") continue;  // what the next incremental refresh compares with, not a phase
     auto it = std::find_if(r.phases.begin(), r.phases.end(), [&](const auto& p) { return p.name == phase; });
     if (it == r.phases.end()) r.phases.push_back({phase, secs});
     else it->seconds += secs;
