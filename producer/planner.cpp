@@ -122,9 +122,7 @@ struct Planner::Impl {
     }
     ledger.update_run(run.refresh_id, fields);
     run = *ledger.run(run.refresh_id);
-    pg::Database db = connect_api();
-    ledger::Ledger l(db);
-    resolve_mode(l, db, run, media);
+    resolve_mode(ledger, ledger.db(), run, media);
     fields["mode"] = run.mode;
     ledger.mark_step(run.refresh_id, "preflight", seconds_since(started), fields);
     run = *ledger.run(run.refresh_id);
@@ -227,24 +225,44 @@ struct Planner::Impl {
                           ": check media_types." + media.name + " and postgres.upstream.dsn",
                       false);
     }
-    std::vector<std::string> quoted;
-    for (const auto& c : shared_columns(upstream_cols, db.table_columns(media.table))) quoted.push_back(c.quoted());
-    const bool has_updated_on =
-        std::find(upstream_cols.begin(), upstream_cols.end(), "updated_on") != upstream_cols.end();
     const auto snap = refresh::snapshot_tables(media.table, run.refresh_id);
     const auto live = pg::Identifier(media.table, "table name");
     db.exec("DROP TABLE IF EXISTS " + snap.row_hashes + "; DROP TABLE IF EXISTS " + snap.sensitive + "; CREATE TABLE " +
             snap.row_hashes + " (identifier uuid NOT NULL, hash bigint NOT NULL, recent boolean NOT NULL); CREATE TABLE " +
             snap.sensitive + " AS SELECT identifier FROM " + live.with_prefix("api_mature").quoted());
-    const std::string recent =
-        has_updated_on && run.mode == "incremental"
-            ? fmt::format("COALESCE(u.updated_on >= {}::timestamp AT TIME ZONE 'UTC' - interval '{} seconds', false)",
-                          pg::quote_literal(fingerprints.watermark),
-                          std::chrono::duration_cast<std::chrono::seconds>(config.refresh.incremental.overlap).count())
-            : std::string("false");
     // A full refresh's copy reads every row anyway: it writes the hashes itself (row_hashes_into), in
     // the same pass. Only an incremental refresh reads the upstream's hashes here, before its copy.
-    const int n = run.mode == "incremental" ? std::max(1, config.refresh.copy_parallelism) : 0;
+    std::int64_t rows = 0;
+    if (run.mode == "incremental") {
+      rows = stream_upstream_hashes(db, upstream_options, upstream_cols, media, snap.row_hashes, fingerprints.watermark);
+    }
+    db.transact([&](pg::Database& tx) {
+      ledger::Ledger l(tx);
+      l.mark_step(run.refresh_id, "baseline", 0, fingerprints.to_json());
+      l.mark_step(run.refresh_id, "snapshot", seconds_since(started), {{"rows", rows}, {"watermark", fingerprints.watermark}});
+    });
+    log.info("upstream snapshot taken", {{"refresh_id", run.refresh_id}, {"rows", rows},
+                                         {"seconds", seconds_since(started)}});
+  }
+
+  // Has the upstream hash each of its rows (and tell whether its updated_on is past the watermark
+  // minus refresh.incremental.overlap) and streams them into `into`, on refresh.copy_parallelism
+  // parts by identifier range at once. Returns the rows written.
+  std::int64_t stream_upstream_hashes(pg::Database& db, const pg::ConnectionOptions& upstream_options,
+                                      const std::vector<std::string>& upstream_cols,
+                                      const config::MediaTypeConfig& media, const std::string& into,
+                                      const std::string& watermark) {
+    std::vector<std::string> quoted;
+    for (const auto& c : shared_columns(upstream_cols, db.table_columns(media.table))) quoted.push_back(c.quoted());
+    const bool has_updated_on =
+        std::find(upstream_cols.begin(), upstream_cols.end(), "updated_on") != upstream_cols.end();
+    const std::string recent =
+        has_updated_on
+            ? fmt::format("COALESCE(u.updated_on >= {}::timestamp AT TIME ZONE 'UTC' - interval '{} seconds', false)",
+                          pg::quote_literal(watermark),
+                          std::chrono::duration_cast<std::chrono::seconds>(config.refresh.incremental.overlap).count())
+            : std::string("false");
+    const int n = std::max(1, config.refresh.copy_parallelism);
     std::atomic<std::int64_t> rows{0};
     std::mutex mu;
     std::optional<std::string> error;
@@ -262,7 +280,7 @@ struct Planner::Impl {
           auto out = pg::Database::connect(service::api_db_options(config, "datarefresh-planner-snapshot"));
           pg::CopyRowView row;
           rows += static_cast<std::int64_t>(
-              out.copy_in("COPY " + snap.row_hashes + " (identifier, hash, recent) FROM STDIN", [&](std::string& chunk) {
+              out.copy_in("COPY " + into + " (identifier, hash, recent) FROM STDIN", [&](std::string& chunk) {
                 while (chunk.size() < (1 << 20) && in.next(row)) {
                   chunk.append(row[0]).append("\t").append(row[1]).append("\t").append(row[2]).append("\n");
                 }
@@ -276,18 +294,9 @@ struct Planner::Impl {
     }
     for (auto& t : threads) t.join();
     if (error) throw StepError("taking the snapshot of upstream " + media.table + ": " + *error, true);
-    if (n > 0) {
-      db.exec("ALTER TABLE " + snap.row_hashes + " ADD PRIMARY KEY (identifier)");
-      db.exec("ANALYZE " + snap.row_hashes);
-    }
-    db.transact([&](pg::Database& tx) {
-      ledger::Ledger l(tx);
-      l.mark_step(run.refresh_id, "baseline", 0, fingerprints.to_json());
-      l.mark_step(run.refresh_id, "snapshot", seconds_since(started),
-                  {{"rows", rows.load()}, {"watermark", fingerprints.watermark}});
-    });
-    log.info("upstream snapshot taken", {{"refresh_id", run.refresh_id}, {"rows", rows.load()},
-                                         {"seconds", seconds_since(started)}});
+    db.exec("ALTER TABLE " + into + " ADD PRIMARY KEY (identifier)");
+    db.exec("ANALYZE " + into);
+    return rows.load();
   }
 
   // An incremental refresh's delta: which upstream rows to copy again into stage_<table> (new
@@ -556,14 +565,12 @@ struct Planner::Impl {
       }
       refresh::check(search.set_write_block(source, false), "taking the write block off " + source);
     }
-    if (!ledger.step_done(run.refresh_id, "create_index")) {
-      // Made by an earlier attempt of this step: its load alias may not be there yet.
-      const auto load = refresh::load_alias(*run.new_index);
-      auto aliases = refresh::check(search.get_index_aliases(*run.new_index), "reading aliases of " + *run.new_index);
-      if (std::find(aliases.begin(), aliases.end(), load) == aliases.end()) {
-        refresh::check(search.update_aliases({search::AliasAction::add(*run.new_index, load)}),
-                       "adding alias " + load + " to " + *run.new_index);
-      }
+    // A clone made by an earlier attempt of this step may not have its load alias yet.
+    const auto load = refresh::load_alias(*run.new_index);
+    auto aliases = refresh::check(search.get_index_aliases(*run.new_index), "reading aliases of " + *run.new_index);
+    if (std::find(aliases.begin(), aliases.end(), load) == aliases.end()) {
+      refresh::check(search.update_aliases({search::AliasAction::add(*run.new_index, load)}),
+                     "adding alias " + load + " to " + *run.new_index);
     }
     ledger.mark_step(run.refresh_id, "create_index", seconds_since(started),
                      {{"index", *run.new_index}, {"cloned", true}, {"rebuild_filtered", rebuild_filtered}});

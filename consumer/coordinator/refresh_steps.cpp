@@ -213,6 +213,7 @@ void check_alias_names(StepContext& c) {
 
 // --------------------------------------------------------------------------------------- verify
 
+// The live table's rows per provider, and their total: what a refresh's report compares with.
 nlohmann::json rows_before(pg::Database& db, const std::string& table, std::int64_t& total) {
   nlohmann::json before = nlohmann::json::object();
   total = 0;
@@ -315,14 +316,10 @@ StepResult verify(StepContext& c) {
                     false);
   }
   check_alias_names(c);
-  nlohmann::json before = nlohmann::json::object();
-  std::int64_t rows_before = 0;
-  for (const auto& [p, n] : provider_counts(c.db, c.media.table)) {
-    before[p] = n;
-    rows_before += n;
-  }
+  std::int64_t total = 0;
+  auto before = rows_before(c.db, c.media.table, total);
   c.ledger.mark_step(run.refresh_id, "verify", seconds_since(started),
-                     {{"documents", documents}, {"rows_before", rows_before}, {"per_provider_before", before},
+                     {{"documents", documents}, {"rows_before", total}, {"per_provider_before", before},
                       {"indexed", t.indexed}, {"dead_lettered", t.dead_lettered},
                       {"skipped_deleted", t.skipped_deleted}, {"skipped_removed", t.skipped_removed}});
   return StepResult::kDone;
@@ -450,7 +447,8 @@ StepResult build_filtered_index(StepContext& c) {
   std::string task;
   if (auto d = c.ledger.step_details(run.refresh_id, kFilteredTaskStep)) task = (*d)["task"];
   if (task.empty()) {
-    auto terms = read_terms(c.services.context.resolve(c.services.config.refresh.sensitive_terms_file));
+    std::size_t terms = 0;
+    const auto must_not = sensitive_clauses(c, &terms);
     auto path = c.services.context.resolve(c.services.config.refresh.index_settings_dir + "/" + c.media.index_settings);
     nlohmann::json overrides = {{"number_of_replicas", 0}, {"refresh_interval", "-1"}};
     if (c.media.number_of_shards > 0) overrides["number_of_shards"] = c.media.number_of_shards;
@@ -458,16 +456,12 @@ StepResult build_filtered_index(StepContext& c) {
     if (!created.ok() && created.error().type != "resource_already_exists_exception") {
       throw StepError("creating " + *run.filtered_index + ": " + created.error().describe(), created.error().retryable);
     }
-    nlohmann::json must_not = nlohmann::json::array();
-    for (const auto* field : {"tags.name.raw", "title.raw", "description.raw"}) {
-      must_not.push_back({{"terms", {{field, terms}}}});
-    }
     nlohmann::json body = {{"source", {{"index", *run.new_index}, {"query", {{"bool", {{"must_not", must_not}}}}}}},
                            {"dest", {{"index", *run.filtered_index}}}};
     task = refresh::check(search.start_reindex(body, fc.requests_per_second, fc.slices),
                           "starting the filtered reindex into " + *run.filtered_index);
-    c.ledger.mark_step(run.refresh_id, kFilteredTaskStep, 0, {{"task", task}, {"terms", terms.size()}});
-    c.log.info("filtered reindex started", {{"refresh_id", run.refresh_id}, {"task", task}, {"terms", terms.size()}});
+    c.ledger.mark_step(run.refresh_id, kFilteredTaskStep, 0, {{"task", task}, {"terms", terms}});
+    c.log.info("filtered reindex started", {{"refresh_id", run.refresh_id}, {"task", task}, {"terms", terms}});
     crash_point("coordinator.filtered_index_running");
   }
   while (true) {
@@ -751,7 +745,6 @@ StepResult clean_up(StepContext& c) {
     for (const auto& t : refresh::refreshed_tables(c.media)) {
       c.db.exec("DROP TABLE IF EXISTS " + refresh::temp_table(pg::Identifier(t, "table name")).quoted() + " CASCADE");
     }
-    c.db.exec("DROP TABLE IF EXISTS " + refresh::delete_table(pg::Identifier(c.media.table, "table name")).quoted());
   }
   c.ledger.mark_step(run.refresh_id, "cleanup", seconds_since(started), {{"deleted_indices", deleted}});
   c.log.info("old indices deleted", {{"refresh_id", run.refresh_id}, {"indices", deleted}});

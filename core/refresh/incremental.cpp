@@ -44,8 +44,9 @@ std::vector<std::string> promote_baseline_sql(const std::string& table, const st
 
 std::string drop_refresh_tables_sql(const std::string& table, const std::string& refresh_id) {
   const auto snap = snapshot_tables(table, refresh_id);
-  return fmt::format("DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};", snap.row_hashes,
-                     snap.sensitive, stage_table(table, refresh_id));
+  return fmt::format("DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};",
+                     snap.row_hashes, snap.sensitive, stage_table(table, refresh_id),
+                     delete_table(pg::Identifier(table, "table name")).quoted());
 }
 
 std::string row_hash_sql(const std::vector<std::string>& quoted_columns) {

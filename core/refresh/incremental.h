@@ -36,7 +36,8 @@ std::string stage_table(const std::string& table, const std::string& refresh_id)
 
 // The statements (one transaction, the promotion's) that make a refresh's snapshot the baseline.
 std::vector<std::string> promote_baseline_sql(const std::string& table, const std::string& refresh_id);
-// Drops a refresh's snapshot, stage and delete tables (rollback and cleanup; not the baseline).
+// Drops a refresh's snapshot, stage and delete (temp_delete_<table>) tables: rollback and cleanup;
+// never the baseline.
 std::string drop_refresh_tables_sql(const std::string& table, const std::string& refresh_id);
 
 // The 64-bit hash of one upstream row over `columns` (quoted names, alias u), as the upstream

@@ -69,8 +69,7 @@ std::vector<std::string> roll_back(pg::Database& api, search::Client& search, co
     }
   }
   try {
-    api.exec("DROP TABLE IF EXISTS " + delete_table(pg::Identifier(media.table, "table name")).quoted() + "; " +
-             drop_refresh_tables_sql(media.table, refresh_id));
+    api.exec(drop_refresh_tables_sql(media.table, refresh_id));
   } catch (const std::exception& e) {
     problems.push_back(std::string("dropping the refresh's snapshot and delta tables: ") + e.what());
   }
