@@ -88,13 +88,13 @@ CopyPlan copy_plan(const TableCopy& copy, const FdwTarget& fdw, const std::vecto
       pg::quote_literal(temp.name()) + " AND column_name = 'updated_on') THEN EXECUTE 'ALTER TABLE " + temp.quoted() +
       " ALTER COLUMN updated_on SET DEFAULT CURRENT_TIMESTAMP'; END IF; END $$");
   if (filter_tags) s.push_back("ALTER TABLE " + temp.quoted() + " ADD COLUMN " + count_column + " integer");
-  const bool hashes = copy.row_hashes_into && filter_tags && has_identifier;
-  const std::string hash_column = pg::Identifier(kRowHashColumn, "column name").quoted();
-  if (hashes) {
-    s.push_back("ALTER TABLE " + temp.quoted() + " ADD COLUMN " + hash_column + " bigint");
-    for (const auto& [name, value] : refresh::row_text_settings()) {
-      plan.part_settings.push_back("SET LOCAL " + name + " = " + pg::quote_literal(value));
-    }
+  const bool versions = copy.baseline_into && filter_tags && has_identifier;
+  const std::string version_column = pg::Identifier(kRowVersionTempColumn, "column name").quoted();
+  const std::string foreign_version = "u." + pg::Identifier(refresh::kRowVersionColumn, "column name").quoted();
+  if (versions) {
+    s.push_back("ALTER FOREIGN TABLE " + schema + "." + copy.upstream.quoted() + " ADD COLUMN " +
+                pg::Identifier(refresh::kRowVersionColumn, "column name").quoted() + " xid OPTIONS (column_name 'xmin')");
+    s.push_back("ALTER TABLE " + temp.quoted() + " ADD COLUMN " + version_column + " bigint");
   }
   if (copy.stage_table) {
     if (!has_identifier) throw ConfigError("an incremental copy of " + copy.live.name() + " needs an identifier column");
@@ -131,8 +131,8 @@ CopyPlan copy_plan(const TableCopy& copy, const FdwTarget& fdw, const std::vecto
     if (limited) from += " ORDER BY u.identifier LIMIT " + std::to_string(*copy.row_limit);
     std::string insert;
     if (filter_tags) {
-      insert = "INSERT INTO " + temp.quoted() + " (" + cols + ", " + count_column + (hashes ? ", " + hash_column : "") +
-               ") " + catalog::tags_filtered_select_sql(quoted, from, hashes ? refresh::row_hash_sql(quoted) : "") +
+      insert = "INSERT INTO " + temp.quoted() + " (" + cols + ", " + count_column + (versions ? ", " + version_column : "") +
+               ") " + catalog::tags_filtered_select_sql(quoted, from, versions ? refresh::row_version_sql(foreign_version) : "") +
                " RETURNING " + count_column + " AS removed";
     } else {
       insert = "INSERT INTO " + temp.quoted() + " (" + cols + ") SELECT u." + fmt::format("{}", fmt::join(quoted, ", u.")) +
@@ -143,12 +143,22 @@ CopyPlan copy_plan(const TableCopy& copy, const FdwTarget& fdw, const std::vecto
                          ") SELECT count(*)::bigint, count(removed)::bigint, COALESCE(sum(removed), 0)::bigint "
                          "FROM copied");
   }
-  if (hashes) {
-    plan.finish.push_back("INSERT INTO " + *copy.row_hashes_into + " (identifier, hash, recent) SELECT identifier, " +
-                          hash_column + ", false FROM " + temp.quoted() + " WHERE identifier IS NOT NULL AND " +
-                          hash_column + " IS NOT NULL");
-    plan.finish.push_back("ALTER TABLE " + *copy.row_hashes_into + " ADD PRIMARY KEY (identifier)");
-    plan.finish.push_back("ALTER TABLE " + temp.quoted() + " DROP COLUMN " + hash_column);
+  if (versions) {
+    const auto& snap = *copy.baseline_into;
+    auto& f = plan.finish;
+    f.push_back("INSERT INTO " + snap.versions + " (identifier, version, recent) SELECT identifier, " + version_column +
+                ", false FROM " + temp.quoted() + " WHERE identifier IS NOT NULL AND " + version_column + " IS NOT NULL");
+    f.push_back("ALTER TABLE " + snap.versions + " ADD PRIMARY KEY (identifier)");
+    if (copy.exclude_deleted) {  // the rows on the deleted list are not copied, but they are upstream
+      f.push_back("INSERT INTO " + snap.versions + " (identifier, version, recent) SELECT u.identifier, " +
+                  refresh::row_version_sql(foreign_version) + ", false FROM " + schema + "." + copy.upstream.quoted() +
+                  " AS u WHERE u.identifier = ANY (ARRAY(SELECT identifier FROM " +
+                  copy.live.with_prefix("api_deleted").quoted() + ")) ON CONFLICT (identifier) DO NOTHING");
+    }
+    f.push_back("INSERT INTO " + snap.buckets + " (bucket, n, x, mismatched) SELECT " +
+                refresh::bucket_sql("identifier", copy.bucket_bits) + ", count(*), bit_xor(" +
+                refresh::version_hash_sql("identifier", "version") + "), false FROM " + snap.versions + " GROUP BY 1");
+    f.push_back("ALTER TABLE " + temp.quoted() + " DROP COLUMN " + version_column);
   }
   if (filter_tags) plan.finish.push_back("ALTER TABLE " + temp.quoted() + " DROP COLUMN " + count_column);
   plan.finish.push_back("ALTER TABLE " + temp.quoted() + " ADD PRIMARY KEY (id)");

@@ -7,6 +7,7 @@
 
 #include "core/common/duration.h"
 #include "core/pg/identifier.h"
+#include "core/refresh/incremental.h"
 
 namespace datarefresh::planner {
 
@@ -36,10 +37,12 @@ struct TableCopy {
   std::int64_t stage_rows = 0;
   std::int64_t stage_part_rows = 10000;
   std::int64_t first_new_id = 1;
-  // A full refresh's copy of the media table also writes each upstream row's hash (row_hash_sql(),
-  // rendered under row_text_settings()) into this snapshot table (quoted, qualified; columns
-  // identifier, hash, recent): the baseline of the next incremental refresh, read in the same pass.
-  std::optional<std::string> row_hashes_into;
+  // A full refresh's copy of the media table also records each upstream row's version (its xmin,
+  // read through a foreign column mapped to it) into this snapshot's versions table, the versions
+  // of the rows on the deleted list too (not copied), and then the buckets of all of them
+  // (bucket_bits): the baseline of the next incremental refresh, read in the same pass.
+  std::optional<refresh::BaselineTables> baseline_into;
+  int bucket_bits = 0;
 };
 
 // Columns both sides share, in the API table's order, without `id` (always generated anew).
@@ -49,8 +52,8 @@ std::vector<pg::Identifier> shared_columns(const std::vector<std::string>& upstr
 // The column the copy's parts write each row's number of dropped tags to (NULL: none), so that
 // the parts can count what the filter did; dropped again before the primary key is added.
 inline constexpr const char* kTagsRemovedColumn = "datarefresh_tags_removed";
-// The column a full refresh's copy writes each row's upstream hash to (TableCopy::row_hashes_into).
-inline constexpr const char* kRowHashColumn = "datarefresh_row_hash";
+// The column a full refresh's copy writes each row's upstream version to (TableCopy::baseline_into).
+inline constexpr const char* kRowVersionTempColumn = "datarefresh_row_version";
 
 // The statements of one table's copy, in three stages:
 //  - setup, one transaction: FDW server and user mapping, the imported upstream table,
@@ -68,7 +71,6 @@ inline constexpr const char* kRowHashColumn = "datarefresh_row_hash";
 struct CopyPlan {
   std::vector<std::string> setup;
   std::vector<std::string> parts;
-  std::vector<std::string> part_settings;  // SET LOCAL statements each part's transaction starts with
   bool filters_tags = false;
   std::vector<std::string> finish;
 };

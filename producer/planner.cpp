@@ -149,6 +149,11 @@ struct Planner::Impl {
       return std::string("a row limit copies a sample of the catalog, and an incremental refresh applies changes to "
                          "the whole of it: request a full refresh with the row limit");
     }
+    if (config.refresh.row_limit > 0) {
+      return fmt::format("refresh.row_limit ({}) copies a sample of the catalog, and an incremental refresh applies "
+                         "changes to the whole of it: unset it, or run full refreshes",
+                         config.refresh.row_limit);
+    }
     auto last = ledger.recent_runs(media.name, 1, ledger::RunStatus::kCompleted);
     if (last.empty()) {
       return "no completed refresh of " + media.name + " to start from: run a full refresh first";
@@ -156,14 +161,29 @@ struct Planner::Impl {
     const auto& prev = last.front();
     auto recorded = ledger.step_details(prev.refresh_id, "baseline");
     const auto base = refresh::baseline_tables(media.table);
-    bool tables = db.query_value("SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL",
-                                 {base.row_hashes, base.sensitive})
+    bool tables = db.query_value("SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) "
+                                 "IS NOT NULL AND to_regclass($4) IS NOT NULL",
+                                 {base.versions, base.buckets, base.sensitive, base.deleted})
                       .value_or("f") == "t";
-    if (!recorded || !tables) {
-      return fmt::format("the last completed refresh of {} ({}) kept no row hashes to compare the upstream with (it "
-                         "ran before incremental refreshes existed, or its baseline tables {} are gone): run a full "
-                         "refresh",
-                         media.name, prev.refresh_id, base.row_hashes);
+    if (recorded && !refresh::Baseline::from_json(*recorded).complete) {
+      return fmt::format("the last completed refresh of {} ({}) copied a sample (a row limit), so there is no whole "
+                         "catalog to apply changes to: run a full refresh",
+                         media.name, prev.refresh_id);
+    }
+    if (!recorded || !tables || refresh::Baseline::from_json(*recorded).bucket_bits <= 0) {
+      return fmt::format("the last completed refresh of {} ({}) kept no row versions to compare the upstream with (it "
+                         "ran before this release's incremental refreshes, or its baseline tables {} are gone): run a "
+                         "full refresh",
+                         media.name, prev.refresh_id, base.versions);
+    }
+    {
+      auto upstream = pg::Database::connect(service::upstream_db_options(config, "datarefresh-planner"));
+      const int version = std::stoi(upstream.query_value("SHOW server_version_num").value_or("0"));
+      if (version < refresh::kMinUpstreamVersionNum) {
+        return fmt::format("the upstream runs PostgreSQL {} and an incremental refresh needs 14 or later (bit_xor): run "
+                           "full refreshes, or upgrade the upstream",
+                           version);
+      }
     }
     auto before = refresh::Baseline::from_json(*recorded);
     auto now = current_fingerprints(media);
@@ -207,16 +227,25 @@ struct Planner::Impl {
     run = *ledger.run(run.refresh_id);
   }
 
-  // The watermark and the snapshot of the upstream's row hashes and of the sensitive list, taken
-  // before anything is copied: a row that changes after it is copied again by the next
-  // incremental refresh (its hash no longer matches), never missed.
+  // The row limit of this run (its request's, or refresh.row_limit), if any.
+  std::optional<std::int64_t> row_limit_of(const ledger::Run& run) const {
+    if (run.options.contains("row_limit") && run.options["row_limit"].is_number_integer()) {
+      return run.options["row_limit"].get<std::int64_t>();
+    }
+    if (config.refresh.row_limit > 0) return config.refresh.row_limit;
+    return std::nullopt;
+  }
+
+  // The watermark and the snapshot of the sensitive and deleted lists, taken before anything is
+  // copied; for an incremental refresh also the upstream's recent rows and buckets (scan_upstream).
+  // A full refresh's copy records every row's version itself, in the same pass. A row that
+  // changes after its version was read is copied again by the next incremental refresh (its
+  // version differs), never missed.
   void snapshot(ledger::Ledger& ledger, pg::Database& db, ledger::Run& run, const config::MediaTypeConfig& media) {
     if (ledger.step_done(run.refresh_id, "snapshot")) return;
     enter_phase(ledger, run, "snapshotting");
     auto started = Clock::now();
-    auto upstream_options = service::upstream_db_options(config, "datarefresh-planner-snapshot");
-    for (const auto& s : refresh::row_text_settings()) upstream_options.settings.push_back(s);
-    auto upstream = pg::Database::connect(upstream_options);
+    auto upstream = pg::Database::connect(service::upstream_db_options(config, "datarefresh-planner-snapshot"));
     auto fingerprints = current_fingerprints(media);
     fingerprints.watermark = upstream.query_value("SELECT (now() AT TIME ZONE 'UTC')::text").value_or("");
     auto upstream_cols = upstream.table_columns(media.table);
@@ -225,67 +254,168 @@ struct Planner::Impl {
                           ": check media_types." + media.name + " and postgres.upstream.dsn",
                       false);
     }
+    fingerprints.complete = !row_limit_of(run);
+    if (run.mode == "incremental") {  // the buckets keep their size from one refresh to the next
+      auto prev = ledger.recent_runs(media.name, 1, ledger::RunStatus::kCompleted);
+      auto recorded = prev.empty() ? std::nullopt : ledger.step_details(prev.front().refresh_id, "baseline");
+      fingerprints.bucket_bits = recorded ? refresh::Baseline::from_json(*recorded).bucket_bits : 0;
+      if (fingerprints.bucket_bits <= 0) throw StepError("the last completed refresh recorded no bucket size", false);
+    } else {  // sized by the planner's estimate of the upstream's rows (pg_class), as 700-byte rows if never analyzed
+      fingerprints.bucket_bits = refresh::choose_bucket_bits(std::stod(
+          upstream
+              .query_value("SELECT CASE WHEN reltuples >= 0 THEN reltuples ELSE pg_relation_size(oid) / 700.0 END FROM "
+                           "pg_class WHERE oid = to_regclass($1)",
+                           {pg::Identifier(media.table, "upstream table").quoted()})
+              .value_or("0")));
+    }
     const auto snap = refresh::snapshot_tables(media.table, run.refresh_id);
     const auto live = pg::Identifier(media.table, "table name");
-    db.exec("DROP TABLE IF EXISTS " + snap.row_hashes + "; DROP TABLE IF EXISTS " + snap.sensitive + "; CREATE TABLE " +
-            snap.row_hashes + " (identifier uuid NOT NULL, hash bigint NOT NULL, recent boolean NOT NULL); CREATE TABLE " +
-            snap.sensitive + " AS SELECT identifier FROM " + live.with_prefix("api_mature").quoted());
-    // A full refresh's copy reads every row anyway: it writes the hashes itself (row_hashes_into), in
-    // the same pass. Only an incremental refresh reads the upstream's hashes here, before its copy.
-    std::int64_t rows = 0;
-    if (run.mode == "incremental") {
-      rows = stream_upstream_hashes(db, upstream_options, upstream_cols, media, snap.row_hashes, fingerprints.watermark);
-    }
+    db.exec(refresh::drop_refresh_tables_sql(media.table, run.refresh_id) + "CREATE TABLE " + snap.versions +
+            " (identifier uuid NOT NULL, version bigint NOT NULL, recent boolean NOT NULL); CREATE TABLE " + snap.buckets +
+            " (bucket integer PRIMARY KEY, n bigint NOT NULL, x bigint NOT NULL, mismatched boolean NOT NULL DEFAULT "
+            "false); CREATE TABLE " + snap.sensitive + " AS SELECT identifier FROM " +
+            live.with_prefix("api_mature").quoted() + "; CREATE TABLE " + snap.deleted + " AS SELECT identifier FROM " +
+            live.with_prefix("api_deleted").quoted() + "; ANALYZE " + snap.sensitive + "; ANALYZE " + snap.deleted);
+    UpstreamScan scan;
+    if (run.mode == "incremental") scan = scan_upstream(db, upstream_cols, media, run.refresh_id, fingerprints);
     db.transact([&](pg::Database& tx) {
       ledger::Ledger l(tx);
       l.mark_step(run.refresh_id, "baseline", 0, fingerprints.to_json());
-      l.mark_step(run.refresh_id, "snapshot", seconds_since(started), {{"rows", rows}, {"watermark", fingerprints.watermark}});
+      l.mark_step(run.refresh_id, "snapshot", seconds_since(started),
+                  {{"watermark", fingerprints.watermark},
+                   {"bucket_bits", fingerprints.bucket_bits},
+                   {"recent_rows", scan.recent},
+                   {"buckets_mismatched", scan.buckets_mismatched},
+                   {"rows_reread", scan.reread}});
     });
-    log.info("upstream snapshot taken", {{"refresh_id", run.refresh_id}, {"rows", rows},
+    log.info("upstream snapshot taken", {{"refresh_id", run.refresh_id},
+                                         {"recent_rows", scan.recent},
+                                         {"buckets_mismatched", scan.buckets_mismatched},
+                                         {"rows_reread", scan.reread},
                                          {"seconds", seconds_since(started)}});
   }
 
-  // Has the upstream hash each of its rows (and tell whether its updated_on is past the watermark
-  // minus refresh.incremental.overlap) and streams them into `into`, on refresh.copy_parallelism
-  // parts by identifier range at once. Returns the rows written.
-  std::int64_t stream_upstream_hashes(pg::Database& db, const pg::ConnectionOptions& upstream_options,
-                                      const std::vector<std::string>& upstream_cols,
-                                      const config::MediaTypeConfig& media, const std::string& into,
-                                      const std::string& watermark) {
-    std::vector<std::string> quoted;
-    for (const auto& c : shared_columns(upstream_cols, db.table_columns(media.table))) quoted.push_back(c.quoted());
+  struct UpstreamScan {
+    std::int64_t recent = 0, buckets_mismatched = 0, reread = 0;
+  };
+
+  // Reads what changed upstream since the baseline into the snapshot's tables, on
+  // refresh.copy_parallelism parts of the buckets at once, each in one REPEATABLE READ transaction
+  // of its own on the upstream:
+  //  1. one scan sends each recent row (updated_on past the watermark minus the overlap) with its
+  //     version, and for the other rows each bucket's count and XOR of version hashes;
+  //  2. a bucket whose count or XOR is not what the baseline predicts (its own, less the recent
+  //     rows' baseline versions) is marked mismatched;
+  //  3. the mismatched buckets' other rows are read one by one, in the same transaction, so they
+  //     agree with the counts of step 1.
+  UpstreamScan scan_upstream(pg::Database& db, const std::vector<std::string>& upstream_cols, const config::MediaTypeConfig& media,
+                             const std::string& refresh_id, const refresh::Baseline& baseline) {
+    const int bits = baseline.bucket_bits;
+    const auto snap = refresh::snapshot_tables(media.table, refresh_id);
+    const auto base = refresh::baseline_tables(media.table);
+    const auto table = "public." + pg::Identifier(media.table, "upstream table").quoted();
     const bool has_updated_on =
         std::find(upstream_cols.begin(), upstream_cols.end(), "updated_on") != upstream_cols.end();
     const std::string recent =
         has_updated_on
             ? fmt::format("COALESCE(u.updated_on >= {}::timestamp AT TIME ZONE 'UTC' - interval '{} seconds', false)",
-                          pg::quote_literal(watermark),
+                          pg::quote_literal(baseline.watermark),
                           std::chrono::duration_cast<std::chrono::seconds>(config.refresh.incremental.overlap).count())
             : std::string("false");
-    const int n = std::max(1, config.refresh.copy_parallelism);
-    std::atomic<std::int64_t> rows{0};
+    const std::string version = refresh::row_version_sql("u.xmin");
+    const std::int64_t total = std::int64_t{1} << bits;
+    const int n = static_cast<int>(std::clamp<std::int64_t>(config.refresh.copy_parallelism, 1, total));
+    std::atomic<std::int64_t> recent_rows{0}, mismatched{0}, reread{0};
     std::mutex mu;
     std::optional<std::string> error;
+    auto part = [&](std::int64_t first, std::int64_t last) {
+      const std::string range = fmt::format("u.identifier BETWEEN '{}' AND '{}'", refresh::bucket_low(first, bits),
+                                            refresh::bucket_high(last, bits));
+      auto up = pg::Database::connect(service::upstream_db_options(config, "datarefresh-planner-snapshot"));
+      auto down = pg::Database::connect(service::api_db_options(config, "datarefresh-planner-snapshot"));
+      // Streams `query`'s rows from the upstream transaction through a cursor into `copy`.
+      auto stream = [&](const std::string& query, const std::string& copy) {
+        up.exec("DECLARE scan NO SCROLL CURSOR FOR " + query);
+        std::int64_t rows = 0;
+        bool done = false;
+        down.copy_in(copy, [&](std::string& chunk) {
+          while (!done && chunk.size() < (1 << 20)) {
+            auto rs = up.exec("FETCH 20000 FROM scan");
+            done = rs.rows.size() < 20000;
+            for (const auto& row : rs.rows) {
+              for (std::size_t c = 0; c < row.size(); ++c) chunk.append(c ? "\t" : "").append(row[c].value_or("\\N"));
+              chunk.append("\n");
+            }
+            rows += static_cast<std::int64_t>(rs.rows.size());
+          }
+          return !chunk.empty();
+        });
+        up.exec("CLOSE scan");
+        return rows;
+      };
+      up.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      up.exec("SET LOCAL work_mem = '64MB'");
+      down.exec("CREATE TEMP TABLE scanned (bucket integer, identifier uuid, n bigint, x bigint, version bigint)");
+      stream(fmt::format("SELECT r.bucket, r.rid, count(*), bit_xor({}), max(r.version) FROM (SELECT {} AS bucket, CASE "
+                         "WHEN {} THEN u.identifier END AS rid, u.identifier, {} AS version FROM {} AS u WHERE {}) AS r "
+                         "GROUP BY r.bucket, r.rid",
+                         refresh::version_hash_sql("r.identifier", "r.version"), refresh::bucket_sql("u.identifier", bits),
+                         recent, version, table, range),
+             "COPY scanned FROM STDIN");
+      down.transact([&](pg::Database& tx) {
+        tx.exec("INSERT INTO " + snap.buckets + " (bucket, n, x) SELECT bucket, n, x FROM scanned WHERE identifier IS NULL");
+        recent_rows += std::stoll(tx.query_value("WITH i AS (INSERT INTO " + snap.versions +
+                                                 " (identifier, version, recent) SELECT identifier, version, true FROM "
+                                                 "scanned WHERE identifier IS NOT NULL RETURNING 1) SELECT count(*) FROM i")
+                                      .value_or("0"));
+      });
+      // The buckets whose non-recent rows are not what the baseline predicts.
+      auto rs = down.exec(fmt::format(
+          "WITH r AS (SELECT {bucket} AS bucket, count(*) AS n, bit_xor({hash}) AS x FROM scanned AS s JOIN {versions} "
+          "AS v USING (identifier) WHERE s.identifier IS NOT NULL GROUP BY 1), "
+          "e AS (SELECT b.bucket, b.n - COALESCE(r.n, 0) AS n, b.x # COALESCE(r.x, 0) AS x FROM {buckets} AS b LEFT "
+          "JOIN r USING (bucket) WHERE b.bucket BETWEEN {first} AND {last}), "
+          "u AS (SELECT bucket, n, x FROM {snap} WHERE bucket BETWEEN {first} AND {last}) "
+          "INSERT INTO {snap} AS t (bucket, n, x, mismatched) SELECT bucket, COALESCE(u.n, 0), COALESCE(u.x, 0), true "
+          "FROM e FULL JOIN u USING (bucket) WHERE COALESCE(e.n, 0) <> COALESCE(u.n, 0) OR COALESCE(e.x, 0) <> "
+          "COALESCE(u.x, 0) ON CONFLICT (bucket) DO UPDATE SET mismatched = true RETURNING t.bucket",
+          fmt::arg("bucket", refresh::bucket_sql("s.identifier", bits)),
+          fmt::arg("hash", refresh::version_hash_sql("s.identifier", "v.version")), fmt::arg("versions", base.versions),
+          fmt::arg("buckets", base.buckets), fmt::arg("snap", snap.buckets), fmt::arg("first", first),
+          fmt::arg("last", last)));
+      down.exec("DROP TABLE scanned");
+      std::vector<std::int64_t> buckets;
+      for (const auto& row : rs.rows) buckets.push_back(std::stoll(*row[0]));
+      std::sort(buckets.begin(), buckets.end());
+      mismatched += static_cast<std::int64_t>(buckets.size());
+      if (!buckets.empty()) {
+        std::string query;
+        if (buckets.size() * 4 > static_cast<std::size_t>(last - first + 1)) {  // many: one more scan
+          query = fmt::format("SELECT u.identifier, {}, false FROM {} AS u WHERE {} AND NOT {} AND {} = ANY ('{{{}}}'::int[])",
+                              version, table, range, recent, refresh::bucket_sql("u.identifier", bits),
+                              fmt::join(buckets, ","));
+        } else {  // few: by the identifier index, one range of consecutive buckets at a time
+          std::vector<std::string> lows, highs;
+          for (std::size_t i = 0; i < buckets.size(); ++i) {
+            if (i == 0 || buckets[i] != buckets[i - 1] + 1) lows.push_back(refresh::bucket_low(buckets[i], bits));
+            if (i + 1 == buckets.size() || buckets[i + 1] != buckets[i] + 1) {
+              highs.push_back(refresh::bucket_high(buckets[i], bits));
+            }
+          }
+          query = fmt::format("SELECT u.identifier, {}, false FROM unnest('{{{}}}'::uuid[], '{{{}}}'::uuid[]) AS m(lo, hi) "
+                              "JOIN {} AS u ON u.identifier BETWEEN m.lo AND m.hi WHERE NOT {}",
+                              version, fmt::join(lows, ","), fmt::join(highs, ","), table, recent);
+        }
+        reread += stream(query, "COPY " + snap.versions + " (identifier, version, recent) FROM STDIN");
+      }
+      up.exec("COMMIT");
+    };
     std::vector<std::thread> threads;
     for (int i = 0; i < n; ++i) {
-      std::string where = "u.identifier IS NOT NULL";
-      if (i > 0) where += " AND u.identifier >= " + pg::quote_literal(uuid_split_point(i, n)) + "::uuid";
-      if (i + 1 < n) where += " AND u.identifier < " + pg::quote_literal(uuid_split_point(i + 1, n)) + "::uuid";
-      std::string select = fmt::format("SELECT u.identifier, {}, {} FROM public.{} AS u WHERE {}",
-                                       refresh::row_hash_sql(quoted), recent,
-                                       pg::Identifier(media.table, "upstream table").quoted(), where);
-      threads.emplace_back([&, select] {
+      const std::int64_t first = total * i / n, last = total * (i + 1) / n - 1;
+      threads.emplace_back([&, first, last] {
         try {
-          pg::CopyOutStream in(upstream_options, select);
-          auto out = pg::Database::connect(service::api_db_options(config, "datarefresh-planner-snapshot"));
-          pg::CopyRowView row;
-          rows += static_cast<std::int64_t>(
-              out.copy_in("COPY " + into + " (identifier, hash, recent) FROM STDIN", [&](std::string& chunk) {
-                while (chunk.size() < (1 << 20) && in.next(row)) {
-                  chunk.append(row[0]).append("\t").append(row[1]).append("\t").append(row[2]).append("\n");
-                }
-                return !chunk.empty();
-              }));
+          part(first, last);
         } catch (const std::exception& e) {
           std::lock_guard lock(mu);
           if (!error) error = e.what();
@@ -293,19 +423,20 @@ struct Planner::Impl {
       });
     }
     for (auto& t : threads) t.join();
-    if (error) throw StepError("taking the snapshot of upstream " + media.table + ": " + *error, true);
-    db.exec("ALTER TABLE " + into + " ADD PRIMARY KEY (identifier)");
-    db.exec("ANALYZE " + into);
-    return rows.load();
+    if (error) throw StepError("reading the upstream's changes to " + media.table + ": " + *error, true);
+    db.exec("ALTER TABLE " + snap.versions + " ADD PRIMARY KEY (identifier); ANALYZE " + snap.versions + "; ANALYZE " +
+            snap.buckets);
+    return {recent_rows.load(), mismatched.load(), reread.load()};
   }
 
-  // An incremental refresh's delta: which upstream rows to copy again into stage_<table> (new
-  // ones, changed ones, re-flagged ones), and which live rows to remove (deleted on request, gone
-  // from the upstream) into temp_delete_<table>. A row changed when its hash differs from the
-  // baseline's: every row with updated_on past the watermark minus the overlap that really changed
-  // does (updated_on is hashed too), one written by a transaction still open at the last snapshot
-  // does (the snapshot saw its old version), and so does one changed without touching updated_on.
-  // A recent row whose hash did not change is the same row: applying it again would change nothing.
+  // An incremental refresh's delta: which upstream rows to copy again into stage_<table>, and
+  // which live rows to remove into temp_delete_<table>. Staged: the snapshot's rows (recent ones,
+  // and all of the mismatched buckets') whose version differs from the baseline's or that are not
+  // live; live rows whose sensitive flag changed; rows taken off the deleted list. None on the
+  // deleted list. Removed: live rows on the deleted list, and live rows of a mismatched bucket that
+  // the upstream no longer has. A recent row whose version did not change is the same row:
+  // applying it again would change nothing, so the overlap costs nothing. Then the snapshot's
+  // buckets take in the recent rows and become, with the versions, the next baseline.
   struct Delta {
     std::int64_t staged = 0, created = 0, reflagged = 0, deleted = 0, live_max_id = 0;
   };
@@ -316,45 +447,59 @@ struct Planner::Impl {
               d->value("live_max_id", std::int64_t{0})};
     }
     auto started = Clock::now();
-    const auto live = pg::Identifier(media.table, "table name");
+    const auto live = pg::Identifier(media.table, "table name").quoted();
     const auto base = refresh::baseline_tables(media.table);
     const auto snap = refresh::snapshot_tables(media.table, run.refresh_id);
     const auto stage = refresh::stage_table(media.table, run.refresh_id);
-    const auto deletes = refresh::delete_table(live);
-    const auto deleted_list = live.with_prefix("api_deleted").quoted();
-    const auto sensitive_now = live.with_prefix("api_mature").quoted();
+    const auto deletes = refresh::delete_table(pg::Identifier(media.table, "table name")).quoted();
+    const int bits = refresh::Baseline::from_json(ledger.step_details(run.refresh_id, "baseline").value_or(nlohmann::json::object())).bucket_bits;
     Delta d;
     db.transact([&](pg::Database& tx) {
-      // Identifiers whose sensitive flag changed since the baseline, on live rows.
-      tx.exec("CREATE TEMP TABLE reflag ON COMMIT DROP AS SELECT identifier FROM ((SELECT identifier FROM " +
-              sensitive_now + " EXCEPT SELECT identifier FROM " + base.sensitive + ") UNION (SELECT identifier FROM " +
-              base.sensitive + " EXCEPT SELECT identifier FROM " + sensitive_now + ")) AS x WHERE EXISTS (SELECT 1 FROM " +
-              live.quoted() + " AS l WHERE l.identifier = x.identifier)");
-      tx.exec("DROP TABLE IF EXISTS " + stage);
-      tx.exec("CREATE TABLE " + stage + " AS SELECT s.identifier, row_number() OVER (ORDER BY s.identifier) AS ord FROM " +
-              snap.row_hashes + " AS s LEFT JOIN " + base.row_hashes +
-              " AS b USING (identifier) WHERE NOT EXISTS (SELECT 1 FROM " + deleted_list +
-               " AS d WHERE d.identifier = s.identifier) AND (b.hash IS DISTINCT FROM s.hash OR NOT EXISTS "
-              "(SELECT 1 FROM " + live.quoted() + " AS l WHERE l.identifier = s.identifier) OR s.identifier IN (SELECT "
-              "identifier FROM reflag))");
-      tx.exec("ALTER TABLE " + stage + " ADD PRIMARY KEY (ord)");
-      tx.exec("DROP TABLE IF EXISTS " + deletes.quoted());
-      tx.exec("CREATE TABLE " + deletes.quoted() + " (id integer PRIMARY KEY, identifier uuid NOT NULL)");
-      tx.exec("INSERT INTO " + deletes.quoted() + " SELECT l.id, l.identifier FROM " + live.quoted() +
-              " AS l WHERE EXISTS (SELECT 1 FROM " + deleted_list + " AS d WHERE d.identifier = l.identifier) OR NOT "
-              "EXISTS (SELECT 1 FROM " + snap.row_hashes + " AS s WHERE s.identifier = l.identifier)");
-      auto recent = tx.query_value("SELECT count(*) FROM " + snap.row_hashes + " WHERE recent").value_or("0");
+      auto sql = [&](const std::string& text) {
+        tx.exec(fmt::format(fmt::runtime(text), fmt::arg("live", live), fmt::arg("stage", stage),
+                            fmt::arg("deletes", deletes), fmt::arg("versions", base.versions),
+                            fmt::arg("base_sensitive", base.sensitive), fmt::arg("base_deleted", base.deleted),
+                            fmt::arg("snap", snap.versions), fmt::arg("snap_buckets", snap.buckets),
+                            fmt::arg("snap_sensitive", snap.sensitive), fmt::arg("snap_deleted", snap.deleted),
+                            fmt::arg("low", refresh::bucket_low_sql("bucket", bits)),
+                            fmt::arg("high", refresh::bucket_high_sql("bucket", bits)),
+                            fmt::arg("bucket", refresh::bucket_sql("identifier", bits)),
+                            fmt::arg("hash", refresh::version_hash_sql("identifier", "version"))));
+      };
+      // Live identifiers whose sensitive flag changed since the baseline.
+      sql("CREATE TEMP TABLE reflag ON COMMIT DROP AS SELECT identifier FROM ((SELECT identifier FROM {snap_sensitive} "
+          "EXCEPT SELECT identifier FROM {base_sensitive}) UNION (SELECT identifier FROM {base_sensitive} EXCEPT SELECT "
+          "identifier FROM {snap_sensitive})) AS x WHERE EXISTS (SELECT 1 FROM {live} AS l WHERE l.identifier = "
+          "x.identifier)");
+      sql("CREATE TEMP TABLE mismatched ON COMMIT DROP AS SELECT {low} AS lo, {high} AS hi FROM {snap_buckets} WHERE "
+          "mismatched");
+      sql("DROP TABLE IF EXISTS {stage}");
+      sql("CREATE TABLE {stage} AS SELECT c.identifier, row_number() OVER (ORDER BY c.identifier) AS ord FROM ("
+          "SELECT s.identifier FROM {snap} AS s LEFT JOIN {versions} AS b USING (identifier) WHERE b.version IS DISTINCT "
+          "FROM s.version OR NOT EXISTS (SELECT 1 FROM {live} AS l WHERE l.identifier = s.identifier) "
+          "UNION SELECT identifier FROM reflag "
+          "UNION SELECT x.identifier FROM (SELECT identifier FROM {base_deleted} EXCEPT SELECT identifier FROM "
+          "{snap_deleted}) AS x WHERE EXISTS (SELECT 1 FROM {versions} AS b WHERE b.identifier = x.identifier) AND NOT "
+          "EXISTS (SELECT 1 FROM {live} AS l WHERE l.identifier = x.identifier)"
+          ") AS c WHERE NOT EXISTS (SELECT 1 FROM {snap_deleted} AS d WHERE d.identifier = c.identifier)");
+      sql("ALTER TABLE {stage} ADD PRIMARY KEY (ord)");
+      sql("DROP TABLE IF EXISTS {deletes}");
+      sql("CREATE TABLE {deletes} (id integer PRIMARY KEY, identifier uuid NOT NULL)");
+      sql("INSERT INTO {deletes} SELECT l.id, l.identifier FROM {snap_deleted} AS d JOIN {live} AS l USING (identifier) "
+          "UNION SELECT l.id, l.identifier FROM mismatched AS m JOIN {live} AS l ON l.identifier BETWEEN m.lo AND m.hi "
+          "WHERE NOT EXISTS (SELECT 1 FROM {snap} AS s WHERE s.identifier = l.identifier)");
+      sql("INSERT INTO {snap_buckets} AS t (bucket, n, x) SELECT {bucket}, count(*), bit_xor({hash}) FROM {snap} WHERE "
+          "recent GROUP BY 1 ON CONFLICT (bucket) DO UPDATE SET n = t.n + EXCLUDED.n, x = t.x # EXCLUDED.x");
       auto rs = tx.exec("SELECT (SELECT count(*) FROM " + stage + "), (SELECT count(*) FROM " + stage +
-                        " AS s WHERE NOT EXISTS (SELECT 1 FROM " + live.quoted() +
+                        " AS s WHERE NOT EXISTS (SELECT 1 FROM " + live +
                         " AS l WHERE l.identifier = s.identifier)), (SELECT count(*) FROM reflag AS r WHERE NOT EXISTS "
-                        "(SELECT 1 FROM " + deletes.quoted() + " AS x WHERE x.identifier = r.identifier)), (SELECT "
-                        "count(*) FROM " + deletes.quoted() + "), (SELECT COALESCE(max(id), 0) FROM " + live.quoted() + ")");
+                        "(SELECT 1 FROM " + deletes + " AS x WHERE x.identifier = r.identifier)), (SELECT count(*) FROM " +
+                        deletes + "), (SELECT COALESCE(max(id), 0) FROM " + live + ")");
       d = {std::stoll(*rs.rows[0][0]), std::stoll(*rs.rows[0][1]), std::stoll(*rs.rows[0][2]),
            std::stoll(*rs.rows[0][3]), std::stoll(*rs.rows[0][4])};
       ledger::Ledger(tx).mark_step(run.refresh_id, "delta", seconds_since(started),
                                    {{"staged", d.staged}, {"created", d.created}, {"reflagged", d.reflagged},
-                                    {"deleted", d.deleted}, {"live_max_id", d.live_max_id},
-                                    {"recent", std::stoll(recent)}});
+                                    {"deleted", d.deleted}, {"live_max_id", d.live_max_id}});
     });
     log.info("delta computed", {{"refresh_id", run.refresh_id}, {"staged", d.staged}, {"created", d.created},
                                 {"reflagged", d.reflagged}, {"deleted", d.deleted}});
@@ -366,12 +511,7 @@ struct Planner::Impl {
     auto upstream = pg::Database::connect(service::upstream_db_options(config, "datarefresh-planner"));
     const auto& fdw_cfg = config.postgres.fdw;
     FdwTarget fdw{fdw_cfg.host, fdw_cfg.port, fdw_cfg.dbname, fdw_cfg.user, fdw_cfg.password.reveal()};
-    std::optional<std::int64_t> limit;
-    if (run.options.contains("row_limit") && run.options["row_limit"].is_number_integer()) {
-      limit = run.options["row_limit"].get<std::int64_t>();
-    } else if (config.refresh.row_limit > 0) {
-      limit = config.refresh.row_limit;
-    }
+    const auto limit = row_limit_of(run);
     struct Job {
       std::string upstream, live;
       bool advanced;
@@ -395,8 +535,11 @@ struct Planner::Impl {
         copy.stage_table = refresh::stage_table(media.table, run.refresh_id);
         copy.stage_rows = delta->staged;
         copy.first_new_id = delta->live_max_id + 1;
-      } else if (job.filter_tags && !limit) {  // a full copy reads every row: it hashes them on the way
-        copy.row_hashes_into = refresh::snapshot_tables(media.table, run.refresh_id).row_hashes;
+      } else if (job.filter_tags && !limit) {  // a full copy reads every row: it records their versions on the way
+        copy.baseline_into = refresh::snapshot_tables(media.table, run.refresh_id);
+        copy.bucket_bits = refresh::Baseline::from_json(
+                               ledger.step_details(run.refresh_id, "baseline").value_or(nlohmann::json::object()))
+                               .bucket_bits;
       }
       copy.identifier_is_uuid =
           upstream
@@ -501,7 +644,6 @@ struct Planner::Impl {
             auto part_started = Clock::now();
             conn.transact([&](pg::Database& tx) {
               set_copy_timeout(tx);
-              for (const auto& s : plan.part_settings) tx.exec(s);
               auto rs = plan.filters_tags ? tx.exec_params(plan.parts[i], {params.begin(), params.end()})
                                           : tx.exec(plan.parts[i]);
               part = {std::stoll(rs.rows[0][0].value_or("0")), std::stoll(rs.rows[0][1].value_or("0")),
@@ -712,7 +854,7 @@ void Planner::interrupt(const std::string& refresh_id) {
       "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND "
       "application_name IN ('datarefresh-planner', 'datarefresh-planner-copy') AND state = 'active' AND "
       "pid <> pg_backend_pid()");
-  // And its snapshot's reads on the upstream (COPY of the row hashes), which run there directly.
+  // And its snapshot's reads on the upstream (the scan of versions), which run there directly.
   std::optional<std::string> upstream_n;
   try {
     auto upstream = pg::Database::connect(service::upstream_db_options(impl_->config, "datarefresh-planner-cancel"));

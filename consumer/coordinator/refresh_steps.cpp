@@ -644,11 +644,19 @@ StepResult promote_table(StepContext& c) {
     tables.push_back(p);
   }
   auto statements = run.mode == "incremental" ? apply_delta_statements(c) : promotion_statements(tables);
-  // The snapshot this refresh took becomes what the next incremental refresh compares against.
-  if (c.db.query_value("SELECT to_regclass($1) IS NOT NULL",
-                       {refresh::snapshot_tables(c.media.table, run.refresh_id).row_hashes})
-          .value_or("f") == "t") {
-    for (auto& s : refresh::promote_baseline_sql(c.media.table, run.refresh_id)) statements.push_back(std::move(s));
+  // The snapshot this refresh took becomes what the next incremental refresh compares against; a
+  // refresh that copied a sample leaves no baseline (an incremental one then asks for a full one).
+  if (auto recorded = c.ledger.step_details(run.refresh_id, "baseline")) {
+    const auto baseline = refresh::Baseline::from_json(*recorded);
+    const auto snap = refresh::snapshot_tables(c.media.table, run.refresh_id);
+    const bool taken = c.db.query_value("SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL",
+                                        {snap.versions, snap.buckets})
+                           .value_or("f") == "t";
+    auto baseline_sql = taken && baseline.complete && baseline.bucket_bits > 0
+                            ? refresh::promote_baseline_sql(c.media.table, run.refresh_id, run.mode == "incremental",
+                                                            baseline.bucket_bits)
+                            : refresh::drop_baseline_sql(c.media.table);
+    for (auto& s : baseline_sql) statements.push_back(std::move(s));
   }
   crash_point("coordinator.before_promote_table");
   c.db.transact(

@@ -545,6 +545,18 @@ TEST_F(RefreshEndToEnd, AnIncrementalRefreshEqualsAFullOne) {
   EXPECT_EQ(changes["deleted"].get<std::int64_t>(), static_cast<std::int64_t>(removed.size())) << changes.dump();
   EXPECT_GE(changes["reflagged"].get<std::int64_t>(), 1) << changes.dump();
   EXPECT_GE(changes["updated"].get<std::int64_t>(), 40) << changes.dump();
+  {
+    // The silent update and the hard deletes were found by their buckets, and only those buckets'
+    // rows were read again, not the catalog.
+    ledger::Ledger ledger(db);
+    auto scan = ledger.step_details(changed.refresh_id, "snapshot").value_or(nlohmann::json::object());
+    const auto rows = std::stoll(*up.query_value("SELECT count(*) FROM image"));
+    EXPECT_GT(scan.value("buckets_mismatched", 0), 0) << scan.dump();
+    EXPECT_GT(scan.value("rows_reread", 0), 0) << scan.dump();
+    EXPECT_LT(scan.value("rows_reread", rows), rows / 2) << scan.dump();
+    EXPECT_LT(scan.value("recent_rows", rows), rows / 10) << scan.dump();
+    std::cout << "incremental scan: " << scan.dump() << " of " << rows << " rows\n";
+  }
   expect_table_matches_upstream("image");
   expect_documents_match("image", changed);
   for (const auto& [identifier, id] : live_ids("image")) {
@@ -598,11 +610,11 @@ TEST_F(RefreshEndToEnd, AnIncrementalRefreshWithoutABaselineIsRefusedAndAutoRuns
   auto client = search_client();
   auto alias_before = client.get_alias("audio");
   ASSERT_TRUE(alias_before.ok());
-  db.exec("DROP TABLE datarefresh.rowhash_audio");
+  db.exec("DROP TABLE datarefresh.rowversion_audio");
   auto refused = run_to_end("audio", "incremental");
   EXPECT_EQ(refused.status, ledger::RunStatus::kRefused);
   ASSERT_TRUE(refused.error);
-  EXPECT_NE(refused.error->find("kept no row hashes"), std::string::npos) << *refused.error;
+  EXPECT_NE(refused.error->find("kept no row versions"), std::string::npos) << *refused.error;
   EXPECT_NE(refused.error->find("run a full refresh"), std::string::npos) << *refused.error;
   auto alias_after = client.get_alias("audio");
   ASSERT_TRUE(alias_after.ok());
@@ -612,7 +624,7 @@ TEST_F(RefreshEndToEnd, AnIncrementalRefreshWithoutABaselineIsRefusedAndAutoRuns
   ASSERT_EQ(automatic.status, ledger::RunStatus::kCompleted) << automatic.error.value_or("");
   EXPECT_EQ(automatic.mode, "full");
   ASSERT_TRUE(automatic.mode_reason);
-  EXPECT_NE(automatic.mode_reason->find("kept no row hashes"), std::string::npos) << *automatic.mode_reason;
+  EXPECT_NE(automatic.mode_reason->find("kept no row versions"), std::string::npos) << *automatic.mode_reason;
   // The full refresh kept a baseline again: the next "auto" is incremental.
   auto next = run_to_end("audio", "auto");
   ASSERT_EQ(next.status, ledger::RunStatus::kCompleted) << next.error.value_or("");
