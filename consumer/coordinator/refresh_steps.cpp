@@ -586,6 +586,42 @@ StepResult reapply_constraints(StepContext& c) {
 // rows go, changed rows are replaced in place keeping their ids, new rows are inserted with theirs,
 // the id sequence moves past them; extra tables (small, copied whole) get their new contents. Only
 // row locks and ROW EXCLUSIVE: readers of the live table are never blocked.
+// For each unique index of `live` not on id or identifier (which an incremental refresh never
+// changes): an UPDATE that moves the index's first text column of the rows whose key changes in
+// `temp` out of the way. Indexes on expressions or without a text column are left alone.
+std::vector<std::string> release_unique_keys_sql(StepContext& c, const pg::Identifier& live, const pg::Identifier& temp) {
+  auto rs = c.db.exec_params(
+      "SELECT json_agg(a.attname::text ORDER BY k.n)::text, (array_agg(a.attname::text ORDER BY k.n) "
+      "FILTER (WHERE a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype)))[1], bool_and(a.attnum > "
+      "0), (array_agg(NOT a.attnotnull ORDER BY k.n) FILTER (WHERE a.atttypid IN ('text'::regtype, 'varchar'::regtype, "
+      "'bpchar'::regtype)))[1] FROM pg_index AS i CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, "
+      "n) LEFT JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum WHERE i.indrelid = "
+      "to_regclass($1) AND i.indisunique GROUP BY i.indexrelid",
+      {live.quoted()});
+  std::vector<std::string> out;
+  for (const auto& row : rs.rows) {
+    if (!row[0] || !row[1] || row[2].value_or("f") != "t") continue;
+    const auto names = nlohmann::json::parse(*row[0]).get<std::vector<std::string>>();
+    if (std::find(names.begin(), names.end(), "id") != names.end() ||
+        std::find(names.begin(), names.end(), "identifier") != names.end()) {
+      continue;
+    }
+    std::vector<std::string> lcols, tcols;
+    for (const auto& name : names) {
+      const auto col = pg::Identifier(name, "column name").quoted();
+      lcols.push_back("l." + col);
+      tcols.push_back("t." + col);
+    }
+    const auto breaker = pg::Identifier(*row[1], "column name").quoted();
+    const std::string value =
+        row[3].value_or("f") == "t" ? "NULL" : "'datarefresh:moving:' || l.identifier::text";
+    out.push_back(fmt::format("UPDATE {} AS l SET {} = {} FROM {} AS t WHERE l.id = t.id AND ({}) IS DISTINCT FROM ({})",
+                              live.quoted(), breaker, value, temp.quoted(), fmt::join(lcols, ", "),
+                              fmt::join(tcols, ", ")));
+  }
+  return out;
+}
+
 std::vector<std::string> apply_delta_statements(StepContext& c) {
   const auto live = pg::Identifier(c.media.table, "table name");
   const auto temp = refresh::temp_table(live);
@@ -608,6 +644,11 @@ std::vector<std::string> apply_delta_statements(StepContext& c) {
     sets.push_back(col + " = t." + col);
     tcols.push_back("t." + col);
   }
+  // PostgreSQL checks a unique index row by row, not at the end of the statement: two rows that
+  // swap urls (or a chain of them) would collide mid-UPDATE. Rows whose unique key changes first
+  // give up their old value (NULL where the column allows it, else a value no row has), so the
+  // UPDATE that follows only ever writes keys nobody holds.
+  for (const auto& s : release_unique_keys_sql(c, live, temp)) out.push_back(s);
   out.push_back(fmt::format("UPDATE {} AS l SET {} FROM {} AS t WHERE l.id = t.id", live.quoted(), fmt::join(sets, ", "),
                             temp.quoted()));
   out.push_back(fmt::format("INSERT INTO {} (id, {}) SELECT t.id, {} FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM {} AS l "

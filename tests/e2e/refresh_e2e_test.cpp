@@ -504,6 +504,16 @@ TEST_F(RefreshEndToEnd, AnIncrementalRefreshEqualsAFullOne) {
   up.exec("INSERT INTO image SELECT (jsonb_populate_record(NULL::image, to_jsonb(i) || jsonb_build_object('identifier', "
           "gen_random_uuid(), 'url', i.url || '?copy', 'foreign_identifier', i.foreign_identifier || '-copy', "
           "'updated_on', now()))).* FROM image AS i WHERE identifier IN " + pick(500, 20));
+  // Two rows swap their urls (unique in the API table): the promotion's UPDATE must not collide.
+  auto pair = up.exec("SELECT identifier::text, url FROM image WHERE identifier IN " + pick(1000, 2) + " ORDER BY 1");
+  ASSERT_EQ(pair.size(), 2u);
+  up.transact([&](pg::Database& tx) {
+    tx.exec_params("UPDATE image SET url = url || '#moving' WHERE identifier = $1::uuid", {*pair.rows[0][0]});
+    tx.exec_params("UPDATE image SET url = $2, updated_on = now() WHERE identifier = $1::uuid",
+                   {*pair.rows[1][0], *pair.rows[0][1]});
+    tx.exec_params("UPDATE image SET url = $2, updated_on = now() WHERE identifier = $1::uuid",
+                   {*pair.rows[0][0], *pair.rows[1][1]});
+  });
   std::vector<std::string> gone;
   for (const auto& r : up.exec("SELECT identifier::text FROM image WHERE identifier IN " + pick(600, 10) +
                                " AND identifier NOT IN (SELECT identifier FROM image WHERE removed_from_source)").rows) {
