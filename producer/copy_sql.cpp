@@ -149,11 +149,17 @@ CopyPlan copy_plan(const TableCopy& copy, const FdwTarget& fdw, const std::vecto
     f.push_back("INSERT INTO " + snap.versions + " (identifier, version, recent) SELECT identifier, " + version_column +
                 ", false FROM " + temp.quoted() + " WHERE identifier IS NOT NULL AND " + version_column + " IS NOT NULL");
     f.push_back("ALTER TABLE " + snap.versions + " ADD PRIMARY KEY (identifier)");
-    if (copy.exclude_deleted) {  // the rows on the deleted list are not copied, but they are upstream
-      f.push_back("INSERT INTO " + snap.versions + " (identifier, version, recent) SELECT u.identifier, " +
+    // The baseline's deleted list is what the baseline holds and the live table will not: the
+    // upstream rows on the deleted list that the copy left out (the list may change while the
+    // parts run). Their versions are read too: they are upstream rows, in their buckets.
+    f.push_back("DELETE FROM " + snap.deleted);
+    if (copy.exclude_deleted) {
+      f.push_back("WITH fetched AS (INSERT INTO " + snap.versions + " (identifier, version, recent) SELECT u.identifier, " +
                   refresh::row_version_sql(foreign_version) + ", false FROM " + schema + "." + copy.upstream.quoted() +
                   " AS u WHERE u.identifier = ANY (ARRAY(SELECT identifier FROM " +
-                  copy.live.with_prefix("api_deleted").quoted() + ")) ON CONFLICT (identifier) DO NOTHING");
+                  copy.live.with_prefix("api_deleted").quoted() +
+                  ")) ON CONFLICT (identifier) DO NOTHING RETURNING identifier) INSERT INTO " + snap.deleted +
+                  " (identifier) SELECT identifier FROM fetched");
     }
     f.push_back("INSERT INTO " + snap.buckets + " (bucket, n, x, mismatched) SELECT " +
                 refresh::bucket_sql("identifier", copy.bucket_bits) + ", count(*), bit_xor(" +

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -286,7 +287,8 @@ struct Planner::Impl {
                    {"bucket_bits", fingerprints.bucket_bits},
                    {"recent_rows", scan.recent},
                    {"buckets_mismatched", scan.buckets_mismatched},
-                   {"rows_reread", scan.reread}});
+                   {"rows_reread", scan.reread},
+                   {"statement_seconds", scan.seconds}});
     });
     log.info("upstream snapshot taken", {{"refresh_id", run.refresh_id},
                                          {"recent_rows", scan.recent},
@@ -297,6 +299,7 @@ struct Planner::Impl {
 
   struct UpstreamScan {
     std::int64_t recent = 0, buckets_mismatched = 0, reread = 0;
+    nlohmann::json seconds = nlohmann::json::object();  // where the time went (parts' times summed)
   };
 
   // Reads what changed upstream since the baseline into the snapshot's tables, on
@@ -326,6 +329,10 @@ struct Planner::Impl {
     const std::int64_t total = std::int64_t{1} << bits;
     const int n = static_cast<int>(std::clamp<std::int64_t>(config.refresh.copy_parallelism, 1, total));
     std::atomic<std::int64_t> recent_rows{0}, mismatched{0}, reread{0};
+    std::atomic<std::int64_t> scan_us{0}, compare_us{0}, reread_us{0};  // summed over the parts
+    auto add_since = [](std::atomic<std::int64_t>& to, Clock::time_point from) {
+      to += std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - from).count();
+    };
     std::mutex mu;
     std::optional<std::string> error;
     auto part = [&](std::int64_t first, std::int64_t last) {
@@ -353,6 +360,7 @@ struct Planner::Impl {
         up.exec("CLOSE scan");
         return rows;
       };
+      auto step_started = Clock::now();
       up.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
       up.exec("SET LOCAL work_mem = '64MB'");
       down.exec("CREATE TEMP TABLE scanned (bucket integer, identifier uuid, n bigint, x bigint, version bigint)");
@@ -369,10 +377,15 @@ struct Planner::Impl {
                                                  "scanned WHERE identifier IS NOT NULL RETURNING 1) SELECT count(*) FROM i")
                                       .value_or("0"));
       });
-      // The buckets whose non-recent rows are not what the baseline predicts.
+      add_since(scan_us, step_started);
+      step_started = Clock::now();
+      // The buckets whose non-recent rows are not what the baseline predicts. The recent rows' baseline
+      // versions are looked up by key (OFFSET 0 keeps PostgreSQL from making that a hash join that
+      // reads the whole baseline: the change, not the catalog, sets the cost).
       auto rs = down.exec(fmt::format(
-          "WITH r AS (SELECT {bucket} AS bucket, count(*) AS n, bit_xor({hash}) AS x FROM scanned AS s JOIN {versions} "
-          "AS v USING (identifier) WHERE s.identifier IS NOT NULL GROUP BY 1), "
+          "WITH r AS (SELECT {bucket} AS bucket, count(*) AS n, bit_xor({hash}) AS x FROM scanned AS s CROSS JOIN "
+          "LATERAL (SELECT b.version FROM {versions} AS b WHERE b.identifier = s.identifier OFFSET 0) AS v WHERE "
+          "s.identifier IS NOT NULL GROUP BY 1), "
           "e AS (SELECT b.bucket, b.n - COALESCE(r.n, 0) AS n, b.x # COALESCE(r.x, 0) AS x FROM {buckets} AS b LEFT "
           "JOIN r USING (bucket) WHERE b.bucket BETWEEN {first} AND {last}), "
           "u AS (SELECT bucket, n, x FROM {snap} WHERE bucket BETWEEN {first} AND {last}) "
@@ -388,6 +401,8 @@ struct Planner::Impl {
       for (const auto& row : rs.rows) buckets.push_back(std::stoll(*row[0]));
       std::sort(buckets.begin(), buckets.end());
       mismatched += static_cast<std::int64_t>(buckets.size());
+      add_since(compare_us, step_started);
+      step_started = Clock::now();
       if (!buckets.empty()) {
         std::string query;
         if (buckets.size() * 4 > static_cast<std::size_t>(last - first + 1)) {  // many: one more scan
@@ -409,6 +424,7 @@ struct Planner::Impl {
         reread += stream(query, "COPY " + snap.versions + " (identifier, version, recent) FROM STDIN");
       }
       up.exec("COMMIT");
+      add_since(reread_us, step_started);
     };
     std::vector<std::thread> threads;
     for (int i = 0; i < n; ++i) {
@@ -424,16 +440,27 @@ struct Planner::Impl {
     }
     for (auto& t : threads) t.join();
     if (error) throw StepError("reading the upstream's changes to " + media.table + ": " + *error, true);
+    auto keyed = Clock::now();
     db.exec("ALTER TABLE " + snap.versions + " ADD PRIMARY KEY (identifier); ANALYZE " + snap.versions + "; ANALYZE " +
             snap.buckets);
-    return {recent_rows.load(), mismatched.load(), reread.load()};
+    auto secs = [](std::int64_t us) { return std::round(static_cast<double>(us) / 1000.0) / 1000.0; };
+    return {recent_rows.load(),
+            mismatched.load(),
+            reread.load(),
+            {{"parts", n},
+             {"scan", secs(scan_us.load())},
+             {"compare", secs(compare_us.load())},
+             {"reread", secs(reread_us.load())},
+             {"key", std::round(seconds_since(keyed) * 1000) / 1000}}};
   }
 
   // An incremental refresh's delta: which upstream rows to copy again into stage_<table>, and
   // which live rows to remove into temp_delete_<table>. Staged: the snapshot's rows (recent ones,
-  // and all of the mismatched buckets') whose version differs from the baseline's or that are not
-  // live; live rows whose sensitive flag changed; rows taken off the deleted list. None on the
-  // deleted list. Removed: live rows on the deleted list, and live rows of a mismatched bucket that
+  // and all of the mismatched buckets') whose version differs from the baseline's (new rows have
+  // none); live rows whose sensitive flag changed; rows taken off the deleted list. None on the
+  // deleted list. A row the baseline holds is live unless the baseline's deleted list holds it
+  // (a full copy records there exactly the rows it left out; an incremental refresh the list it
+  // applied), so a row whose version did not change needs no look at the live table. Removed: live rows on the deleted list, and live rows of a mismatched bucket that
   // the upstream no longer has. A recent row whose version did not change is the same row:
   // applying it again would change nothing, so the overlap costs nothing. Then the snapshot's
   // buckets take in the recent rows and become, with the versions, the next baseline.
@@ -454,8 +481,10 @@ struct Planner::Impl {
     const auto deletes = refresh::delete_table(pg::Identifier(media.table, "table name")).quoted();
     const int bits = refresh::Baseline::from_json(ledger.step_details(run.refresh_id, "baseline").value_or(nlohmann::json::object())).bucket_bits;
     Delta d;
+    nlohmann::json timings = nlohmann::json::object();
     db.transact([&](pg::Database& tx) {
-      auto sql = [&](const std::string& text) {
+      auto sql = [&](const std::string& name, const std::string& text) {
+        auto statement_started = Clock::now();
         tx.exec(fmt::format(fmt::runtime(text), fmt::arg("live", live), fmt::arg("stage", stage),
                             fmt::arg("deletes", deletes), fmt::arg("versions", base.versions),
                             fmt::arg("base_sensitive", base.sensitive), fmt::arg("base_deleted", base.deleted),
@@ -465,30 +494,32 @@ struct Planner::Impl {
                             fmt::arg("high", refresh::bucket_high_sql("bucket", bits)),
                             fmt::arg("bucket", refresh::bucket_sql("identifier", bits)),
                             fmt::arg("hash", refresh::version_hash_sql("identifier", "version"))));
+        timings[name] = std::round(seconds_since(statement_started) * 1000) / 1000;
       };
       // Live identifiers whose sensitive flag changed since the baseline.
-      sql("CREATE TEMP TABLE reflag ON COMMIT DROP AS SELECT identifier FROM ((SELECT identifier FROM {snap_sensitive} "
+      sql("reflag", "CREATE TEMP TABLE reflag ON COMMIT DROP AS SELECT identifier FROM ((SELECT identifier FROM {snap_sensitive} "
           "EXCEPT SELECT identifier FROM {base_sensitive}) UNION (SELECT identifier FROM {base_sensitive} EXCEPT SELECT "
           "identifier FROM {snap_sensitive})) AS x WHERE EXISTS (SELECT 1 FROM {live} AS l WHERE l.identifier = "
           "x.identifier)");
-      sql("CREATE TEMP TABLE mismatched ON COMMIT DROP AS SELECT {low} AS lo, {high} AS hi FROM {snap_buckets} WHERE "
+      sql("mismatched", "CREATE TEMP TABLE mismatched ON COMMIT DROP AS SELECT {low} AS lo, {high} AS hi FROM {snap_buckets} WHERE "
           "mismatched");
-      sql("DROP TABLE IF EXISTS {stage}");
-      sql("CREATE TABLE {stage} AS SELECT c.identifier, row_number() OVER (ORDER BY c.identifier) AS ord FROM ("
-          "SELECT s.identifier FROM {snap} AS s LEFT JOIN {versions} AS b USING (identifier) WHERE b.version IS DISTINCT "
-          "FROM s.version OR NOT EXISTS (SELECT 1 FROM {live} AS l WHERE l.identifier = s.identifier) "
+      sql("drop_stage", "DROP TABLE IF EXISTS {stage}");
+      // Versions looked up by key, as in the scan's comparison.
+      sql("stage", "CREATE TABLE {stage} AS SELECT c.identifier, row_number() OVER (ORDER BY c.identifier) AS ord FROM ("
+          "SELECT s.identifier FROM {snap} AS s LEFT JOIN LATERAL (SELECT b.version FROM {versions} AS b WHERE "
+          "b.identifier = s.identifier OFFSET 0) AS b ON true WHERE b.version IS DISTINCT FROM s.version "
           "UNION SELECT identifier FROM reflag "
           "UNION SELECT x.identifier FROM (SELECT identifier FROM {base_deleted} EXCEPT SELECT identifier FROM "
           "{snap_deleted}) AS x WHERE EXISTS (SELECT 1 FROM {versions} AS b WHERE b.identifier = x.identifier) AND NOT "
           "EXISTS (SELECT 1 FROM {live} AS l WHERE l.identifier = x.identifier)"
           ") AS c WHERE NOT EXISTS (SELECT 1 FROM {snap_deleted} AS d WHERE d.identifier = c.identifier)");
-      sql("ALTER TABLE {stage} ADD PRIMARY KEY (ord)");
-      sql("DROP TABLE IF EXISTS {deletes}");
-      sql("CREATE TABLE {deletes} (id integer PRIMARY KEY, identifier uuid NOT NULL)");
-      sql("INSERT INTO {deletes} SELECT l.id, l.identifier FROM {snap_deleted} AS d JOIN {live} AS l USING (identifier) "
+      sql("stage_key", "ALTER TABLE {stage} ADD PRIMARY KEY (ord)");
+      sql("drop_deletes", "DROP TABLE IF EXISTS {deletes}");
+      sql("create_deletes", "CREATE TABLE {deletes} (id integer PRIMARY KEY, identifier uuid NOT NULL)");
+      sql("deletes", "INSERT INTO {deletes} SELECT l.id, l.identifier FROM {snap_deleted} AS d JOIN {live} AS l USING (identifier) "
           "UNION SELECT l.id, l.identifier FROM mismatched AS m JOIN {live} AS l ON l.identifier BETWEEN m.lo AND m.hi "
           "WHERE NOT EXISTS (SELECT 1 FROM {snap} AS s WHERE s.identifier = l.identifier)");
-      sql("INSERT INTO {snap_buckets} AS t (bucket, n, x) SELECT {bucket}, count(*), bit_xor({hash}) FROM {snap} WHERE "
+      sql("buckets", "INSERT INTO {snap_buckets} AS t (bucket, n, x) SELECT {bucket}, count(*), bit_xor({hash}) FROM {snap} WHERE "
           "recent GROUP BY 1 ON CONFLICT (bucket) DO UPDATE SET n = t.n + EXCLUDED.n, x = t.x # EXCLUDED.x");
       auto rs = tx.exec("SELECT (SELECT count(*) FROM " + stage + "), (SELECT count(*) FROM " + stage +
                         " AS s WHERE NOT EXISTS (SELECT 1 FROM " + live +
@@ -499,7 +530,8 @@ struct Planner::Impl {
            std::stoll(*rs.rows[0][3]), std::stoll(*rs.rows[0][4])};
       ledger::Ledger(tx).mark_step(run.refresh_id, "delta", seconds_since(started),
                                    {{"staged", d.staged}, {"created", d.created}, {"reflagged", d.reflagged},
-                                    {"deleted", d.deleted}, {"live_max_id", d.live_max_id}});
+                                    {"deleted", d.deleted}, {"live_max_id", d.live_max_id},
+                                    {"statement_seconds", timings}});
     });
     log.info("delta computed", {{"refresh_id", run.refresh_id}, {"staged", d.staged}, {"created", d.created},
                                 {"reflagged", d.reflagged}, {"deleted", d.deleted}});

@@ -91,8 +91,9 @@ std::string requested_by(const json& object, const std::string& field, const std
   return v.get<std::string>();
 }
 
-const std::set<std::string> kPlannerPhases = {"planning", "copying", "creating_index",
-                                              "planning_shards"};
+// The phases the planner's own statements run in: a cancel then interrupts them.
+const std::set<std::string> kPlannerPhases = {"planning",         "snapshotting",   "copying",
+                                              "cloning_indices", "creating_index", "planning_shards"};
 
 }  // namespace
 

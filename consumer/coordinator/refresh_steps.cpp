@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
@@ -224,42 +225,90 @@ nlohmann::json rows_before(pg::Database& db, const std::string& table, std::int6
   return before;
 }
 
-// An incremental refresh's new index started as a clone of the live one: it must hold the live
-// table's indexable rows that the delta leaves alone, plus what the delta's shards indexed.
-// Counted independently in the database; media deleted on request while the refresh ran may still
-// have a document (that much slack). A dead-lettered row's old document was deleted by its shard.
+// An incremental refresh's checks, each costing what the delta costs, not what the catalog does:
+//  - every staged row that can have a document was indexed or dead-lettered (counted in the
+//    database, independently of the indexers);
+//  - the new index (a clone of the live one) holds the live index's documents, less those of the
+//    rows the delta touched (counted in the live index by id), plus what the delta indexed.
+// Media deleted on request while the refresh ran may still have a document (that much slack). A
+// dead-lettered row's old document was deleted by its shard. The report's rows per provider come
+// from the last report and the delta's rows (a count of the whole table would cost the catalog).
 StepResult verify_incremental(StepContext& c, std::int64_t documents, const ledger::ShardCounts& t,
                               Clock::time_point started) {
   const auto& run = c.run;
+  auto& search = c.services.search;
   const auto live = pg::Identifier(c.media.table, "table name");
   const auto temp = refresh::temp_table(live);
   const auto deletes = refresh::delete_table(live);
   const auto deleted_list = live.with_prefix("api_deleted");
-  std::int64_t untouched = std::stoll(
-      c.db.query_value("SELECT count(*) FROM " + live.quoted() + " AS l WHERE NOT l.removed_from_source AND NOT EXISTS "
-                       "(SELECT 1 FROM " + temp.quoted() + " AS t WHERE t.id = l.id) AND NOT EXISTS (SELECT 1 FROM " +
-                       deletes.quoted() + " AS x WHERE x.id = l.id) AND NOT EXISTS (SELECT 1 FROM " +
-                       deleted_list.quoted() + " AS d WHERE d.identifier = l.identifier)")
+  const std::int64_t eligible = std::stoll(
+      c.db.query_value("SELECT count(*) FROM " + temp.quoted() + " AS t WHERE NOT t.removed_from_source AND NOT EXISTS "
+                       "(SELECT 1 FROM " + deleted_list.quoted() + " AS d WHERE d.identifier = t.identifier)")
           .value_or("0"));
-  std::int64_t deleted_meanwhile = std::stoll(
+  const std::int64_t deleted_meanwhile = std::stoll(
       c.db.query_value("SELECT count(*) FROM " + deleted_list.quoted() + " WHERE created_on >= $1::timestamptz",
                        {run.created_at})
           .value_or("0"));
-  const std::int64_t expected = untouched + t.indexed;
+  if (std::llabs(eligible - (t.indexed + t.dead_lettered)) > deleted_meanwhile) {
+    throw StepError(fmt::format("the delta has {} rows to index but {} were indexed and {} dead-lettered ({} media "
+                                "deleted on request meanwhile)",
+                                eligible, t.indexed, t.dead_lettered, deleted_meanwhile),
+                    false);
+  }
+  const auto& old_index = run.old_index.value_or("");
+  const std::int64_t old_count = refresh::check(search.count(old_index), "counting " + old_index);
+  auto ids = c.db.exec("SELECT id::text FROM " + temp.quoted() + " UNION SELECT id::text FROM " + deletes.quoted());
+  std::int64_t touched = 0;
+  constexpr std::size_t kIdsPerCount = 5000;
+  for (std::size_t i = 0; i < ids.size(); i += kIdsPerCount) {
+    nlohmann::json values = nlohmann::json::array();
+    for (std::size_t j = i; j < std::min(ids.size(), i + kIdsPerCount); ++j) values.push_back(*ids.rows[j][0]);
+    touched += refresh::check(search.count(old_index, nlohmann::json{{"ids", {{"values", values}}}}),
+                              "counting the delta's documents in " + old_index);
+  }
+  const std::int64_t expected = old_count - touched + t.indexed;
   if (documents < expected - deleted_meanwhile || documents > expected + deleted_meanwhile) {
-    throw StepError(fmt::format("index {} holds {} documents, but the live rows the delta leaves alone ({}) and the "
-                                "documents the delta indexed ({}) make {} ({} media deleted on request meanwhile, {} "
+    throw StepError(fmt::format("index {} holds {} documents, but the live index's {} less the {} of the rows the delta "
+                                "touched plus the {} it indexed make {} ({} media deleted on request meanwhile, {} "
                                 "dead-lettered)",
-                                *run.new_index, documents, untouched, t.indexed, expected, deleted_meanwhile,
+                                *run.new_index, documents, old_count, touched, t.indexed, expected, deleted_meanwhile,
                                 t.dead_lettered),
                     false);
   }
   check_alias_names(c);
+  // Rows per provider: before, from the last completed refresh's report (a count when it has
+  // none); after, that less the live rows the delta replaces or removes, plus the rows it stages.
+  std::map<std::string, std::int64_t> before;
+  bool from_report = false;
+  for (const auto& prev : c.ledger.recent_runs(c.media.name, 1, ledger::RunStatus::kCompleted)) {
+    if (prev.report.is_object() && prev.report.contains("per_provider") && prev.report["per_provider"].is_array()) {
+      for (const auto& p : prev.report["per_provider"]) {
+        if (p.value("after", std::int64_t{0}) != 0) before[p.value("provider", "")] = p.value("after", std::int64_t{0});
+      }
+      from_report = !prev.report["per_provider"].empty();
+    }
+  }
+  if (!from_report) before = provider_counts(c.db, c.media.table);
+  auto after = before;
+  auto moved = c.db.exec(
+      "SELECT coalesce(l.provider, ''), -count(*) FROM (SELECT id FROM " + temp.quoted() + " UNION SELECT id FROM " +
+      deletes.quoted() + ") AS x CROSS JOIN LATERAL (SELECT l.provider FROM " + live.quoted() +
+      " AS l WHERE l.id = x.id OFFSET 0) AS l GROUP BY 1 UNION ALL SELECT coalesce(provider, ''), count(*) FROM " +
+      temp.quoted() + " GROUP BY 1");
+  for (const auto& r : moved.rows) after[r[0].value_or("")] += std::stoll(r[1].value_or("0"));
+  nlohmann::json per_before = nlohmann::json::object(), per_after = nlohmann::json::object();
   std::int64_t total = 0;
-  auto before = rows_before(c.db, c.media.table, total);
+  for (const auto& [p, n] : before) {
+    per_before[p] = n;
+    total += n;
+  }
+  for (const auto& [p, n] : after) {
+    if (n != 0) per_after[p] = n;
+  }
   c.ledger.mark_step(run.refresh_id, "verify", seconds_since(started),
-                     {{"documents", documents}, {"rows_before", total}, {"per_provider_before", before},
-                      {"indexed", t.indexed}, {"dead_lettered", t.dead_lettered}, {"untouched", untouched},
+                     {{"documents", documents}, {"rows_before", total}, {"per_provider_before", per_before},
+                      {"per_provider_after", per_after}, {"indexed", t.indexed}, {"dead_lettered", t.dead_lettered},
+                      {"live_documents", old_count}, {"touched_documents", touched}, {"eligible", eligible},
                       {"skipped_deleted", t.skipped_deleted}, {"skipped_removed", t.skipped_removed}});
   return StepResult::kDone;
 }
@@ -402,17 +451,29 @@ StepResult filtered_delta(StepContext& c, Clock::time_point started) {
   auto chunks = std::stoll(c.db.query_value("SELECT (count(*) + " + std::to_string(kChunk - 1) + ") / " +
                                             std::to_string(kChunk) + " FROM " + temp.quoted())
                                .value_or("0"));
+  // Chunk k holds the next kChunk ids after chunk k-1's last (recorded with it): each chunk is one
+  // index range read, whatever its number.
+  std::optional<std::string> after;
   for (std::int64_t k = 0; k < chunks; ++k) {
     const std::string step = fmt::format("filtered_index:chunk:{}", k);
-    if (c.ledger.step_done(run.refresh_id, step)) continue;
+    if (auto done = c.ledger.step_details(run.refresh_id, step)) {
+      after = done->contains("last_id") ? std::optional<std::string>((*done)["last_id"].get<std::string>()) : std::nullopt;
+      if (after) continue;
+    }
     auto chunk_started = Clock::now();
-    auto ids = c.db.exec(fmt::format("SELECT id::text FROM {} ORDER BY id OFFSET {} LIMIT {}", temp.quoted(),
-                                     k * kChunk, kChunk));
+    auto ids = after ? c.db.exec_params(fmt::format("SELECT id::text FROM {} WHERE id > $1::integer ORDER BY id LIMIT {}",
+                                                    temp.quoted(), kChunk),
+                                        {*after})
+                     : c.db.exec(fmt::format("SELECT id::text FROM {} ORDER BY id OFFSET {} LIMIT {}", temp.quoted(),
+                                             k * kChunk, kChunk));
+    if (ids.empty()) break;
+    after = *ids.rows.back()[0];
+    if (c.ledger.step_done(run.refresh_id, step)) continue;  // done by a release that kept no last id
     nlohmann::json values = nlohmann::json::array();
     for (const auto& r : ids.rows) values.push_back(*r[0]);
     nlohmann::json query = {{"bool", {{"filter", {{{"ids", {{"values", values}}}}}}, {"must_not", clauses}}}};
     reindex_to_end(c, {{"source", {{"index", *run.new_index}, {"query", query}}}, {"dest", {{"index", *run.filtered_index}}}});
-    c.ledger.mark_step(run.refresh_id, step, seconds_since(chunk_started), {{"documents", ids.size()}});
+    c.ledger.mark_step(run.refresh_id, step, seconds_since(chunk_started), {{"documents", ids.size()}, {"last_id", *after}});
   }
   refresh::check(search.refresh(*run.filtered_index), "refreshing " + *run.filtered_index);
   auto filtered = refresh::check(search.count(*run.filtered_index), "counting " + *run.filtered_index);
@@ -685,6 +746,8 @@ StepResult promote_table(StepContext& c) {
     tables.push_back(p);
   }
   auto statements = run.mode == "incremental" ? apply_delta_statements(c) : promotion_statements(tables);
+  std::vector<std::string> baseline_statements;
+  nlohmann::json timings;  // the live statements' times, in order
   // The snapshot this refresh took becomes what the next incremental refresh compares against; a
   // refresh that copied a sample leaves no baseline (an incremental one then asks for a full one).
   if (auto recorded = c.ledger.step_details(run.refresh_id, "baseline")) {
@@ -697,7 +760,7 @@ StepResult promote_table(StepContext& c) {
                             ? refresh::promote_baseline_sql(c.media.table, run.refresh_id, run.mode == "incremental",
                                                             baseline.bucket_bits)
                             : refresh::drop_baseline_sql(c.media.table);
-    for (auto& s : baseline_sql) statements.push_back(std::move(s));
+    baseline_statements = std::move(baseline_sql);
   }
   crash_point("coordinator.before_promote_table");
   c.db.transact(
@@ -707,10 +770,21 @@ StepResult promote_table(StepContext& c) {
         if (ledger::Ledger(tx).cancel_requested_for_update(run.refresh_id)) {
           throw refresh::CancelRequested(run.refresh_id);
         }
+        // The baseline first: its statements touch only the ledger's schema, so the live tables'
+        // locks are held for the live statements alone.
+        for (const auto& s : baseline_statements) tx.exec(s);
         auto locked = Clock::now();
-        for (const auto& s : statements) tx.exec(s);
+        timings = nlohmann::json::array();
+        for (const auto& s : statements) {
+          auto statement_started = Clock::now();
+          tx.exec(s);
+          timings.push_back({{"statement", s.substr(0, 60)},
+                             {"seconds", std::round(seconds_since(statement_started) * 1000) / 1000}});
+        }
         ledger::Ledger(tx).mark_step(run.refresh_id, "promote_table", seconds_since(started),
-                                     {{"statements", statements.size()}, {"lock_seconds", seconds_since(locked)}});
+                                     {{"statements", statements.size() + baseline_statements.size()},
+                                      {"lock_seconds", seconds_since(locked)},
+                                      {"statement_seconds", timings}});
       },
       pg::TransactionOptions{c.services.config.postgres.lock_timeout, 10});
   c.log.info("tables promoted", {{"refresh_id", run.refresh_id}, {"tables", tables.size()}});
@@ -812,7 +886,12 @@ StepResult complete(StepContext& c) {
   done.media_type = media.name;
   auto& r = done.report;
   r.rows_before = verify.value("rows_before", std::int64_t{0});
-  auto after = provider_counts(c.db, media.table);
+  std::map<std::string, std::int64_t> after;
+  if (verify.contains("per_provider_after")) {  // an incremental refresh's, from its delta
+    for (const auto& [p, n] : verify["per_provider_after"].items()) after[p] = n.get<std::int64_t>();
+  } else {
+    after = provider_counts(c.db, media.table);
+  }
   std::set<std::string> providers;
   for (const auto& [p, _] : after) providers.insert(p);
   auto before = verify.value("per_provider_before", nlohmann::json::object());

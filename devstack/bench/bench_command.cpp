@@ -19,6 +19,8 @@
 #include "core/catalog/media_kind.h"
 #include "core/common/error.h"
 #include "core/common/log.h"
+#include "core/common/shutdown.h"
+#include "core/ledger/ledger.h"
 #include "core/pg/database.h"
 #include "core/pg/identifier.h"
 #include "devstack/bench/process_stats.h"
@@ -408,6 +410,7 @@ class BenchCommand final : public Command {
                      "After the full refreshes, change this percent of the rows (a realistic mix) and run an "
                      "incremental refresh; writes incremental_over_full");
     sub_->add_flag("--keep-logs", keep_logs_, "Keep the services' logs (the run directory is printed)");
+    sub_->add_flag("--keep", keep_, "Leave the stack running at the end (until Ctrl-C) and print how to reach it");
   }
 
   int run() override {
@@ -456,9 +459,17 @@ class BenchCommand final : public Command {
       const auto& full = runs.back();
       result["incremental"] = incremental;
       result["incremental_over_full"] = ratio(incremental["wall_seconds"].get<double>(), full["wall_seconds"].get<double>());
-      // The identifier comparison: the snapshot of the upstream's row hashes and the delta's SQL.
+      // The identifier comparison: the scan of the upstream's versions and buckets, and the delta's
+      // SQL; what each spent, from the ledger.
       result["identifier_comparison_seconds"] =
           incremental["phases"].value("snapshot", 0.0) + incremental["phases"].value("delta", 0.0);
+      {
+        auto api = pg::Database::connect(stack.api_db_options());
+        ledger::Ledger ledger(api);
+        const auto id = incremental["refresh_id"].get<std::string>();
+        result["incremental_snapshot"] = ledger.step_details(id, "snapshot").value_or(json::object());
+        result["incremental_delta"] = ledger.step_details(id, "delta").value_or(json::object());
+      }
       result["incremental_promotion_lock_seconds"] = incremental["promotion_lock_seconds"];
     }
     result["runs"] = runs;
@@ -519,6 +530,14 @@ class BenchCommand final : public Command {
     std::cout << "\nwritten to " << file.string() << "\n";
     if (keep_logs_) std::cout << "service logs kept in " << stack.run_dir().string() << "\n";
     stack.set_remove_run_dir(!keep_logs_);
+    if (keep_) {
+      const auto& ep = stack.postgres().endpoint();
+      std::cout << "\nthe stack keeps running until Ctrl-C:\n  " << ep.psql_command(ep.api_dbname) << "\n  "
+                << ep.psql_command(ep.catalog_dbname) << "\n  curl " << stack.api_url() << "/v1/refreshes\n"
+                << std::flush;
+      while (!wait_for_shutdown(std::chrono::seconds(1))) {
+      }
+    }
     return 0;
   }
 
@@ -526,6 +545,7 @@ class BenchCommand final : public Command {
   BenchOptions o_;
   bool no_encode_ = false;
   bool keep_logs_ = false;
+  bool keep_ = false;
   double incremental_ = 0;
 };
 

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "core/ledger/ledger.h"
@@ -24,6 +25,8 @@ namespace {
 using nlohmann::json;
 using std::chrono::seconds;
 
+const std::string kToken = "incremental-fault-test-token";
+
 class IncrementalFaults : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -35,7 +38,8 @@ class IncrementalFaults : public ::testing::Test {
     o.env = {{"DATAREFRESH_REFRESH_ROWS_PER_SHARD", "100"},
              {"DATAREFRESH_SEARCH_BULK_MAX_DOCS", "25"},
              {"DATAREFRESH_SEARCH_BULK_CONCURRENCY", "1"},
-             {"DATAREFRESH_LOGGING_FORMAT", "text"}};
+             {"DATAREFRESH_LOGGING_FORMAT", "text"},
+             {"DATAREFRESH_HTTP_TOKEN", kToken}};
     stack_ = start_suite_stack(o, 2);
     auto first = stack_->trigger("image");
     auto p = stack_->wait(first, seconds(240));
@@ -106,6 +110,15 @@ class IncrementalFaults : public ::testing::Test {
     auto db = api();
     auto c = ledger::Ledger(db).request_cancel(id, "fault-test");
     EXPECT_EQ(c.kind, ledger::CancelOutcome::Kind::kAccepted);
+  }
+  // A cancel through the planner's API, which also interrupts the planner's running statements.
+  static void cancel_through_api(const std::string& id) {
+    httplib::Client client(stack_->api_url());
+    client.set_read_timeout(30, 0);
+    auto r = client.Post(("/v1/refreshes/" + id + "/cancel").c_str(), {{"Authorization", "Bearer " + kToken}},
+                         json{{"requested_by", "fault-test"}}.dump(), "application/json");
+    ASSERT_TRUE(r) << "no answer from " << stack_->api_url();
+    EXPECT_EQ(r->status, 202) << r->body;
   }
   static json wait_phase(const std::string& id, const std::string& phase, seconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -189,6 +202,37 @@ TEST_F(IncrementalFaults, ACancelAtEachPhaseLeavesTheLiveSideAsItWas) {
     for (int i = 0; i < 100 && indices(*stack_) != before.indices; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
+    expect_failed_cleanly(*stack_, id, before, "image", "cancelled by fault-test", ledger::RunStatus::kCancelled);
+  }
+  auto id = stack_->trigger("image", std::nullopt, "incremental");
+  stack_->wait(id, seconds(240));
+  expect_incremental_exactly(id);
+}
+
+// Scenario 30, continued: a cancel while the planner waits, on the upstream during the snapshot or
+// on the baseline's tables while it computes the delta (phase copying), interrupts its statements:
+// the refresh ends while the lock is still held, and leaves nothing behind.
+TEST_F(IncrementalFaults, ACancelWhileThePlannerWaitsInterruptsItAndLeavesNothing) {
+  change_upstream(4);
+  struct Hold {
+    std::string phase;
+    bool upstream;
+    std::string table;
+  };
+  for (const Hold& hold : {Hold{"snapshotting", true, "image"}, Hold{"copying", false, "datarefresh.deleted_image"}}) {
+    SCOPED_TRACE(hold.phase);
+    auto before = live_state(*stack_, "image");
+    auto locker = pg::Database::connect(hold.upstream ? stack_->catalog_db_options() : stack_->api_db_options());
+    locker.exec("BEGIN");
+    locker.exec("LOCK TABLE " + hold.table + " IN ACCESS EXCLUSIVE MODE");
+    auto id = stack_->trigger("image", std::nullopt, "incremental");
+    auto seen = wait_phase(id, hold.phase, seconds(120));
+    ASSERT_EQ(seen["phase"], hold.phase);
+    std::this_thread::sleep_for(seconds(1));  // its statement waits on the lock now
+    cancel_through_api(id);
+    auto p = stack_->wait(id, seconds(30));  // while the lock is still held
+    EXPECT_EQ(p.run.status, ledger::RunStatus::kCancelled) << p.run.error.value_or("") << " in " << p.run.phase;
+    locker.exec("ROLLBACK");
     expect_failed_cleanly(*stack_, id, before, "image", "cancelled by fault-test", ledger::RunStatus::kCancelled);
   }
   auto id = stack_->trigger("image", std::nullopt, "incremental");
