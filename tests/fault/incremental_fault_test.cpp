@@ -213,7 +213,7 @@ TEST_F(IncrementalFaults, ACancelAtEachPhaseLeavesTheLiveSideAsItWas) {
 // on the baseline's tables while it computes the delta (phase copying), interrupts its statements:
 // the refresh ends while the lock is still held, and leaves nothing behind.
 TEST_F(IncrementalFaults, ACancelWhileThePlannerWaitsInterruptsItAndLeavesNothing) {
-  change_upstream(4);
+  change_upstream(5);
   struct Hold {
     std::string phase;
     bool upstream;
