@@ -115,7 +115,7 @@ std::string bucket_high(std::int64_t b, int bits) {
 
 int choose_bucket_bits(double rows) {
   const double buckets = std::max(1.0, rows / 16.0);
-  return std::clamp(static_cast<int>(std::ceil(std::log2(buckets))), 8, 22);
+  return std::clamp(static_cast<int>(std::ceil(std::log2(buckets))), 8, 26);
 }
 
 std::string fingerprint(std::string_view text) {

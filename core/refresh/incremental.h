@@ -71,7 +71,8 @@ std::string bucket_high_sql(const std::string& bucket_expr, int bits);
 std::string bucket_low(std::int64_t b, int bits);
 std::string bucket_high(std::int64_t b, int bits);
 // How many identifier bits make the buckets of a catalog of about `rows` rows: about 16 rows a
-// bucket, from 2^8 to 2^22 buckets.
+// bucket (so that changes made without updated_on, scattered at random, make few buckets read
+// again), from 2^8 to 2^26 buckets.
 int choose_bucket_bits(double rows);
 // The oldest upstream PostgreSQL an incremental refresh reads from (bit_xor is 14's).
 inline constexpr int kMinUpstreamVersionNum = 140000;

@@ -1379,7 +1379,16 @@ Answer Store::count(const std::string& index_expr, const std::string& body) {
         continue;
       }
       if (idx.sink) {
-        throw illegal_argument("devsearch runs in --sink mode and keeps no sources: only match_all can be counted");
+        // Sink mode keeps the ids, not the sources: an ids query is all it can count (the ids of
+        // documents not yet refreshed count too: sink mode tracks visibility as a number only).
+        if (query.is_object() && query.size() == 1 && query.contains("ids") && query["ids"].contains("values")) {
+          for (const auto& v : query["ids"]["values"]) {
+            if (v.is_string() && idx.ids.contains(v.get<std::string>())) ++count;
+          }
+          continue;
+        }
+        throw illegal_argument("devsearch runs in --sink mode and keeps no sources: only match_all and ids queries can "
+                               "be counted");
       }
       for (const auto& [id, doc] : idx.visible) {
         auto source = nlohmann::json::parse(doc->source);
