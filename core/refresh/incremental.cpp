@@ -49,12 +49,15 @@ std::vector<std::string> promote_baseline_sql(const std::string& table, const st
   if (incremental) {
     // The mismatched buckets' rows were all read again: theirs replace the baseline's, and so do
     // the recent rows' versions. The snapshot's buckets already count the recent rows.
+    // Only what differs is written: most rows of a mismatched bucket did not change.
     out.push_back(fmt::format("DELETE FROM {} AS v USING (SELECT {} AS lo, {} AS hi FROM {} WHERE mismatched) AS m "
-                              "WHERE v.identifier BETWEEN m.lo AND m.hi",
+                              "WHERE v.identifier BETWEEN m.lo AND m.hi AND NOT EXISTS (SELECT 1 FROM {} AS s WHERE "
+                              "s.identifier = v.identifier)",
                               base.versions, bucket_low_sql("bucket", bucket_bits), bucket_high_sql("bucket", bucket_bits),
-                              snap.buckets));
-    out.push_back(fmt::format("INSERT INTO {} (identifier, version, recent) SELECT identifier, version, recent FROM {} "
-                              "ON CONFLICT (identifier) DO UPDATE SET version = EXCLUDED.version, recent = EXCLUDED.recent",
+                              snap.buckets, snap.versions));
+    out.push_back(fmt::format("INSERT INTO {} AS v (identifier, version, recent) SELECT identifier, version, recent FROM {} "
+                              "ON CONFLICT (identifier) DO UPDATE SET version = EXCLUDED.version, recent = EXCLUDED.recent "
+                              "WHERE v.version IS DISTINCT FROM EXCLUDED.version",
                               base.versions, snap.versions));
     out.push_back("DROP TABLE " + snap.versions);
   } else {
