@@ -93,7 +93,8 @@ CopyPlan copy_plan(const TableCopy& copy, const FdwTarget& fdw, const std::vecto
   const std::string foreign_version = "u." + pg::Identifier(refresh::kRowVersionColumn, "column name").quoted();
   if (versions) {
     s.push_back("ALTER FOREIGN TABLE " + schema + "." + copy.upstream.quoted() + " ADD COLUMN " +
-                pg::Identifier(refresh::kRowVersionColumn, "column name").quoted() + " xid OPTIONS (column_name 'xmin')");
+                pg::Identifier(refresh::kRowVersionColumn, "column name").quoted() +
+                " xid OPTIONS (column_name 'xmin')");
     s.push_back("ALTER TABLE " + temp.quoted() + " ADD COLUMN " + version_column + " bigint");
   }
   if (copy.stage_table) {
@@ -131,9 +132,11 @@ CopyPlan copy_plan(const TableCopy& copy, const FdwTarget& fdw, const std::vecto
     if (limited) from += " ORDER BY u.identifier LIMIT " + std::to_string(*copy.row_limit);
     std::string insert;
     if (filter_tags) {
-      insert = "INSERT INTO " + temp.quoted() + " (" + cols + ", " + count_column + (versions ? ", " + version_column : "") +
-               ") " + catalog::tags_filtered_select_sql(quoted, from, versions ? refresh::row_version_sql(foreign_version) : "") +
-               " RETURNING " + count_column + " AS removed";
+      insert =
+          "INSERT INTO " + temp.quoted() + " (" + cols + ", " + count_column + (versions ? ", " + version_column : "") +
+          ") " +
+          catalog::tags_filtered_select_sql(quoted, from, versions ? refresh::row_version_sql(foreign_version) : "") +
+          " RETURNING " + count_column + " AS removed";
     } else {
       insert = "INSERT INTO " + temp.quoted() + " (" + cols + ") SELECT u." + fmt::format("{}", fmt::join(quoted, ", u.")) +
                " FROM " + from +
@@ -147,15 +150,17 @@ CopyPlan copy_plan(const TableCopy& copy, const FdwTarget& fdw, const std::vecto
     const auto& snap = *copy.baseline_into;
     auto& f = plan.finish;
     f.push_back("INSERT INTO " + snap.versions + " (identifier, version, recent) SELECT identifier, " + version_column +
-                ", false FROM " + temp.quoted() + " WHERE identifier IS NOT NULL AND " + version_column + " IS NOT NULL");
+                ", false FROM " + temp.quoted() + " WHERE identifier IS NOT NULL AND " + version_column +
+                " IS NOT NULL");
     f.push_back("ALTER TABLE " + snap.versions + " ADD PRIMARY KEY (identifier)");
     // The baseline's deleted list is what the baseline holds and the live table will not: the
     // upstream rows on the deleted list that the copy left out (the list may change while the
     // parts run). Their versions are read too: they are upstream rows, in their buckets.
     f.push_back("DELETE FROM " + snap.deleted);
     if (copy.exclude_deleted) {
-      f.push_back("WITH fetched AS (INSERT INTO " + snap.versions + " (identifier, version, recent) SELECT u.identifier, " +
-                  refresh::row_version_sql(foreign_version) + ", false FROM " + schema + "." + copy.upstream.quoted() +
+      f.push_back("WITH fetched AS (INSERT INTO " + snap.versions +
+                  " (identifier, version, recent) SELECT u.identifier, " + refresh::row_version_sql(foreign_version) +
+                  ", false FROM " + schema + "." + copy.upstream.quoted() +
                   " AS u WHERE u.identifier = ANY (ARRAY(SELECT identifier FROM " +
                   copy.live.with_prefix("api_deleted").quoted() +
                   ")) ON CONFLICT (identifier) DO NOTHING RETURNING identifier) INSERT INTO " + snap.deleted +

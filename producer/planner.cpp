@@ -151,9 +151,10 @@ struct Planner::Impl {
                          "the whole of it: request a full refresh with the row limit");
     }
     if (config.refresh.row_limit > 0) {
-      return fmt::format("refresh.row_limit ({}) copies a sample of the catalog, and an incremental refresh applies "
-                         "changes to the whole of it: unset it, or run full refreshes",
-                         config.refresh.row_limit);
+      return fmt::format(
+          "refresh.row_limit ({}) copies a sample of the catalog, and an incremental refresh applies "
+          "changes to the whole of it: unset it, or run full refreshes",
+          config.refresh.row_limit);
     }
     auto last = ledger.recent_runs(media.name, 1, ledger::RunStatus::kCompleted);
     if (last.empty()) {
@@ -162,28 +163,32 @@ struct Planner::Impl {
     const auto& prev = last.front();
     auto recorded = ledger.step_details(prev.refresh_id, "baseline");
     const auto base = refresh::baseline_tables(media.table);
-    bool tables = db.query_value("SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) "
-                                 "IS NOT NULL AND to_regclass($4) IS NOT NULL",
-                                 {base.versions, base.buckets, base.sensitive, base.deleted})
+    bool tables = db.query_value(
+                        "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) "
+                        "IS NOT NULL AND to_regclass($4) IS NOT NULL",
+                        {base.versions, base.buckets, base.sensitive, base.deleted})
                       .value_or("f") == "t";
     if (recorded && !refresh::Baseline::from_json(*recorded).complete) {
-      return fmt::format("the last completed refresh of {} ({}) copied a sample (a row limit), so there is no whole "
-                         "catalog to apply changes to: run a full refresh",
-                         media.name, prev.refresh_id);
+      return fmt::format(
+          "the last completed refresh of {} ({}) copied a sample (a row limit), so there is no whole "
+          "catalog to apply changes to: run a full refresh",
+          media.name, prev.refresh_id);
     }
     if (!recorded || !tables || refresh::Baseline::from_json(*recorded).bucket_bits <= 0) {
-      return fmt::format("the last completed refresh of {} ({}) kept no row versions to compare the upstream with (it "
-                         "ran before this release's incremental refreshes, or its baseline tables {} are gone): run a "
-                         "full refresh",
-                         media.name, prev.refresh_id, base.versions);
+      return fmt::format(
+          "the last completed refresh of {} ({}) kept no row versions to compare the upstream with (it "
+          "ran before this release's incremental refreshes, or its baseline tables {} are gone): run a "
+          "full refresh",
+          media.name, prev.refresh_id, base.versions);
     }
     {
       auto upstream = pg::Database::connect(service::upstream_db_options(config, "datarefresh-planner"));
       const int version = std::stoi(upstream.query_value("SHOW server_version_num").value_or("0"));
       if (version < refresh::kMinUpstreamVersionNum) {
-        return fmt::format("the upstream runs PostgreSQL {} and an incremental refresh needs 14 or later (bit_xor): run "
-                           "full refreshes, or upgrade the upstream",
-                           version);
+        return fmt::format(
+            "the upstream runs PostgreSQL {} and an incremental refresh needs 14 or later (bit_xor): run "
+            "full refreshes, or upgrade the upstream",
+            version);
       }
     }
     auto before = refresh::Baseline::from_json(*recorded);
@@ -272,10 +277,12 @@ struct Planner::Impl {
     const auto snap = refresh::snapshot_tables(media.table, run.refresh_id);
     const auto live = pg::Identifier(media.table, "table name");
     db.exec(refresh::drop_refresh_tables_sql(media.table, run.refresh_id) + "CREATE TABLE " + snap.versions +
-            " (identifier uuid NOT NULL, version bigint NOT NULL, recent boolean NOT NULL); CREATE TABLE " + snap.buckets +
+            " (identifier uuid NOT NULL, version bigint NOT NULL, recent boolean NOT NULL); CREATE TABLE " +
+            snap.buckets +
             " (bucket integer PRIMARY KEY, n bigint NOT NULL, x bigint NOT NULL, mismatched boolean NOT NULL DEFAULT "
-            "false); CREATE TABLE " + snap.sensitive + " AS SELECT identifier FROM " +
-            live.with_prefix("api_mature").quoted() + "; CREATE TABLE " + snap.deleted + " AS SELECT identifier FROM " +
+            "false); CREATE TABLE " +
+            snap.sensitive + " AS SELECT identifier FROM " + live.with_prefix("api_mature").quoted() +
+            "; CREATE TABLE " + snap.deleted + " AS SELECT identifier FROM " +
             live.with_prefix("api_deleted").quoted() + "; ANALYZE " + snap.sensitive + "; ANALYZE " + snap.deleted);
     UpstreamScan scan;
     if (run.mode == "incremental") scan = scan_upstream(db, upstream_cols, media, run.refresh_id, fingerprints);
@@ -311,8 +318,9 @@ struct Planner::Impl {
   //     rows' baseline versions) is marked mismatched;
   //  3. the mismatched buckets' other rows are read one by one, in the same transaction, so they
   //     agree with the counts of step 1.
-  UpstreamScan scan_upstream(pg::Database& db, const std::vector<std::string>& upstream_cols, const config::MediaTypeConfig& media,
-                             const std::string& refresh_id, const refresh::Baseline& baseline) {
+  UpstreamScan scan_upstream(pg::Database& db, const std::vector<std::string>& upstream_cols,
+                             const config::MediaTypeConfig& media, const std::string& refresh_id,
+                             const refresh::Baseline& baseline) {
     const int bits = baseline.bucket_bits;
     const auto snap = refresh::snapshot_tables(media.table, refresh_id);
     const auto base = refresh::baseline_tables(media.table);
@@ -364,18 +372,21 @@ struct Planner::Impl {
       up.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
       up.exec("SET LOCAL work_mem = '64MB'");
       down.exec("CREATE TEMP TABLE scanned (bucket integer, identifier uuid, n bigint, x bigint, version bigint)");
-      stream(fmt::format("SELECT r.bucket, r.rid, count(*), bit_xor({}), max(r.version) FROM (SELECT {} AS bucket, CASE "
-                         "WHEN {} THEN u.identifier END AS rid, u.identifier, {} AS version FROM {} AS u WHERE {}) AS r "
-                         "GROUP BY r.bucket, r.rid",
-                         refresh::version_hash_sql("r.identifier", "r.version"), refresh::bucket_sql("u.identifier", bits),
-                         recent, version, table, range),
-             "COPY scanned FROM STDIN");
+      stream(
+          fmt::format("SELECT r.bucket, r.rid, count(*), bit_xor({}), max(r.version) FROM (SELECT {} AS bucket, CASE "
+                      "WHEN {} THEN u.identifier END AS rid, u.identifier, {} AS version FROM {} AS u WHERE {}) AS r "
+                      "GROUP BY r.bucket, r.rid",
+                      refresh::version_hash_sql("r.identifier", "r.version"), refresh::bucket_sql("u.identifier", bits),
+                      recent, version, table, range),
+          "COPY scanned FROM STDIN");
       down.transact([&](pg::Database& tx) {
-        tx.exec("INSERT INTO " + snap.buckets + " (bucket, n, x) SELECT bucket, n, x FROM scanned WHERE identifier IS NULL");
-        recent_rows += std::stoll(tx.query_value("WITH i AS (INSERT INTO " + snap.versions +
-                                                 " (identifier, version, recent) SELECT identifier, version, true FROM "
-                                                 "scanned WHERE identifier IS NOT NULL RETURNING 1) SELECT count(*) FROM i")
-                                      .value_or("0"));
+        tx.exec("INSERT INTO " + snap.buckets +
+                " (bucket, n, x) SELECT bucket, n, x FROM scanned WHERE identifier IS NULL");
+        recent_rows +=
+            std::stoll(tx.query_value("WITH i AS (INSERT INTO " + snap.versions +
+                                      " (identifier, version, recent) SELECT identifier, version, true FROM "
+                                      "scanned WHERE identifier IS NOT NULL RETURNING 1) SELECT count(*) FROM i")
+                           .value_or("0"));
       });
       add_since(scan_us, step_started);
       step_started = Clock::now();
@@ -406,9 +417,9 @@ struct Planner::Impl {
       if (!buckets.empty()) {
         std::string query;
         if (buckets.size() * 4 > static_cast<std::size_t>(last - first + 1)) {  // many: one more scan
-          query = fmt::format("SELECT u.identifier, {}, false FROM {} AS u WHERE {} AND NOT {} AND {} = ANY ('{{{}}}'::int[])",
-                              version, table, range, recent, refresh::bucket_sql("u.identifier", bits),
-                              fmt::join(buckets, ","));
+          query = fmt::format(
+              "SELECT u.identifier, {}, false FROM {} AS u WHERE {} AND NOT {} AND {} = ANY ('{{{}}}'::int[])", version,
+              table, range, recent, refresh::bucket_sql("u.identifier", bits), fmt::join(buckets, ","));
         } else {  // few: by the identifier index, one range of consecutive buckets at a time
           std::vector<std::string> lows, highs;
           for (std::size_t i = 0; i < buckets.size(); ++i) {
@@ -417,9 +428,10 @@ struct Planner::Impl {
               highs.push_back(refresh::bucket_high(buckets[i], bits));
             }
           }
-          query = fmt::format("SELECT u.identifier, {}, false FROM unnest('{{{}}}'::uuid[], '{{{}}}'::uuid[]) AS m(lo, hi) "
-                              "JOIN {} AS u ON u.identifier BETWEEN m.lo AND m.hi WHERE NOT {}",
-                              version, fmt::join(lows, ","), fmt::join(highs, ","), table, recent);
+          query = fmt::format(
+              "SELECT u.identifier, {}, false FROM unnest('{{{}}}'::uuid[], '{{{}}}'::uuid[]) AS m(lo, hi) "
+              "JOIN {} AS u ON u.identifier BETWEEN m.lo AND m.hi WHERE NOT {}",
+              version, fmt::join(lows, ","), fmt::join(highs, ","), table, recent);
         }
         reread += stream(query, "COPY " + snap.versions + " (identifier, version, recent) FROM STDIN");
       }
@@ -460,9 +472,9 @@ struct Planner::Impl {
   // none); live rows whose sensitive flag changed; rows taken off the deleted list. None on the
   // deleted list. A row the baseline holds is live unless the baseline's deleted list holds it
   // (a full copy records there exactly the rows it left out; an incremental refresh the list it
-  // applied), so a row whose version did not change needs no look at the live table. Removed: live rows on the deleted list, and live rows of a mismatched bucket that
-  // the upstream no longer has. A recent row whose version did not change is the same row:
-  // applying it again would change nothing, so the overlap costs nothing. Then the snapshot's
+  // applied), so a row whose version did not change needs no look at the live table. Removed: live rows on the deleted
+  // list, and live rows of a mismatched bucket that the upstream no longer has. A recent row whose version did not
+  // change is the same row: applying it again would change nothing, so the overlap costs nothing. Then the snapshot's
   // buckets take in the recent rows and become, with the versions, the next baseline.
   struct Delta {
     std::int64_t staged = 0, created = 0, reflagged = 0, deleted = 0, live_max_id = 0;
@@ -479,7 +491,9 @@ struct Planner::Impl {
     const auto snap = refresh::snapshot_tables(media.table, run.refresh_id);
     const auto stage = refresh::stage_table(media.table, run.refresh_id);
     const auto deletes = refresh::delete_table(pg::Identifier(media.table, "table name")).quoted();
-    const int bits = refresh::Baseline::from_json(ledger.step_details(run.refresh_id, "baseline").value_or(nlohmann::json::object())).bucket_bits;
+    const int bits =
+        refresh::Baseline::from_json(ledger.step_details(run.refresh_id, "baseline").value_or(nlohmann::json::object()))
+            .bucket_bits;
     Delta d;
     nlohmann::json timings = nlohmann::json::object();
     db.transact([&](pg::Database& tx) {
@@ -497,15 +511,19 @@ struct Planner::Impl {
         timings[name] = std::round(seconds_since(statement_started) * 1000) / 1000;
       };
       // Live identifiers whose sensitive flag changed since the baseline.
-      sql("reflag", "CREATE TEMP TABLE reflag ON COMMIT DROP AS SELECT identifier FROM ((SELECT identifier FROM {snap_sensitive} "
-          "EXCEPT SELECT identifier FROM {base_sensitive}) UNION (SELECT identifier FROM {base_sensitive} EXCEPT SELECT "
+      sql("reflag",
+          "CREATE TEMP TABLE reflag ON COMMIT DROP AS SELECT identifier FROM ((SELECT identifier FROM {snap_sensitive} "
+          "EXCEPT SELECT identifier FROM {base_sensitive}) UNION (SELECT identifier FROM {base_sensitive} EXCEPT "
+          "SELECT "
           "identifier FROM {snap_sensitive})) AS x WHERE EXISTS (SELECT 1 FROM {live} AS l WHERE l.identifier = "
           "x.identifier)");
-      sql("mismatched", "CREATE TEMP TABLE mismatched ON COMMIT DROP AS SELECT {low} AS lo, {high} AS hi FROM {snap_buckets} WHERE "
+      sql("mismatched",
+          "CREATE TEMP TABLE mismatched ON COMMIT DROP AS SELECT {low} AS lo, {high} AS hi FROM {snap_buckets} WHERE "
           "mismatched");
       sql("drop_stage", "DROP TABLE IF EXISTS {stage}");
       // Versions looked up by key, as in the scan's comparison.
-      sql("stage", "CREATE TABLE {stage} AS SELECT c.identifier, row_number() OVER (ORDER BY c.identifier) AS ord FROM ("
+      sql("stage",
+          "CREATE TABLE {stage} AS SELECT c.identifier, row_number() OVER (ORDER BY c.identifier) AS ord FROM ("
           "SELECT s.identifier FROM {snap} AS s LEFT JOIN LATERAL (SELECT b.version FROM {versions} AS b WHERE "
           "b.identifier = s.identifier OFFSET 0) AS b ON true WHERE b.version IS DISTINCT FROM s.version "
           "UNION SELECT identifier FROM reflag "
@@ -516,21 +534,28 @@ struct Planner::Impl {
       sql("stage_key", "ALTER TABLE {stage} ADD PRIMARY KEY (ord)");
       sql("drop_deletes", "DROP TABLE IF EXISTS {deletes}");
       sql("create_deletes", "CREATE TABLE {deletes} (id integer PRIMARY KEY, identifier uuid NOT NULL)");
-      sql("deletes", "INSERT INTO {deletes} SELECT l.id, l.identifier FROM {snap_deleted} AS d JOIN {live} AS l USING (identifier) "
+      sql("deletes",
+          "INSERT INTO {deletes} SELECT l.id, l.identifier FROM {snap_deleted} AS d JOIN {live} AS l USING "
+          "(identifier) "
           "UNION SELECT l.id, l.identifier FROM mismatched AS m JOIN {live} AS l ON l.identifier BETWEEN m.lo AND m.hi "
           "WHERE NOT EXISTS (SELECT 1 FROM {snap} AS s WHERE s.identifier = l.identifier)");
-      sql("buckets", "INSERT INTO {snap_buckets} AS t (bucket, n, x) SELECT {bucket}, count(*), bit_xor({hash}) FROM {snap} WHERE "
+      sql("buckets",
+          "INSERT INTO {snap_buckets} AS t (bucket, n, x) SELECT {bucket}, count(*), bit_xor({hash}) FROM {snap} WHERE "
           "recent GROUP BY 1 ON CONFLICT (bucket) DO UPDATE SET n = t.n + EXCLUDED.n, x = t.x # EXCLUDED.x");
       auto rs = tx.exec("SELECT (SELECT count(*) FROM " + stage + "), (SELECT count(*) FROM " + stage +
                         " AS s WHERE NOT EXISTS (SELECT 1 FROM " + live +
                         " AS l WHERE l.identifier = s.identifier)), (SELECT count(*) FROM reflag AS r WHERE NOT EXISTS "
-                        "(SELECT 1 FROM " + deletes + " AS x WHERE x.identifier = r.identifier)), (SELECT count(*) FROM " +
-                        deletes + "), (SELECT COALESCE(max(id), 0) FROM " + live + ")");
+                        "(SELECT 1 FROM " +
+                        deletes + " AS x WHERE x.identifier = r.identifier)), (SELECT count(*) FROM " + deletes +
+                        "), (SELECT COALESCE(max(id), 0) FROM " + live + ")");
       d = {std::stoll(*rs.rows[0][0]), std::stoll(*rs.rows[0][1]), std::stoll(*rs.rows[0][2]),
            std::stoll(*rs.rows[0][3]), std::stoll(*rs.rows[0][4])};
       ledger::Ledger(tx).mark_step(run.refresh_id, "delta", seconds_since(started),
-                                   {{"staged", d.staged}, {"created", d.created}, {"reflagged", d.reflagged},
-                                    {"deleted", d.deleted}, {"live_max_id", d.live_max_id},
+                                   {{"staged", d.staged},
+                                    {"created", d.created},
+                                    {"reflagged", d.reflagged},
+                                    {"deleted", d.deleted},
+                                    {"live_max_id", d.live_max_id},
                                     {"statement_seconds", timings}});
     });
     log.info("delta computed", {{"refresh_id", run.refresh_id}, {"staged", d.staged}, {"created", d.created},

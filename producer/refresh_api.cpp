@@ -92,7 +92,7 @@ std::string requested_by(const json& object, const std::string& field, const std
 }
 
 // The phases the planner's own statements run in: a cancel then interrupts them.
-const std::set<std::string> kPlannerPhases = {"planning",         "snapshotting",   "copying",
+const std::set<std::string> kPlannerPhases = {"planning",        "snapshotting",   "copying",
                                               "cloning_indices", "creating_index", "planning_shards"};
 
 }  // namespace

@@ -241,10 +241,12 @@ StepResult verify_incremental(StepContext& c, std::int64_t documents, const ledg
   const auto temp = refresh::temp_table(live);
   const auto deletes = refresh::delete_table(live);
   const auto deleted_list = live.with_prefix("api_deleted");
-  const std::int64_t eligible = std::stoll(
-      c.db.query_value("SELECT count(*) FROM " + temp.quoted() + " AS t WHERE NOT t.removed_from_source AND NOT EXISTS "
-                       "(SELECT 1 FROM " + deleted_list.quoted() + " AS d WHERE d.identifier = t.identifier)")
-          .value_or("0"));
+  const std::int64_t eligible =
+      std::stoll(c.db.query_value("SELECT count(*) FROM " + temp.quoted() +
+                                  " AS t WHERE NOT t.removed_from_source AND NOT EXISTS "
+                                  "(SELECT 1 FROM " +
+                                  deleted_list.quoted() + " AS d WHERE d.identifier = t.identifier)")
+                     .value_or("0"));
   const std::int64_t deleted_meanwhile = std::stoll(
       c.db.query_value("SELECT count(*) FROM " + deleted_list.quoted() + " WHERE created_on >= $1::timestamptz",
                        {run.created_at})
@@ -268,12 +270,13 @@ StepResult verify_incremental(StepContext& c, std::int64_t documents, const ledg
   }
   const std::int64_t expected = old_count - touched + t.indexed;
   if (documents < expected - deleted_meanwhile || documents > expected + deleted_meanwhile) {
-    throw StepError(fmt::format("index {} holds {} documents, but the live index's {} less the {} of the rows the delta "
-                                "touched plus the {} it indexed make {} ({} media deleted on request meanwhile, {} "
-                                "dead-lettered)",
-                                *run.new_index, documents, old_count, touched, t.indexed, expected, deleted_meanwhile,
-                                t.dead_lettered),
-                    false);
+    throw StepError(
+        fmt::format("index {} holds {} documents, but the live index's {} less the {} of the rows the delta "
+                    "touched plus the {} it indexed make {} ({} media deleted on request meanwhile, {} "
+                    "dead-lettered)",
+                    *run.new_index, documents, old_count, touched, t.indexed, expected, deleted_meanwhile,
+                    t.dead_lettered),
+        false);
   }
   check_alias_names(c);
   // Rows per provider: before, from the last completed refresh's report (a count when it has
@@ -306,10 +309,17 @@ StepResult verify_incremental(StepContext& c, std::int64_t documents, const ledg
     if (n != 0) per_after[p] = n;
   }
   c.ledger.mark_step(run.refresh_id, "verify", seconds_since(started),
-                     {{"documents", documents}, {"rows_before", total}, {"per_provider_before", per_before},
-                      {"per_provider_after", per_after}, {"indexed", t.indexed}, {"dead_lettered", t.dead_lettered},
-                      {"live_documents", old_count}, {"touched_documents", touched}, {"eligible", eligible},
-                      {"skipped_deleted", t.skipped_deleted}, {"skipped_removed", t.skipped_removed}});
+                     {{"documents", documents},
+                      {"rows_before", total},
+                      {"per_provider_before", per_before},
+                      {"per_provider_after", per_after},
+                      {"indexed", t.indexed},
+                      {"dead_lettered", t.dead_lettered},
+                      {"live_documents", old_count},
+                      {"touched_documents", touched},
+                      {"eligible", eligible},
+                      {"skipped_deleted", t.skipped_deleted},
+                      {"skipped_removed", t.skipped_removed}});
   return StepResult::kDone;
 }
 
@@ -457,15 +467,17 @@ StepResult filtered_delta(StepContext& c, Clock::time_point started) {
   for (std::int64_t k = 0; k < chunks; ++k) {
     const std::string step = fmt::format("filtered_index:chunk:{}", k);
     if (auto done = c.ledger.step_details(run.refresh_id, step)) {
-      after = done->contains("last_id") ? std::optional<std::string>((*done)["last_id"].get<std::string>()) : std::nullopt;
+      after =
+          done->contains("last_id") ? std::optional<std::string>((*done)["last_id"].get<std::string>()) : std::nullopt;
       if (after) continue;
     }
     auto chunk_started = Clock::now();
-    auto ids = after ? c.db.exec_params(fmt::format("SELECT id::text FROM {} WHERE id > $1::integer ORDER BY id LIMIT {}",
-                                                    temp.quoted(), kChunk),
-                                        {*after})
-                     : c.db.exec(fmt::format("SELECT id::text FROM {} ORDER BY id OFFSET {} LIMIT {}", temp.quoted(),
-                                             k * kChunk, kChunk));
+    auto ids = after
+                   ? c.db.exec_params(fmt::format("SELECT id::text FROM {} WHERE id > $1::integer ORDER BY id LIMIT {}",
+                                                  temp.quoted(), kChunk),
+                                      {*after})
+                   : c.db.exec(fmt::format("SELECT id::text FROM {} ORDER BY id OFFSET {} LIMIT {}", temp.quoted(),
+                                           k * kChunk, kChunk));
     if (ids.empty()) break;
     after = *ids.rows.back()[0];
     if (c.ledger.step_done(run.refresh_id, step)) continue;  // done by a release that kept no last id
@@ -473,7 +485,8 @@ StepResult filtered_delta(StepContext& c, Clock::time_point started) {
     for (const auto& r : ids.rows) values.push_back(*r[0]);
     nlohmann::json query = {{"bool", {{"filter", {{{"ids", {{"values", values}}}}}}, {"must_not", clauses}}}};
     reindex_to_end(c, {{"source", {{"index", *run.new_index}, {"query", query}}}, {"dest", {{"index", *run.filtered_index}}}});
-    c.ledger.mark_step(run.refresh_id, step, seconds_since(chunk_started), {{"documents", ids.size()}, {"last_id", *after}});
+    c.ledger.mark_step(run.refresh_id, step, seconds_since(chunk_started),
+                       {{"documents", ids.size()}, {"last_id", *after}});
   }
   refresh::check(search.refresh(*run.filtered_index), "refreshing " + *run.filtered_index);
   auto filtered = refresh::check(search.count(*run.filtered_index), "counting " + *run.filtered_index);
@@ -650,12 +663,14 @@ StepResult reapply_constraints(StepContext& c) {
 // For each unique index of `live` not on id or identifier (which an incremental refresh never
 // changes): an UPDATE that moves the index's first text column of the rows whose key changes in
 // `temp` out of the way. Indexes on expressions or without a text column are left alone.
-std::vector<std::string> release_unique_keys_sql(StepContext& c, const pg::Identifier& live, const pg::Identifier& temp) {
+std::vector<std::string> release_unique_keys_sql(StepContext& c, const pg::Identifier& live,
+                                                 const pg::Identifier& temp) {
   auto rs = c.db.exec_params(
       "SELECT json_agg(a.attname::text ORDER BY k.n)::text, (array_agg(a.attname::text ORDER BY k.n) "
       "FILTER (WHERE a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype)))[1], bool_and(a.attnum > "
       "0), (array_agg(NOT a.attnotnull ORDER BY k.n) FILTER (WHERE a.atttypid IN ('text'::regtype, 'varchar'::regtype, "
-      "'bpchar'::regtype)))[1] FROM pg_index AS i CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, "
+      "'bpchar'::regtype)))[1] FROM pg_index AS i CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS "
+      "k(attnum, "
       "n) LEFT JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum WHERE i.indrelid = "
       "to_regclass($1) AND i.indisunique GROUP BY i.indexrelid",
       {live.quoted()});
@@ -674,11 +689,10 @@ std::vector<std::string> release_unique_keys_sql(StepContext& c, const pg::Ident
       tcols.push_back("t." + col);
     }
     const auto breaker = pg::Identifier(*row[1], "column name").quoted();
-    const std::string value =
-        row[3].value_or("f") == "t" ? "NULL" : "'datarefresh:moving:' || l.identifier::text";
-    out.push_back(fmt::format("UPDATE {} AS l SET {} = {} FROM {} AS t WHERE l.id = t.id AND ({}) IS DISTINCT FROM ({})",
-                              live.quoted(), breaker, value, temp.quoted(), fmt::join(lcols, ", "),
-                              fmt::join(tcols, ", ")));
+    const std::string value = row[3].value_or("f") == "t" ? "NULL" : "'datarefresh:moving:' || l.identifier::text";
+    out.push_back(
+        fmt::format("UPDATE {} AS l SET {} = {} FROM {} AS t WHERE l.id = t.id AND ({}) IS DISTINCT FROM ({})",
+                    live.quoted(), breaker, value, temp.quoted(), fmt::join(lcols, ", "), fmt::join(tcols, ", ")));
   }
   return out;
 }

@@ -39,10 +39,12 @@ std::string stage_table(const std::string& table, const std::string& refresh_id)
   return in_ledger_schema("stage_" + table + "_" + short_suffix(refresh_id));
 }
 
-std::string legacy_row_hashes_table(const std::string& table) { return in_ledger_schema("rowhash_" + table); }
+std::string legacy_row_hashes_table(const std::string& table) {
+  return in_ledger_schema("rowhash_" + table);
+}
 
-std::vector<std::string> promote_baseline_sql(const std::string& table, const std::string& refresh_id,
-                                              bool incremental, int bucket_bits) {
+std::vector<std::string> promote_baseline_sql(const std::string& table, const std::string& refresh_id, bool incremental,
+                                              int bucket_bits) {
   const auto base = baseline_tables(table);
   const auto snap = snapshot_tables(table, refresh_id);
   std::vector<std::string> out{"DROP TABLE IF EXISTS " + legacy_row_hashes_table(table)};
@@ -50,15 +52,17 @@ std::vector<std::string> promote_baseline_sql(const std::string& table, const st
     // The mismatched buckets' rows were all read again: theirs replace the baseline's, and so do
     // the recent rows' versions. The snapshot's buckets already count the recent rows.
     // Only what differs is written: most rows of a mismatched bucket did not change.
-    out.push_back(fmt::format("DELETE FROM {} AS v USING (SELECT {} AS lo, {} AS hi FROM {} WHERE mismatched) AS m "
-                              "WHERE v.identifier BETWEEN m.lo AND m.hi AND NOT EXISTS (SELECT 1 FROM {} AS s WHERE "
-                              "s.identifier = v.identifier)",
-                              base.versions, bucket_low_sql("bucket", bucket_bits), bucket_high_sql("bucket", bucket_bits),
-                              snap.buckets, snap.versions));
-    out.push_back(fmt::format("INSERT INTO {} AS v (identifier, version, recent) SELECT identifier, version, recent FROM {} "
-                              "ON CONFLICT (identifier) DO UPDATE SET version = EXCLUDED.version, recent = EXCLUDED.recent "
-                              "WHERE v.version IS DISTINCT FROM EXCLUDED.version",
-                              base.versions, snap.versions));
+    out.push_back(
+        fmt::format("DELETE FROM {} AS v USING (SELECT {} AS lo, {} AS hi FROM {} WHERE mismatched) AS m "
+                    "WHERE v.identifier BETWEEN m.lo AND m.hi AND NOT EXISTS (SELECT 1 FROM {} AS s WHERE "
+                    "s.identifier = v.identifier)",
+                    base.versions, bucket_low_sql("bucket", bucket_bits), bucket_high_sql("bucket", bucket_bits),
+                    snap.buckets, snap.versions));
+    out.push_back(
+        fmt::format("INSERT INTO {} AS v (identifier, version, recent) SELECT identifier, version, recent FROM {} "
+                    "ON CONFLICT (identifier) DO UPDATE SET version = EXCLUDED.version, recent = EXCLUDED.recent "
+                    "WHERE v.version IS DISTINCT FROM EXCLUDED.version",
+                    base.versions, snap.versions));
     out.push_back("DROP TABLE " + snap.versions);
   } else {
     out.push_back("DROP TABLE IF EXISTS " + base.versions);
@@ -75,7 +79,8 @@ std::vector<std::string> promote_baseline_sql(const std::string& table, const st
 
 std::vector<std::string> drop_baseline_sql(const std::string& table) {
   std::vector<std::string> out{"DROP TABLE IF EXISTS " + legacy_row_hashes_table(table)};
-  for (const char* prefix : kBaselinePrefixes) out.push_back("DROP TABLE IF EXISTS " + in_ledger_schema(prefix + table));
+  for (const char* prefix : kBaselinePrefixes)
+    out.push_back("DROP TABLE IF EXISTS " + in_ledger_schema(prefix + table));
   return out;
 }
 
@@ -88,14 +93,17 @@ std::string drop_refresh_tables_sql(const std::string& table, const std::string&
       delete_table(pg::Identifier(table, "table name")).quoted());
 }
 
-std::string row_version_sql(const std::string& xmin_expr) { return "(" + xmin_expr + ")::text::bigint"; }
+std::string row_version_sql(const std::string& xmin_expr) {
+  return "(" + xmin_expr + ")::text::bigint";
+}
 
 std::string version_hash_sql(const std::string& identifier_expr, const std::string& version_expr) {
   return "uuid_hash_extended(" + identifier_expr + ", " + version_expr + ")";
 }
 
 std::string bucket_sql(const std::string& identifier_expr, int bits) {
-  return fmt::format("((('x' || substr(({})::text, 1, 8))::bit(32)::bigint >> {})::integer)", identifier_expr, 32 - bits);
+  return fmt::format("((('x' || substr(({})::text, 1, 8))::bit(32)::bigint >> {})::integer)", identifier_expr,
+                     32 - bits);
 }
 
 std::string bucket_low_sql(const std::string& bucket_expr, int bits) {
@@ -131,8 +139,9 @@ std::string fingerprint(std::string_view text) {
 }
 
 nlohmann::json Baseline::to_json() const {
-  return {{"watermark", watermark},         {"index_settings", index_settings}, {"tag_rules", tag_rules},
-          {"sensitive_terms", sensitive_terms}, {"bucket_bits", bucket_bits},       {"complete", complete}};
+  return {{"watermark", watermark},     {"index_settings", index_settings},
+          {"tag_rules", tag_rules},     {"sensitive_terms", sensitive_terms},
+          {"bucket_bits", bucket_bits}, {"complete", complete}};
 }
 
 Baseline Baseline::from_json(const nlohmann::json& j) {

@@ -50,8 +50,8 @@ std::string legacy_row_hashes_table(const std::string& table);
 // The statements (one transaction, the promotion's) that make a refresh's snapshot the baseline.
 // A full refresh's snapshot holds every upstream row and replaces the baseline; an incremental
 // one's holds the recent rows and the mismatched buckets' rows, which replace theirs in it.
-std::vector<std::string> promote_baseline_sql(const std::string& table, const std::string& refresh_id,
-                                              bool incremental, int bucket_bits);
+std::vector<std::string> promote_baseline_sql(const std::string& table, const std::string& refresh_id, bool incremental,
+                                              int bucket_bits);
 // The statements that drop the baseline: a refresh that copied a sample leaves none.
 std::vector<std::string> drop_baseline_sql(const std::string& table);
 // Drops a refresh's snapshot, stage and delete (temp_delete_<table>) tables: rollback and cleanup;

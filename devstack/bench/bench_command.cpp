@@ -1,7 +1,7 @@
 #include "devstack/bench/bench_command.h"
 
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -15,8 +15,8 @@
 #include <nlohmann/json.hpp>
 
 #include "consumer/indexer/shard_query.h"
-#include "core/catalog/tag_rules.h"
 #include "core/catalog/media_kind.h"
+#include "core/catalog/tag_rules.h"
 #include "core/common/error.h"
 #include "core/common/log.h"
 #include "core/common/shutdown.h"

@@ -1387,8 +1387,9 @@ Answer Store::count(const std::string& index_expr, const std::string& body) {
           }
           continue;
         }
-        throw illegal_argument("devsearch runs in --sink mode and keeps no sources: only match_all and ids queries can "
-                               "be counted");
+        throw illegal_argument(
+            "devsearch runs in --sink mode and keeps no sources: only match_all and ids queries can "
+            "be counted");
       }
       for (const auto& [id, doc] : idx.visible) {
         auto source = nlohmann::json::parse(doc->source);

@@ -41,7 +41,8 @@ TEST(Buckets, HoldAboutSixteenRowsWithinBounds) {
 }
 
 TEST(Buckets, SqlUsesTheSameBitsAsTheRanges) {
-  EXPECT_EQ(bucket_sql("u.identifier", 16), "((('x' || substr((u.identifier)::text, 1, 8))::bit(32)::bigint >> 16)::integer)");
+  EXPECT_EQ(bucket_sql("u.identifier", 16),
+            "((('x' || substr((u.identifier)::text, 1, 8))::bit(32)::bigint >> 16)::integer)");
   EXPECT_NE(bucket_low_sql("bucket", 16).find("<< 16"), std::string::npos);
   EXPECT_NE(bucket_high_sql("bucket", 16).find("-ffff-ffff-ffff-ffffffffffff"), std::string::npos);
 }
@@ -65,7 +66,8 @@ TEST(Baseline, AFullSnapshotReplacesItAndAnIncrementalOneUpdatesItInPlace) {
   EXPECT_NE(full.find("RENAME TO \"rowversion_image\""), std::string::npos) << full;
   EXPECT_NE(full.find("RENAME TO \"rowbucket_image\""), std::string::npos) << full;
   EXPECT_NE(full.find("RENAME TO \"deleted_image\""), std::string::npos) << full;
-  EXPECT_NE(full.find("DROP TABLE IF EXISTS datarefresh.\"rowhash_image\""), std::string::npos) << "the old format goes";
+  EXPECT_NE(full.find("DROP TABLE IF EXISTS datarefresh.\"rowhash_image\""), std::string::npos)
+      << "the old format goes";
   auto incremental = joined(promote_baseline_sql("image", id, true, 16));
   EXPECT_EQ(incremental.find("RENAME TO \"rowversion_image\""), std::string::npos) << incremental;
   EXPECT_NE(incremental.find("WHERE mismatched"), std::string::npos) << "the mismatched buckets' rows are replaced";
@@ -74,8 +76,13 @@ TEST(Baseline, AFullSnapshotReplacesItAndAnIncrementalOneUpdatesItInPlace) {
 }
 
 TEST(Baseline, AFullCopyRecordsVersionsOfCopiedAndLeftOutRows) {
-  planner::TableCopy copy{pg::Identifier("image"), pg::Identifier("image"), true, std::nullopt,
-                          pg::Identifier("datarefresh_fdw_abc"), pg::Identifier("datarefresh_upstream_abc_image"), true};
+  planner::TableCopy copy{pg::Identifier("image"),
+                          pg::Identifier("image"),
+                          true,
+                          std::nullopt,
+                          pg::Identifier("datarefresh_fdw_abc"),
+                          pg::Identifier("datarefresh_upstream_abc_image"),
+                          true};
   copy.baseline_into = snapshot_tables("image", "0123456789ab-cdef");
   copy.bucket_bits = 16;
   auto plan = planner::copy_plan(copy, {"upstream.example", 5432, "openledger", "deploy", "pw"},
