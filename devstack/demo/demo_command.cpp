@@ -127,6 +127,7 @@ class DemoCommand final : public Command {
       ok = ok && p.run.status == ledger::RunStatus::kCompleted;
     }
     if (ok) ok = second_refresh(stack, results.at("image"));
+    if (ok) ok = incremental_refresh(stack);
     std::cout << fmt::format("\ndemo {} in {:.0f}s", ok ? "succeeded" : "FAILED",
                              std::chrono::duration<double>(Clock::now() - t0).count())
               << std::endl;
@@ -194,6 +195,44 @@ class DemoCommand final : public Command {
       }
       if (wait_for_shutdown(std::chrono::milliseconds(400))) throw Error("interrupted");
     }
+  }
+
+  // Changes about 1% of the upstream's image rows in the ways a catalog changes (field updates,
+  // a popularity change without updated_on, inserts, hard deletes), then runs an incremental
+  // refresh: only what changed is copied and indexed, and the aliases move as after a full one.
+  bool incremental_refresh(DevStack& stack) {
+    std::cout << "\nchanging about 1% of the upstream's image rows, then an incremental refresh...\n";
+    {
+      auto up = pg::Database::connect(stack.catalog_db_options());
+      const auto rows = std::stoll(up.query_value("SELECT count(*) FROM image").value_or("0"));
+      const auto n = std::max<std::int64_t>(10, rows / 100);
+      auto pick = [](const std::string& salt, std::int64_t k) {
+        return fmt::format("(SELECT identifier FROM image ORDER BY md5(identifier::text || '{}') LIMIT {})", salt, k);
+      };
+      up.exec("UPDATE image SET title = coalesce(title, '') || ' (revised)', updated_on = now() WHERE identifier IN " +
+              pick("demo-title", n / 2));
+      up.exec("UPDATE image SET standardized_popularity = standardized_popularity * 0.9 WHERE identifier IN " +
+              pick("demo-popularity", n / 5));
+      up.exec("INSERT INTO image SELECT (jsonb_populate_record(NULL::image, to_jsonb(i) || "
+              "jsonb_build_object('identifier', gen_random_uuid(), 'url', i.url || '?demo', 'foreign_identifier', "
+              "i.foreign_identifier || '-demo', 'updated_on', now()))).* FROM image AS i WHERE identifier IN " +
+              pick("demo-insert", n / 5));
+      up.exec("DELETE FROM image WHERE identifier IN " + pick("demo-delete", n / 10));
+    }
+    auto id = stack.trigger("image", std::nullopt, "incremental");
+    auto results = follow(stack, {{"image", id}});
+    const auto& p = results.at("image");
+    print_summary(p);
+    if (p.run.status != ledger::RunStatus::kCompleted) return false;
+    const auto& changes = p.run.report.value("changes", nlohmann::json::object());
+    std::cout << fmt::format("   mode {}: created {}, updated {}, deleted {}, re-flagged {}\n", p.run.mode,
+                             changes.value("created", std::int64_t{0}), changes.value("updated", std::int64_t{0}),
+                             changes.value("deleted", std::int64_t{0}), changes.value("reflagged", std::int64_t{0}));
+    search::Client client(stack.search_options());
+    auto alias = client.get_alias("image");
+    bool moved = alias.ok() && alias.value().count(*p.run.new_index) == 1 && alias.value().size() == 1;
+    std::cout << fmt::format("   alias image -> {} ({})\n", *p.run.new_index, moved ? "moved" : "NOT MOVED");
+    return p.run.mode == "incremental" && moved;
   }
 
   bool second_refresh(DevStack& stack, const RefreshProgress& first) {

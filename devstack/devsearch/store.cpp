@@ -1357,6 +1357,53 @@ struct Hit {
   std::vector<nlohmann::json> sort;
 };
 
+// The ids a query can only match among, when it says so: an ids query, or a bool with one in its
+// filter or must. Elasticsearch finds those documents by _id; devsearch then looks them up instead
+// of reading every source (the answer is the same, the full query is still applied to each).
+std::optional<std::vector<std::string>> restricting_ids(const nlohmann::json& query) {
+  if (!query.is_object()) return std::nullopt;
+  if (auto it = query.find("ids"); it != query.end() && it->is_object() && it->contains("values") &&
+                                   (*it)["values"].is_array()) {
+    std::vector<std::string> out;
+    for (const auto& v : (*it)["values"]) {
+      if (v.is_string()) out.push_back(v.get<std::string>());
+    }
+    return out;
+  }
+  if (auto it = query.find("bool"); it != query.end() && it->is_object()) {
+    for (const char* key : {"filter", "must"}) {
+      if (!it->contains(key)) continue;
+      const auto& clauses = (*it)[key];
+      if (clauses.is_object()) {
+        if (auto ids = restricting_ids(clauses)) return ids;
+      } else if (clauses.is_array()) {
+        for (const auto& c : clauses) {
+          if (auto ids = restricting_ids(c)) return ids;
+        }
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+// Calls `each(id, doc)` for the visible documents of `idx` that match `query`.
+template <typename F>
+void for_each_match(const Store::Index& idx, const nlohmann::json& query, F&& each) {
+  auto test = [&](const std::string& id, const DocPtr& doc) {
+    auto source = nlohmann::json::parse(doc->source);
+    if (query_matches(query, *idx.mapping, idx.analyzers, id, source)) each(id, doc);
+  };
+  if (auto ids = restricting_ids(query)) {
+    std::set<std::string> seen;
+    for (const auto& id : *ids) {
+      auto it = idx.visible.find(id);
+      if (it != idx.visible.end() && seen.insert(id).second) test(it->first, it->second);
+    }
+    return;
+  }
+  for (const auto& [id, doc] : idx.visible) test(id, doc);
+}
+
 }  // namespace
 
 Answer Store::count(const std::string& index_expr, const std::string& body) {
@@ -1391,10 +1438,7 @@ Answer Store::count(const std::string& index_expr, const std::string& body) {
             "devsearch runs in --sink mode and keeps no sources: only match_all and ids queries can "
             "be counted");
       }
-      for (const auto& [id, doc] : idx.visible) {
-        auto source = nlohmann::json::parse(doc->source);
-        if (query_matches(query, *idx.mapping, idx.analyzers, id, source)) ++count;
-      }
+      for_each_match(idx, query, [&](const std::string&, const DocPtr&) { ++count; });
     }
     nlohmann::ordered_json out;
     out["count"] = count;
@@ -2092,12 +2136,8 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
       if (idx.sink) {
         idx.ids.for_each([&](std::string_view id) { slices[slice_of(id)].emplace_back(std::string(id), nullptr); });
       } else {
-        for (const auto& [id, doc] : idx.visible) {
-          auto source = nlohmann::json::parse(doc->source);
-          if (query_matches(task->query, *idx.mapping, idx.analyzers, id, source)) {
-            slices[slice_of(id)].emplace_back(id, doc);
-          }
-        }
+        for_each_match(idx, task->query,
+                       [&](const std::string& id, const DocPtr& doc) { slices[slice_of(id)].emplace_back(id, doc); });
       }
     }
     for (std::size_t i = 0; i < slices.size(); ++i) {
