@@ -166,9 +166,8 @@ CopyPlan copy_plan(const TableCopy& copy, const FdwTarget& fdw, const std::vecto
                   ")) ON CONFLICT (identifier) DO NOTHING RETURNING identifier) INSERT INTO " + snap.deleted +
                   " (identifier) SELECT identifier FROM fetched");
     }
-    f.push_back("INSERT INTO " + snap.buckets + " (bucket, n, x, mismatched) SELECT " +
-                refresh::bucket_sql("identifier", copy.bucket_bits) + ", count(*), bit_xor(" +
-                refresh::version_hash_sql("identifier", "version") + "), false FROM " + snap.versions + " GROUP BY 1");
+    f.push_back("INSERT INTO " + snap.buckets + " (bucket, n, x) " +
+                refresh::bucket_totals_sql(snap.versions, copy.bucket_bits));
     f.push_back("ALTER TABLE " + temp.quoted() + " DROP COLUMN " + version_column);
   }
   if (filter_tags) plan.finish.push_back("ALTER TABLE " + temp.quoted() + " DROP COLUMN " + count_column);

@@ -162,19 +162,20 @@ struct Planner::Impl {
     }
     const auto& prev = last.front();
     auto recorded = ledger.step_details(prev.refresh_id, "baseline");
+    const auto before = refresh::Baseline::from_json(recorded.value_or(nlohmann::json::object()));
     const auto base = refresh::baseline_tables(media.table);
     bool tables = db.query_value(
                         "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) "
                         "IS NOT NULL AND to_regclass($4) IS NOT NULL",
                         {base.versions, base.buckets, base.sensitive, base.deleted})
                       .value_or("f") == "t";
-    if (recorded && !refresh::Baseline::from_json(*recorded).complete) {
+    if (recorded && !before.complete) {
       return fmt::format(
           "the last completed refresh of {} ({}) copied a sample (a row limit), so there is no whole "
           "catalog to apply changes to: run a full refresh",
           media.name, prev.refresh_id);
     }
-    if (!recorded || !tables || refresh::Baseline::from_json(*recorded).bucket_bits <= 0) {
+    if (!recorded || !tables || before.bucket_bits <= 0) {
       return fmt::format(
           "the last completed refresh of {} ({}) kept no row versions to compare the upstream with (it "
           "ran before this release's incremental refreshes, or its baseline tables {} are gone): run a "
@@ -191,7 +192,6 @@ struct Planner::Impl {
             version);
       }
     }
-    auto before = refresh::Baseline::from_json(*recorded);
     auto now = current_fingerprints(media);
     if (before.index_settings != now.index_settings) {
       return fmt::format("the index settings of {} ({} in refresh.index_settings_dir, or number_of_shards) changed "
@@ -506,8 +506,7 @@ struct Planner::Impl {
                             fmt::arg("snap_sensitive", snap.sensitive), fmt::arg("snap_deleted", snap.deleted),
                             fmt::arg("low", refresh::bucket_low_sql("bucket", bits)),
                             fmt::arg("high", refresh::bucket_high_sql("bucket", bits)),
-                            fmt::arg("bucket", refresh::bucket_sql("identifier", bits)),
-                            fmt::arg("hash", refresh::version_hash_sql("identifier", "version"))));
+                            fmt::arg("recent_totals", refresh::bucket_totals_sql(snap.versions + " WHERE recent", bits))));
         timings[name] = std::round(seconds_since(statement_started) * 1000) / 1000;
       };
       // Live identifiers whose sensitive flag changed since the baseline.
@@ -540,8 +539,8 @@ struct Planner::Impl {
           "UNION SELECT l.id, l.identifier FROM mismatched AS m JOIN {live} AS l ON l.identifier BETWEEN m.lo AND m.hi "
           "WHERE NOT EXISTS (SELECT 1 FROM {snap} AS s WHERE s.identifier = l.identifier)");
       sql("buckets",
-          "INSERT INTO {snap_buckets} AS t (bucket, n, x) SELECT {bucket}, count(*), bit_xor({hash}) FROM {snap} WHERE "
-          "recent GROUP BY 1 ON CONFLICT (bucket) DO UPDATE SET n = t.n + EXCLUDED.n, x = t.x # EXCLUDED.x");
+          "INSERT INTO {snap_buckets} AS t (bucket, n, x) {recent_totals} ON CONFLICT (bucket) DO UPDATE SET n = t.n + "
+          "EXCLUDED.n, x = t.x # EXCLUDED.x");
       auto rs = tx.exec("SELECT (SELECT count(*) FROM " + stage + "), (SELECT count(*) FROM " + stage +
                         " AS s WHERE NOT EXISTS (SELECT 1 FROM " + live +
                         " AS l WHERE l.identifier = s.identifier)), (SELECT count(*) FROM reflag AS r WHERE NOT EXISTS "

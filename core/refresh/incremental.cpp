@@ -101,6 +101,11 @@ std::string version_hash_sql(const std::string& identifier_expr, const std::stri
   return "uuid_hash_extended(" + identifier_expr + ", " + version_expr + ")";
 }
 
+std::string bucket_totals_sql(const std::string& versions, int bits) {
+  return fmt::format("SELECT {}, count(*), bit_xor({}) FROM {} GROUP BY 1", bucket_sql("identifier", bits),
+                     version_hash_sql("identifier", "version"), versions);
+}
+
 std::string bucket_sql(const std::string& identifier_expr, int bits) {
   return fmt::format("((('x' || substr(({})::text, 1, 8))::bit(32)::bigint >> {})::integer)", identifier_expr,
                      32 - bits);

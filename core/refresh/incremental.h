@@ -62,6 +62,10 @@ std::string drop_refresh_tables_sql(const std::string& table, const std::string&
 std::string row_version_sql(const std::string& xmin_expr);
 // The 64-bit hash of one row's identifier and version that buckets XOR together.
 std::string version_hash_sql(const std::string& identifier_expr, const std::string& version_expr);
+// Each bucket's row count and XOR of version hashes (bucket, n, x) over `versions` (a table with
+// identifier and version columns, optionally followed by a WHERE clause): the sums the baseline
+// keeps, computed alike by a full copy and by an incremental refresh's fold of its recent rows.
+std::string bucket_totals_sql(const std::string& versions, int bits);
 // The bucket (0 .. 2^bits - 1) of a uuid expression: its first `bits` bits.
 std::string bucket_sql(const std::string& identifier_expr, int bits);
 // The first and last uuid of bucket `bucket_expr` (an integer SQL expression), as uuid expressions.
