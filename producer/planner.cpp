@@ -10,15 +10,18 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <prometheus/counter.h>
 
 #include "core/catalog/shard_plan.h"
 #include "core/catalog/tag_rules.h"
 #include "core/common/crash_point.h"
+#include "core/common/duration.h"
 #include "core/common/log.h"
 #include "core/messages/codec.h"
 #include "core/pg/copy_out_stream.h"
 #include "core/refresh/incremental.h"
+#include "core/refresh/kept_generation.h"
 #include "core/refresh/naming.h"
 #include "core/refresh/retry_budget.h"
 #include "core/refresh/rollback.h"
@@ -156,11 +159,12 @@ struct Planner::Impl {
           "changes to the whole of it: unset it, or run full refreshes",
           config.refresh.row_limit);
     }
-    auto last = ledger.recent_runs(media.name, 1, ledger::RunStatus::kCompleted);
-    if (last.empty()) {
-      return "no completed refresh of " + media.name + " to start from: run a full refresh first";
+    auto last = ledger.last_completed_refresh(media.name);
+    if (!last) {
+      return "no completed refresh of " + media.name +
+             " to start from (none yet, or the last one was rolled back): run a full refresh first";
     }
-    const auto& prev = last.front();
+    const auto& prev = *last;
     auto recorded = ledger.step_details(prev.refresh_id, "baseline");
     const auto before = refresh::Baseline::from_json(recorded.value_or(nlohmann::json::object()));
     const auto base = refresh::baseline_tables(media.table);
@@ -262,8 +266,8 @@ struct Planner::Impl {
     }
     fingerprints.complete = !row_limit_of(run);
     if (run.mode == "incremental") {  // the buckets keep their size from one refresh to the next
-      auto prev = ledger.recent_runs(media.name, 1, ledger::RunStatus::kCompleted);
-      auto recorded = prev.empty() ? std::nullopt : ledger.step_details(prev.front().refresh_id, "baseline");
+      auto prev = ledger.last_completed_refresh(media.name);
+      auto recorded = !prev ? std::nullopt : ledger.step_details(prev->refresh_id, "baseline");
       fingerprints.bucket_bits = recorded ? refresh::Baseline::from_json(*recorded).bucket_bits : 0;
       if (fingerprints.bucket_bits <= 0) throw StepError("the last completed refresh recorded no bucket size", false);
     } else {  // sized by the planner's estimate of the upstream's rows (pg_class), as 700-byte rows if never analyzed
@@ -739,10 +743,10 @@ struct Planner::Impl {
   void clone_indices(ledger::Ledger& ledger, ledger::Run& run, const config::MediaTypeConfig& media) {
     enter_phase(ledger, run, "cloning_indices");
     auto started = Clock::now();
-    const auto prev = ledger.recent_runs(media.name, 1, ledger::RunStatus::kCompleted);
+    const auto prev = ledger.last_completed_refresh(media.name);
     const auto before = refresh::Baseline::from_json(
-        prev.empty() ? nlohmann::json::object()
-                     : ledger.step_details(prev.front().refresh_id, "baseline").value_or(nlohmann::json::object()));
+        !prev ? nlohmann::json::object()
+              : ledger.step_details(prev->refresh_id, "baseline").value_or(nlohmann::json::object()));
     const auto now = refresh::Baseline::from_json(*ledger.step_details(run.refresh_id, "baseline"));
     const bool rebuild_filtered = before.sensitive_terms != now.sensitive_terms;
     std::vector<std::pair<std::string, std::string>> clones{{*run.old_index, *run.new_index}};
@@ -836,6 +840,104 @@ struct Planner::Impl {
       l.mark_step(run.refresh_id, "plan_shards", seconds_since(started), {{"shards", shards.size()}, {"rows", rows}});
     });
     run = *ledger.run(run.refresh_id);
+  }
+
+  // The index an alias points at now: nullopt when it points at none; refused when at several or
+  // when the name is an index (it could not become an alias).
+  std::optional<std::string> alias_target(const std::string& alias, const std::string& key) {
+    auto targets = refresh::check(search.get_alias(alias), "reading alias " + alias);
+    if (targets.size() > 1) {
+      throw IncrementalRefused(fmt::format("alias {} points at {} indices; point it at one index first", alias,
+                                           targets.size()));
+    }
+    if (!targets.empty()) return targets.begin()->first;
+    if (refresh::check(search.index_exists(alias), "checking whether " + alias + " exists")) {
+      throw IncrementalRefused(fmt::format("{} is an existing index, so it cannot be an alias: delete or rename that "
+                                           "index, or set {} to another name",
+                                           alias, key));
+    }
+    return std::nullopt;
+  }
+
+  // A maintenance run (filtered_only, sample, rollback): nothing to copy or index here, so the
+  // preflight checks what the run needs and records its indices and aliases, and the plan is
+  // published for the coordinator, which runs the run's steps. Refused (with the reason, nothing
+  // touched) when it cannot run.
+  void plan_maintenance(ledger::Ledger& ledger, ledger::Run& run, const config::MediaTypeConfig& media) {
+    if (!ledger.step_done(run.refresh_id, "preflight")) {
+      auto started = Clock::now();
+      const auto names = refresh::refresh_names(media.name, run.refresh_id);
+      const auto main = alias_target(media.alias, "media_types." + media.name + ".alias");
+      const auto filtered = alias_target(media.filtered_alias, "media_types." + media.name + ".filtered_alias");
+      nlohmann::json fields = {{"alias", media.alias}, {"filtered_alias", media.filtered_alias},
+                               {"old_index", main ? nlohmann::json(*main) : nlohmann::json()},
+                               {"old_filtered_index", filtered ? nlohmann::json(*filtered) : nlohmann::json()}};
+      nlohmann::json details = nlohmann::json::object();
+      auto need_live = [&](const char* what) {
+        if (!main) {
+          throw IncrementalRefused(fmt::format("alias {} points at no index, so there is no live main index to {} from: "
+                                               "run a full refresh first",
+                                               media.alias, what));
+        }
+      };
+      if (run.mode == "rollback") {
+        auto kept = refresh::read_kept(ledger.db(), media.name);
+        if (!kept) {
+          throw IncrementalRefused(fmt::format(
+              "nothing of {} is kept to roll back to: a promotion keeps the previous generation for "
+              "refresh.keep_previous (now {}), and none is kept now (none was promoted since it was set, it expired, "
+              "or it was restored already)",
+              media.name, format_duration(config.refresh.keep_previous)));
+        }
+        auto problems = refresh::kept_problems(ledger.db(), search, *kept, config.refresh.filtered_index.enabled);
+        if (!problems.empty()) {
+          throw IncrementalRefused(fmt::format("the generation of {} kept by refresh {} cannot be restored: {}",
+                                               media.name, kept->refresh_id, fmt::join(problems, "; ")));
+        }
+        fields["new_index"] = *kept->index;
+        fields["filtered_index"] = kept->filtered_index ? *kept->filtered_index : filtered.value_or(*kept->index);
+        details["kept_refresh_id"] = kept->refresh_id;
+      } else if (run.mode == "filtered_only") {
+        if (!config.refresh.filtered_index.enabled) {
+          throw IncrementalRefused("refresh.filtered_index.enabled is false, so there is no filtered index to rebuild");
+        }
+        need_live("build the filtered index");
+        fields["new_index"] = *main;
+        fields["filtered_index"] = names.filtered_index;
+      } else {  // sample
+        need_live("sample");
+        const auto staging = media.staging_alias_name();
+        const auto previous = alias_target(staging, "media_types." + media.name + ".staging_alias");
+        fields["alias"] = staging;
+        fields["filtered_alias"] = nullptr;
+        fields["old_index"] = previous ? nlohmann::json(*previous) : nlohmann::json();
+        fields["old_filtered_index"] = nullptr;
+        fields["new_index"] = names.new_index;
+        fields["filtered_index"] = nullptr;
+        details["source_index"] = *main;
+      }
+      ledger.update_run(run.refresh_id, fields);
+      details.update(fields);
+      ledger.mark_step(run.refresh_id, "preflight", seconds_since(started), details);
+      run = *ledger.run(run.refresh_id);
+    }
+    if (ledger.step_done(run.refresh_id, "publish")) return;
+    messages::RefreshPlanned plan;
+    plan.refresh_id = RefreshId(run.refresh_id);
+    plan.request_id = run.request_id;
+    plan.media_type = media.name;
+    plan.environment = run.environment;
+    plan.mode = run.mode;
+    plan.new_index = run.new_index.value_or("");
+    plan.filtered_index = run.filtered_index.value_or("");
+    plan.old_index = run.old_index;
+    plan.old_filtered_index = run.old_filtered_index;
+    plan.alias = run.alias.value_or("");
+    plan.filtered_alias = run.filtered_alias.value_or("");
+    plan.planned_at = messages::now_timestamp();
+    publisher.refresh_planned(plan);
+    ledger.mark_step(run.refresh_id, "publish", 0, {{"shard_jobs", 0}});
+    log.info("maintenance run planned", {{"refresh_id", run.refresh_id}, {"media_type", media.name}, {"mode", run.mode}});
   }
 
   void publish(ledger::Ledger& ledger, ledger::Run& run, const config::MediaTypeConfig& media,
@@ -954,7 +1056,13 @@ PlanOutcome Planner::plan(const messages::RefreshRequested& request, const kafka
   n.options = nlohmann::json::object();
   if (request.options.row_limit) n.options["row_limit"] = *request.options.row_limit;
   n.options["mode"] = request.options.mode;
-  n.mode = request.options.mode == "incremental" ? "incremental" : "full";  // "auto" is resolved at the preflight
+  if (request.options.sample_percent) n.options["sample"] = {{"percent", *request.options.sample_percent}};
+  if (request.options.sample_rows) n.options["sample"] = {{"rows", *request.options.sample_rows}};
+  if (request.options.mode == "sample") n.options["sample_by"] = request.options.sample_by;
+  // "auto" is resolved at the preflight
+  n.mode = request.options.mode == "incremental" || messages::is_maintenance_mode(request.options.mode)
+               ? request.options.mode
+               : "full";
   auto begun = ledger.begin_run(n);
   if (begun.kind == ledger::BeginOutcome::Kind::kRefused) {
     messages::RefreshRefused refused;
@@ -997,6 +1105,12 @@ PlanOutcome Planner::plan(const messages::RefreshRequested& request, const kafka
   auto cancelled = [&] { return cancel && cancel->cancelled(); };
   try {
     m.check_cancel(ledger, run);
+    if (messages::is_maintenance_mode(run.mode)) {
+      m.plan_maintenance(ledger, run, media);
+      m.retries.reset(request.request_id);
+      m.count(media.name, "planned");
+      return PlanOutcome::kPlanned;
+    }
     m.preflight(ledger, run, media);
     if (cancelled()) return PlanOutcome::kRetryLater;
     m.check_cancel(ledger, run);

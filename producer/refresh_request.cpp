@@ -5,12 +5,14 @@
 
 namespace datarefresh::planner {
 
-bool is_refresh_mode(std::string_view mode) { return mode == "full" || mode == "incremental" || mode == "auto"; }
+bool is_refresh_mode(std::string_view mode) {
+  return mode == "full" || mode == "incremental" || mode == "auto" || mode == "filtered_only" || mode == "sample";
+}
 
 messages::RefreshRequested make_refresh_request(const std::string& media_type, std::optional<std::int64_t> row_limit,
                                                 const std::string& requested_by, const std::string& request_id,
                                                 const std::string& mode) {
-  if (!is_refresh_mode(mode)) {
+  if (!is_refresh_mode(mode) && mode != "rollback") {
     throw InvariantError("refresh mode '" + mode + "' requested for " + media_type + ": must be " +
                          std::string(kRefreshModes));
   }

@@ -13,7 +13,8 @@ namespace datarefresh::planner {
 
 // The modes a refresh can be requested in (messages::RefreshOptions::mode), as the HTTP API and
 // errors list them.
-inline constexpr std::string_view kRefreshModes = "\"full\", \"incremental\" or \"auto\"";
+inline constexpr std::string_view kRefreshModes =
+    "\"full\", \"incremental\", \"auto\", \"filtered_only\" or \"sample\"";
 bool is_refresh_mode(std::string_view mode);
 
 // A refresh request for `media_type`, stamped now. Its request id is also the refresh id, so

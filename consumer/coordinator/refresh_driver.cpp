@@ -100,7 +100,7 @@ RefreshDriver::PassOutcome RefreshDriver::pass() {
                                                  {"attempt", retries_.attempts(refresh_id_)}, {"error", e.what()}});
       return PassOutcome::kRetryLater;
     }
-    if (done.count(std::string(kPointOfNoReturn))) {
+    if (done.count(std::string(point_of_no_return(c.run.mode)))) {
       // The live table is already the new one: never roll back past this point; keep trying.
       log_.error("step failed after table promotion; will retry", {{"refresh_id", refresh_id_}, {"error", e.what()}});
       return PassOutcome::kRetryLater;
@@ -112,13 +112,13 @@ RefreshDriver::PassOutcome RefreshDriver::pass() {
 
 RefreshDriver::PassOutcome RefreshDriver::advance(StepContext& c, std::set<std::string>& done) {
   bool fresh = true;  // c.run was read by this pass, after the steps it found done
-  for (const auto& step : refresh_sequence()) {
+  for (const auto& step : sequence_for(c.run.mode)) {
     if (done.count(std::string(step.name))) continue;
     // Each step starts from the run as it is now, never from what an earlier step read.
     if (!fresh) c.reload();
     fresh = false;
     if (c.run.status != ledger::RunStatus::kRunning) return PassOutcome::kOver;
-    if (c.run.cancel_requested_at && !done.count(std::string(kPointOfNoReturn))) {
+    if (c.run.cancel_requested_at && !done.count(std::string(point_of_no_return(c.run.mode)))) {
       throw refresh::CancelRequested(refresh_id_);
     }
     if (step.run(c) == StepResult::kWaiting) return PassOutcome::kWaiting;
@@ -131,7 +131,7 @@ RefreshDriver::PassOutcome RefreshDriver::advance(StepContext& c, std::set<std::
 void RefreshDriver::roll_back(StepContext& c, const std::optional<std::string>& error) {
   c.reload();  // with who cancelled and when
   std::vector<std::string> problems;
-  auto sequence = refresh_sequence();
+  auto sequence = sequence_for(c.run.mode);
   for (auto it = sequence.rbegin(); it != sequence.rend(); ++it) {
     if (!it->compensate) continue;
     try {

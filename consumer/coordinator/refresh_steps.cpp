@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <set>
@@ -18,7 +19,9 @@
 #include "core/common/crash_point.h"
 #include "core/common/shutdown.h"
 #include "core/messages/codec.h"
+#include "consumer/coordinator/sample_steps.h"
 #include "core/refresh/incremental.h"
+#include "core/refresh/kept_generation.h"
 #include "core/refresh/naming.h"
 #include "core/refresh/rollback.h"
 #include "core/refresh/run_control.h"
@@ -283,12 +286,13 @@ StepResult verify_incremental(StepContext& c, std::int64_t documents, const ledg
   // none); after, that less the live rows the delta replaces or removes, plus the rows it stages.
   std::map<std::string, std::int64_t> before;
   bool from_report = false;
-  for (const auto& prev : c.ledger.recent_runs(c.media.name, 1, ledger::RunStatus::kCompleted)) {
-    if (prev.report.is_object() && prev.report.contains("per_provider") && prev.report["per_provider"].is_array()) {
-      for (const auto& p : prev.report["per_provider"]) {
+  if (auto prev = c.ledger.last_completed_refresh(c.media.name)) {
+    const auto& report = prev->report;
+    if (report.is_object() && report.contains("per_provider") && report["per_provider"].is_array()) {
+      for (const auto& p : report["per_provider"]) {
         if (p.value("after", std::int64_t{0}) != 0) before[p.value("provider", "")] = p.value("after", std::int64_t{0});
       }
-      from_report = !prev.report["per_provider"].empty();
+      from_report = !report["per_provider"].empty();
     }
   }
   if (!from_report) before = provider_counts(c.db, c.media.table);
@@ -564,8 +568,21 @@ StepResult build_filtered_index(StepContext& c) {
   refresh::check(search.refresh(*run.filtered_index), "refreshing " + *run.filtered_index);
   auto filtered = refresh::check(search.count(*run.filtered_index), "counting " + *run.filtered_index);
   auto main = refresh::check(search.count(*run.new_index), "counting " + *run.new_index);
+  if (run.mode == "filtered_only") {
+    // Built from the live main index: it must hold exactly that index's documents that do not
+    // match the sensitive terms, or the alias stays where it is.
+    auto matching = refresh::check(search.count(*run.new_index, nlohmann::json{{"bool", {{"should", sensitive_clauses(c)}}}}),
+                                   "counting the sensitive documents of " + *run.new_index);
+    if (filtered != main - matching) {
+      forget_filtered_task(c);
+      throw StepError(fmt::format("the new filtered index {} holds {} documents, but the live main index {} holds {} "
+                                  "of which {} match the sensitive terms; the filtered alias was not moved",
+                                  *run.filtered_index, filtered, *run.new_index, main, matching),
+                      false);
+    }
+  }
   c.ledger.mark_step(run.refresh_id, "filtered_index", seconds_since(started),
-                     {{"documents", filtered}, {"filtered_out", main - filtered}});
+                     {{"documents", filtered}, {"filtered_out", main - filtered}, {"main_documents", main}});
   return StepResult::kDone;
 }
 
@@ -594,8 +611,11 @@ StepResult restore_settings(StepContext& c) {
   auto& search = c.services.search;
   c.enter_phase("restoring_settings");
   auto started = Clock::now();
-  std::vector<std::string> indices{*run.new_index};
-  if (config.refresh.filtered_index.enabled) indices.push_back(*run.filtered_index);
+  // A filtered-only run's main index is the live one, whose settings are left as they are; a
+  // sample has no filtered index.
+  std::vector<std::string> indices;
+  if (run.mode != "filtered_only") indices.push_back(*run.new_index);
+  if (config.refresh.filtered_index.enabled && run.mode != "sample") indices.push_back(*run.filtered_index);
   // Checked again: the cluster may have lost nodes since the preflight, and the wait for green
   // below would then last search.health_timeout for nothing.
   refresh::check_replicas_allocatable(search, config);
@@ -663,8 +683,7 @@ StepResult reapply_constraints(StepContext& c) {
 // For each unique index of `live` not on id or identifier (which an incremental refresh never
 // changes): an UPDATE that moves the index's first text column of the rows whose key changes in
 // `temp` out of the way. Indexes on expressions or without a text column are left alone.
-std::vector<std::string> release_unique_keys_sql(StepContext& c, const pg::Identifier& live,
-                                                 const pg::Identifier& temp) {
+std::vector<std::string> release_unique_keys_sql(StepContext& c, const pg::Identifier& live, const std::string& temp) {
   auto rs = c.db.exec_params(
       "SELECT json_agg(a.attname::text ORDER BY k.n)::text, (array_agg(a.attname::text ORDER BY k.n) "
       "FILTER (WHERE a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype)))[1], bool_and(a.attnum > "
@@ -692,15 +711,18 @@ std::vector<std::string> release_unique_keys_sql(StepContext& c, const pg::Ident
     const std::string value = row[3].value_or("f") == "t" ? "NULL" : "'datarefresh:moving:' || l.identifier::text";
     out.push_back(
         fmt::format("UPDATE {} AS l SET {} = {} FROM {} AS t WHERE l.id = t.id AND ({}) IS DISTINCT FROM ({})",
-                    live.quoted(), breaker, value, temp.quoted(), fmt::join(lcols, ", "), fmt::join(tcols, ", ")));
+                    live.quoted(), breaker, value, temp, fmt::join(lcols, ", "), fmt::join(tcols, ", ")));
   }
   return out;
 }
 
-std::vector<std::string> apply_delta_statements(StepContext& c) {
+// The statements that make the live tables hold `source`'s rows (replacing rows of the same id,
+// inserting the others) less the rows whose ids are in `removals`, and each extra table the
+// contents of extra_source(extra): an incremental refresh's delta (temp tables) and the rollback
+// of one (the kept rows).
+std::vector<std::string> apply_rows_statements(StepContext& c, const std::string& source, const std::string& removals,
+                                               const std::function<std::string(const std::string&)>& extra_source) {
   const auto live = pg::Identifier(c.media.table, "table name");
-  const auto temp = refresh::temp_table(live);
-  const auto deletes = refresh::delete_table(live);
   auto schema = read_table_schema(c.db, c.media.table);
   std::vector<std::string> cols;
   for (const auto& col : c.db.table_columns(c.media.table)) {
@@ -711,9 +733,9 @@ std::vector<std::string> apply_delta_statements(StepContext& c) {
     if (fk.columns.size() != 1 || fk.referenced_columns.size() != 1) continue;
     out.push_back(fmt::format("DELETE FROM {} AS r WHERE r.{} IN (SELECT l.{} FROM {} AS l JOIN {} AS x ON x.id = l.id)",
                               pg::Identifier(fk.table).quoted(), pg::Identifier(fk.columns[0]).quoted(),
-                              pg::Identifier(fk.referenced_columns[0]).quoted(), live.quoted(), deletes.quoted()));
+                              pg::Identifier(fk.referenced_columns[0]).quoted(), live.quoted(), removals));
   }
-  out.push_back("DELETE FROM " + live.quoted() + " AS l USING " + deletes.quoted() + " AS x WHERE l.id = x.id");
+  out.push_back("DELETE FROM " + live.quoted() + " AS l USING " + removals + " AS x WHERE l.id = x.id");
   std::vector<std::string> sets, tcols;
   for (const auto& col : cols) {
     sets.push_back(col + " = t." + col);
@@ -723,12 +745,12 @@ std::vector<std::string> apply_delta_statements(StepContext& c) {
   // swap urls (or a chain of them) would collide mid-UPDATE. Rows whose unique key changes first
   // give up their old value (NULL where the column allows it, else a value no row has), so the
   // UPDATE that follows only ever writes keys nobody holds.
-  for (const auto& s : release_unique_keys_sql(c, live, temp)) out.push_back(s);
+  for (const auto& s : release_unique_keys_sql(c, live, source)) out.push_back(s);
   out.push_back(fmt::format("UPDATE {} AS l SET {} FROM {} AS t WHERE l.id = t.id", live.quoted(), fmt::join(sets, ", "),
-                            temp.quoted()));
+                            source));
   out.push_back(fmt::format("INSERT INTO {} (id, {}) SELECT t.id, {} FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM {} AS l "
                             "WHERE l.id = t.id)",
-                            live.quoted(), fmt::join(cols, ", "), fmt::join(tcols, ", "), temp.quoted(), live.quoted()));
+                            live.quoted(), fmt::join(cols, ", "), fmt::join(tcols, ", "), source, live.quoted()));
   if (schema.id_sequence) {
     out.push_back(fmt::format("SELECT setval({}, GREATEST((SELECT COALESCE(max(id), 0) FROM {}), (SELECT last_value FROM "
                               "{})), true)",
@@ -742,9 +764,15 @@ std::vector<std::string> apply_delta_statements(StepContext& c) {
     }
     out.push_back("DELETE FROM " + table.quoted());
     out.push_back(fmt::format("INSERT INTO {} ({}) SELECT {} FROM {}", table.quoted(), fmt::join(ecols, ", "),
-                              fmt::join(ecols, ", "), refresh::temp_table(table).quoted()));
+                              fmt::join(ecols, ", "), extra_source(extra.downstream)));
   }
   return out;
+}
+
+std::vector<std::string> apply_delta_statements(StepContext& c) {
+  const auto live = pg::Identifier(c.media.table, "table name");
+  return apply_rows_statements(c, refresh::temp_table(live).quoted(), refresh::delete_table(live).quoted(),
+                               [](const std::string& extra) { return refresh::temp_table(pg::Identifier(extra)).quoted(); });
 }
 
 StepResult promote_table(StepContext& c) {
@@ -759,7 +787,37 @@ StepResult promote_table(StepContext& c) {
     for (const auto& r : t["renames"]) p.renames.push_back({r["kind"], r["temp_name"], r["name"]});
     tables.push_back(p);
   }
-  auto statements = run.mode == "incremental" ? apply_delta_statements(c) : promotion_statements(tables);
+  // refresh.keep_previous: the generation this promotion replaces is kept for a rollback, in place
+  // of what was kept before (which no longer restores the generation before this one).
+  const bool keep = c.services.config.refresh.keep_previous > Duration(0);
+  const auto previously_kept = refresh::read_kept(c.db, c.media.name);
+  const auto live_schema = refresh::live_schema_of(c.db, c.media);
+  std::vector<std::string> statements = refresh::discard_kept_sql(c.media);
+  if (run.mode == "incremental") {
+    if (keep) {
+      const auto live = pg::Identifier(c.media.table, "table name");
+      for (auto& s : refresh::keep_incremental_sql(c.media, refresh::temp_table(live).quoted(),
+                                                   refresh::delete_table(live).quoted())) {
+        statements.push_back(std::move(s));
+      }
+    }
+    for (auto& s : apply_delta_statements(c)) statements.push_back(std::move(s));
+  } else {
+    for (auto& s : promotion_statements(tables, keep ? std::optional<std::string>(refresh::kKeptSchema) : std::nullopt)) {
+      statements.push_back(std::move(s));
+    }
+  }
+  if (keep) {
+    statements.push_back(refresh::record_kept_sql(c.media, run.refresh_id, run.mode, run.old_index, run.old_filtered_index,
+                                                  live_schema, c.services.config.refresh.keep_previous));
+  }
+  // The indices of what was kept before: the cleanup deletes them.
+  nlohmann::json discarded = nlohmann::json::array();
+  if (previously_kept && previously_kept->refresh_id != run.refresh_id) {
+    for (const auto& i : {previously_kept->index, previously_kept->filtered_index}) {
+      if (i) discarded.push_back(*i);
+    }
+  }
   std::vector<std::string> baseline_statements;
   nlohmann::json timings;  // the live statements' times, in order
   // The snapshot this refresh took becomes what the next incremental refresh compares against; a
@@ -798,7 +856,9 @@ StepResult promote_table(StepContext& c) {
         ledger::Ledger(tx).mark_step(run.refresh_id, "promote_table", seconds_since(started),
                                      {{"statements", statements.size() + baseline_statements.size()},
                                       {"lock_seconds", seconds_since(locked)},
-                                      {"statement_seconds", timings}});
+                                      {"statement_seconds", timings},
+                                      {"kept", keep},
+                                      {"discarded_kept_indices", discarded}});
       },
       pg::TransactionOptions{c.services.config.postgres.lock_timeout, 10});
   c.log.info("tables promoted", {{"refresh_id", run.refresh_id}, {"tables", tables.size()}});
@@ -819,8 +879,10 @@ StepResult promote_aliases(StepContext& c) {
   c.enter_phase("promoting_aliases");
   auto started = Clock::now();
   std::vector<search::AliasAction> actions;
-  std::vector<std::pair<std::string, std::string>> pairs{{*run.alias, *run.new_index}};
-  if (c.services.config.refresh.filtered_index.enabled) pairs.emplace_back(*run.filtered_alias, *run.filtered_index);
+  std::vector<std::pair<std::string, std::string>> pairs{{*run.alias, *run.new_index}};  // a sample's: the staging alias
+  if (c.services.config.refresh.filtered_index.enabled && run.mode != "sample") {
+    pairs.emplace_back(*run.filtered_alias, *run.filtered_index);
+  }
   for (const auto& [alias, index] : pairs) {
     auto current = refresh::check(search.get_alias(alias), "reading alias " + alias);
     for (const auto& [old_index, _] : current) {
@@ -858,16 +920,29 @@ StepResult clean_up(StepContext& c) {
   auto& search = c.services.search;
   c.enter_phase("cleaning_up");
   auto started = Clock::now();
-  std::set<std::string> keep{*run.new_index, *run.filtered_index};
+  std::set<std::string> keep;
+  for (const auto& i : {run.new_index, run.filtered_index}) {
+    if (i) keep.insert(*i);
+  }
   for (const auto& other : c.ledger.runs_with_status(ledger::RunStatus::kRunning)) {
     if (other.new_index) keep.insert(*other.new_index);
     if (other.filtered_index) keep.insert(*other.filtered_index);
+  }
+  // What refresh.keep_previous keeps (this promotion's or an earlier one's) stays until its time is up.
+  if (auto kept = refresh::read_kept(c.db, c.media.name)) {
+    for (const auto& i : {kept->index, kept->filtered_index}) {
+      if (i) keep.insert(*i);
+    }
+  }
+  std::set<std::string> discarded;  // what was kept before this promotion replaced it
+  if (auto promoted = c.ledger.step_details(run.refresh_id, "promote_table")) {
+    for (const auto& i : promoted->value("discarded_kept_indices", nlohmann::json::array())) discarded.insert(i.get<std::string>());
   }
   std::vector<std::string> deleted;
   auto indices = refresh::check(search.cat_indices(), "listing indices");
   for (const auto& row : indices) {
     bool ours = row.index == run.old_index.value_or("") || row.index == run.old_filtered_index.value_or("") ||
-                refresh::is_refresh_index(c.media.name, row.index);
+                discarded.count(row.index) || refresh::is_refresh_index(c.media.name, row.index);
     if (!ours || keep.count(row.index)) continue;
     auto aliases = refresh::check(search.get_index_aliases(row.index), "reading aliases of " + row.index);
     if (!refresh::serving_aliases(aliases, row.index).empty()) continue;  // something serves from it: never delete
@@ -903,7 +978,7 @@ StepResult complete(StepContext& c) {
   std::map<std::string, std::int64_t> after;
   if (verify.contains("per_provider_after")) {  // an incremental refresh's, from its delta
     for (const auto& [p, n] : verify["per_provider_after"].items()) after[p] = n.get<std::int64_t>();
-  } else {
+  } else if (run.mode != "filtered_only" && run.mode != "sample") {  // those leave the table alone
     after = provider_counts(c.db, media.table);
   }
   std::set<std::string> providers;
@@ -918,6 +993,11 @@ StepResult complete(StepContext& c) {
   r.tags_filtered_rows = run.tags_rows_changed.value_or(0);
   r.tags_removed = run.tags_removed.value_or(0);
   r.documents_indexed = verify.value("indexed", std::int64_t{0});
+  if (run.mode == "filtered_only") r.documents_indexed = filtered.value("documents", std::int64_t{0});
+  if (run.mode == "sample") {
+    r.documents_indexed =
+        c.ledger.step_details(run.refresh_id, "sample_index").value_or(nlohmann::json::object()).value("documents", std::int64_t{0});
+  }
   r.dead_lettered = verify.value("dead_lettered", std::int64_t{0});
   r.filtered_out = filtered.value("filtered_out", std::int64_t{0});
   // In the order the steps finished; a table's copy steps add up to one "copy" phase.
@@ -957,6 +1037,85 @@ StepResult complete(StepContext& c) {
   return StepResult::kDone;
 }
 
+// -------------------------------------------------------------------------------------- rollback
+
+// The generation a rollback restores, read again: the one the planner checked, still complete.
+refresh::KeptGeneration kept_to_restore(StepContext& c) {
+  const auto& run = c.run;
+  auto kept = refresh::read_kept(c.db, c.media.name);
+  const std::string expected =
+      c.ledger.step_details(run.refresh_id, "preflight").value_or(nlohmann::json::object()).value("kept_refresh_id", "");
+  if (!kept || kept->refresh_id != expected) {
+    throw StepError(fmt::format("the generation of {} kept by refresh {} is no longer kept{}: nothing was changed",
+                                c.media.name, expected,
+                                kept ? " (refresh " + kept->refresh_id + " replaced it)" : ""),
+                    false);
+  }
+  return *kept;
+}
+
+// Checks that the kept generation can still be restored, and records the live table's counts
+// (the report's "before").
+StepResult verify_kept(StepContext& c) {
+  const auto& run = c.run;
+  c.enter_phase("verifying");
+  auto started = Clock::now();
+  auto kept = kept_to_restore(c);
+  auto problems = refresh::kept_problems(c.db, c.services.search, kept, c.services.config.refresh.filtered_index.enabled);
+  if (!problems.empty()) {
+    throw StepError(fmt::format("the generation of {} kept by refresh {} cannot be restored: {}; nothing was changed",
+                                c.media.name, kept.refresh_id, fmt::join(problems, "; ")),
+                    false);
+  }
+  std::int64_t total = 0;
+  auto before = rows_before(c.db, c.media.table, total);
+  c.ledger.mark_step(run.refresh_id, "verify", seconds_since(started),
+                     {{"rows_before", total}, {"per_provider_before", before}, {"kept", kept.to_json()}});
+  return StepResult::kDone;
+}
+
+// Restores the kept tables in one transaction: a full refresh's previous tables move back, an
+// incremental one's replaced rows go back in place of its changes. The kept record goes with it,
+// and the baseline, which described the rolled-back generation (the next incremental refresh
+// asks for a full one).
+StepResult restore_table(StepContext& c) {
+  const auto& run = c.run;
+  c.enter_phase("restoring_table");
+  auto started = Clock::now();
+  auto kept = kept_to_restore(c);
+  std::vector<std::string> statements;
+  if (kept.mode == "full") {
+    std::vector<TableSchema> live;
+    for (const auto& t : refresh::refreshed_tables(c.media)) live.push_back(read_table_schema(c.db, t));
+    statements = restore_statements(live, refresh::kKeptSchema, kept.live_schema);
+  } else {
+    statements = apply_rows_statements(c, refresh::kept_table(c.media.table), refresh::added_rows_table(c.media.table),
+                                       [](const std::string& extra) { return refresh::kept_table(extra); });
+  }
+  for (auto& s : refresh::discard_kept_sql(c.media)) statements.push_back(std::move(s));
+  for (auto& s : refresh::drop_baseline_sql(c.media.table)) statements.push_back(std::move(s));
+  crash_point("coordinator.before_restore_table");
+  c.db.transact(
+      [&](pg::Database& tx) {
+        if (ledger::Ledger(tx).cancel_requested_for_update(run.refresh_id)) throw refresh::CancelRequested(run.refresh_id);
+        // The kept record, locked: the sweeper deletes it only through this row.
+        if (!tx.query_value("SELECT 1 FROM datarefresh.kept WHERE media_type = $1 AND refresh_id = $2::uuid FOR UPDATE",
+                            {c.media.name, kept.refresh_id})) {
+          throw StepError("the kept generation of " + c.media.name + " was deleted meanwhile; nothing was changed", false);
+        }
+        auto locked = Clock::now();
+        for (const auto& s : statements) tx.exec(s);
+        ledger::Ledger(tx).mark_step(run.refresh_id, "restore_table", seconds_since(started),
+                                     {{"statements", statements.size()},
+                                      {"lock_seconds", seconds_since(locked)},
+                                      {"kept_mode", kept.mode}});
+      },
+      pg::TransactionOptions{c.services.config.postgres.lock_timeout, 10});
+  crash_point("coordinator.after_restore_table");
+  c.log.info("kept tables restored", {{"refresh_id", run.refresh_id}, {"kept_by", kept.refresh_id}, {"mode", kept.mode}});
+  return StepResult::kDone;
+}
+
 constexpr std::array<RefreshStep, 9> kSequence{{
     {"indexing", supervise_shards, nullptr},
     {"verify", verify, nullptr},
@@ -964,6 +1123,30 @@ constexpr std::array<RefreshStep, 9> kSequence{{
     {"restore_settings", restore_settings, nullptr},
     {"reapply_constraints", reapply_constraints, nullptr},
     {kPointOfNoReturn, promote_table, nullptr},
+    {"promote_aliases", promote_aliases, nullptr},
+    {"cleanup", clean_up, nullptr},
+    {"complete", complete, nullptr},
+}};
+
+constexpr std::array<RefreshStep, 5> kFilteredOnlySequence{{
+    {"filtered_index", build_filtered_index, stop_filtered_reindex},
+    {"restore_settings", restore_settings, nullptr},
+    {"promote_aliases", promote_aliases, nullptr},
+    {"cleanup", clean_up, nullptr},
+    {"complete", complete, nullptr},
+}};
+
+constexpr std::array<RefreshStep, 5> kSampleSequence{{
+    {"sample_index", build_sample_index, stop_sample_reindex},
+    {"restore_settings", restore_settings, nullptr},
+    {"promote_aliases", promote_aliases, nullptr},
+    {"cleanup", clean_up, nullptr},
+    {"complete", complete, nullptr},
+}};
+
+constexpr std::array<RefreshStep, 5> kRollbackSequence{{
+    {"verify", verify_kept, nullptr},
+    {"restore_table", restore_table, nullptr},
     {"promote_aliases", promote_aliases, nullptr},
     {"cleanup", clean_up, nullptr},
     {"complete", complete, nullptr},
@@ -1039,5 +1222,18 @@ void StepContext::enter_phase(const std::string& phase) {
 }
 
 std::span<const RefreshStep> refresh_sequence() { return kSequence; }
+
+std::span<const RefreshStep> sequence_for(std::string_view mode) {
+  if (mode == "filtered_only") return kFilteredOnlySequence;
+  if (mode == "sample") return kSampleSequence;
+  if (mode == "rollback") return kRollbackSequence;
+  return kSequence;
+}
+
+std::string_view point_of_no_return(std::string_view mode) {
+  if (mode == "rollback") return "restore_table";
+  if (mode == "filtered_only" || mode == "sample") return "promote_aliases";
+  return kPointOfNoReturn;
+}
 
 }  // namespace datarefresh::coordinator

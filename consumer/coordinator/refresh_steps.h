@@ -92,4 +92,12 @@ std::span<const RefreshStep> refresh_sequence();
 // The step after which a refresh is never rolled back.
 inline constexpr std::string_view kPointOfNoReturn = "promote_table";
 
+// The steps of a run of `mode`: a refresh's (full, incremental) above; a filtered-only run's
+// filtered_index, restore_settings, promote_aliases, cleanup, complete; a sample's sample_index,
+// restore_settings, promote_aliases (the staging alias), cleanup, complete; a rollback's verify
+// (the kept generation can be restored), restore_table, promote_aliases, cleanup, complete.
+std::span<const RefreshStep> sequence_for(std::string_view mode);
+// The step of `mode`'s sequence after which the run is never rolled back: live data changed.
+std::string_view point_of_no_return(std::string_view mode);
+
 }  // namespace datarefresh::coordinator

@@ -156,23 +156,66 @@ std::vector<Reapplied> reapply_schema(pg::Database& db, const TableSchema& live,
   return renames;
 }
 
-std::vector<std::string> promotion_statements(const std::vector<PromotedTable>& tables) {
-  std::vector<std::string> s;
-  std::set<std::string> refreshed;
-  for (const auto& t : tables) refreshed.insert(t.live.table);
+namespace {
 
-  // Every foreign key that involves a refreshed table, each once (it may be listed on both ends).
+// Every foreign key that involves one of `schemas`' tables, each once (it may be listed on both ends).
+std::vector<ConstraintDefinition> involved_foreign_keys(const std::vector<const TableSchema*>& schemas) {
   std::vector<ConstraintDefinition> fks;
   std::set<std::pair<std::string, std::string>> seen;
-  for (const auto& t : tables) {
-    for (const auto* list : {&t.live.foreign_keys, &t.live.referencing}) {
+  for (const auto* t : schemas) {
+    for (const auto* list : {&t->foreign_keys, &t->referencing}) {
       for (const auto& fk : *list) {
         if (seen.insert({fk.table, fk.name}).second) fks.push_back(fk);
       }
     }
   }
+  return fks;
+}
+
+// Recreates `fks` from their recorded definitions, which name tables by their live names (now the
+// promoted or restored ones). Rows the key would reject (pointing at media the new tables do not
+// have) are removed first.
+void recreate_foreign_keys(std::vector<std::string>& s, const std::vector<ConstraintDefinition>& fks,
+                           const std::set<std::string>& refreshed) {
+  for (const auto& fk : fks) {
+    if (refreshed.count(fk.table) == 0 && !fk.columns.empty() && fk.columns.size() == fk.referenced_columns.size()) {
+      auto ref = fk.definition.find("REFERENCES ");
+      auto paren = fk.definition.find('(', ref);
+      if (ref != std::string::npos && paren != std::string::npos) {
+        std::string target = fk.definition.substr(ref + 11, paren - ref - 11);
+        std::string not_null, match;
+        for (std::size_t i = 0; i < fk.columns.size(); ++i) {
+          not_null += fmt::format("{}fk.{} IS NOT NULL", i ? " AND " : "", q(fk.columns[i]));
+          match += fmt::format("{}r.{} = fk.{}", i ? " AND " : "", q(fk.referenced_columns[i]), q(fk.columns[i]));
+        }
+        s.push_back(fmt::format("DELETE FROM {} AS fk WHERE {} AND NOT EXISTS (SELECT 1 FROM {} AS r WHERE {})",
+                                q(fk.table), not_null, target, match));
+      }
+    }
+    s.push_back(fmt::format("ALTER TABLE {} ADD CONSTRAINT {} {}", q(fk.table), q(fk.name), fk.definition));
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> promotion_statements(const std::vector<PromotedTable>& tables,
+                                              const std::optional<std::string>& keep_schema) {
+  std::vector<std::string> s;
+  std::set<std::string> refreshed;
+  std::vector<const TableSchema*> schemas;
+  for (const auto& t : tables) {
+    refreshed.insert(t.live.table);
+    schemas.push_back(&t.live);
+  }
+  const auto fks = involved_foreign_keys(schemas);
   for (const auto& fk : fks) s.push_back(fmt::format("ALTER TABLE {} DROP CONSTRAINT {}", q(fk.table), q(fk.name)));
-  for (const auto& t : tables) s.push_back("DROP TABLE " + q(t.live.table));
+  if (keep_schema) s.push_back("CREATE SCHEMA IF NOT EXISTS " + q(*keep_schema));
+  for (const auto& t : tables) {
+    // Kept: the table moves with its indexes, constraints and owned id sequence, whose names then
+    // no longer clash with the promoted copy's.
+    s.push_back(keep_schema ? fmt::format("ALTER TABLE {} SET SCHEMA {}", q(t.live.table), q(*keep_schema))
+                            : "DROP TABLE " + q(t.live.table));
+  }
   for (const auto& t : tables) {
     s.push_back(fmt::format("ALTER TABLE {} RENAME TO {}", q(t.temp_table), q(t.live.table)));
     if (t.live.id_sequence) {
@@ -193,25 +236,24 @@ std::vector<std::string> promotion_statements(const std::vector<PromotedTable>& 
       }
     }
   }
-  for (const auto& fk : fks) {
-    // The definition names tables by their live names, which now are the promoted copies. Rows
-    // the key would reject (pointing at media the new copy does not have) are removed first.
-    if (refreshed.count(fk.table) == 0 && !fk.columns.empty() && fk.columns.size() == fk.referenced_columns.size()) {
-      auto ref = fk.definition.find("REFERENCES ");
-      auto paren = fk.definition.find('(', ref);
-      if (ref != std::string::npos && paren != std::string::npos) {
-        std::string target = fk.definition.substr(ref + 11, paren - ref - 11);
-        std::string not_null, match;
-        for (std::size_t i = 0; i < fk.columns.size(); ++i) {
-          not_null += fmt::format("{}fk.{} IS NOT NULL", i ? " AND " : "", q(fk.columns[i]));
-          match += fmt::format("{}r.{} = fk.{}", i ? " AND " : "", q(fk.referenced_columns[i]), q(fk.columns[i]));
-        }
-        s.push_back(fmt::format("DELETE FROM {} AS fk WHERE {} AND NOT EXISTS (SELECT 1 FROM {} AS r WHERE {})",
-                                q(fk.table), not_null, target, match));
-      }
-    }
-    s.push_back(fmt::format("ALTER TABLE {} ADD CONSTRAINT {} {}", q(fk.table), q(fk.name), fk.definition));
+  recreate_foreign_keys(s, fks, refreshed);
+  return s;
+}
+
+std::vector<std::string> restore_statements(const std::vector<TableSchema>& live, const std::string& kept_schema,
+                                            const std::string& live_schema) {
+  std::vector<std::string> s;
+  std::set<std::string> refreshed;
+  std::vector<const TableSchema*> schemas;
+  for (const auto& t : live) {
+    refreshed.insert(t.table);
+    schemas.push_back(&t);
   }
+  const auto fks = involved_foreign_keys(schemas);
+  for (const auto& fk : fks) s.push_back(fmt::format("ALTER TABLE {} DROP CONSTRAINT {}", q(fk.table), q(fk.name)));
+  for (const auto& t : live) s.push_back("DROP TABLE " + q(t.table));
+  for (const auto& t : live) s.push_back(fmt::format("ALTER TABLE {}.{} SET SCHEMA {}", q(kept_schema), q(t.table), q(live_schema)));
+  recreate_foreign_keys(s, fks, refreshed);
   return s;
 }
 

@@ -71,6 +71,16 @@ struct PromotedTable {
 // dropped, the live tables dropped, the temp tables (and their id sequences, primary keys,
 // indexes and constraints) renamed to the live names, then every foreign key recreated from its
 // recorded definition after deleting the rows it would reject (media absent from the new copy).
-std::vector<std::string> promotion_statements(const std::vector<PromotedTable>& tables);
+// With `keep_schema`, the live tables are moved into that schema instead of dropped (what
+// refresh.keep_previous keeps for a rollback).
+std::vector<std::string> promotion_statements(const std::vector<PromotedTable>& tables,
+                                              const std::optional<std::string>& keep_schema = std::nullopt);
+
+// A rollback of a full refresh, as statements for ONE transaction: the live tables (`live`, read
+// now) are dropped and the kept ones moved back from `kept_schema` into `live_schema`, with their
+// indexes, constraints and id sequences; foreign keys are dropped and recreated as a promotion
+// does, after deleting the rows they would reject.
+std::vector<std::string> restore_statements(const std::vector<TableSchema>& live, const std::string& kept_schema,
+                                            const std::string& live_schema);
 
 }  // namespace datarefresh::coordinator

@@ -176,6 +176,7 @@ struct RefreshConfig {
   Duration shard_stall_timeout = std::chrono::minutes(10);
   Duration shard_unclaimed_timeout = std::chrono::minutes(30);
   Duration leftover_sweep_interval = std::chrono::seconds(30);
+  Duration keep_previous = Duration(0);  // 0 = the previous generation is deleted at promotion
   Duration transient_retry_deadline = std::chrono::minutes(10);
   Duration schedule_misfire_grace = std::chrono::hours(1);
   Duration progress_interval = std::chrono::seconds(5);
@@ -203,10 +204,14 @@ struct MediaTypeConfig {
   int number_of_shards = 0;    // 0 = as in the index settings file
   std::string alias;
   std::string filtered_alias;
+  std::string staging_alias;         // "" = <alias>-staging; see staging_alias_name()
   std::string schedule;              // cron, UTC, of full refreshes; "" = only on request
   std::string incremental_schedule;  // cron, UTC, of incremental refreshes; "" = none
   std::vector<ExtraTableConfig> extra_tables;
   bool operator==(const MediaTypeConfig&) const = default;
+
+  // The alias of the staging sample index: staging_alias, or <alias>-staging.
+  std::string staging_alias_name() const { return staging_alias.empty() ? alias + "-staging" : staging_alias; }
 };
 
 struct HttpConfig {

@@ -407,6 +407,10 @@ std::optional<std::string> check_index_name(const std::string& s) {
   return fmt::format("\"{}\" is not a valid index or alias name: use [a-z0-9][a-z0-9_-]*, at most 200 characters", s);
 }
 
+std::optional<std::string> check_index_name_or_empty(const std::string& s) {
+  return s.empty() ? std::nullopt : check_index_name(s);
+}
+
 std::optional<std::string> check_not_empty(const std::string& s) {
   if (!s.empty()) return std::nullopt;
   return "is empty: set a value";
@@ -511,6 +515,10 @@ const KeyTable<MediaTypeConfig>& media_type_keys() {
     t.push_back(with_default(str<O>("filtered_alias", "", "Alias of the filtered index (sensitive terms removed).",
                                     DR_AT(filtered_alias), check_index_name),
                              "{name}-filtered"));
+    t.push_back(str<O>("staging_alias", "",
+                       "Alias of the staging sample index (`datarefresh trigger <media> --sample`); empty = "
+                       "<alias>-staging.",
+                       DR_AT(staging_alias), check_index_name_or_empty));
     t.push_back(str<O>("schedule", "",
                        "When to refresh this media type on its own, as a cron schedule in UTC (e.g. \"0 3 * * 1\" = "
                        "Mondays 03:00); empty = only on request.",
@@ -696,6 +704,11 @@ const KeyTable<Config>& root_keys() {
                             "How often the coordinator removes what no running refresh owns (orphaned indices, temp "
                             "tables, FDW objects).",
                             DR_AT(refresh.leftover_sweep_interval)));
+    t.push_back(duration<O>("refresh.keep_previous", "0s",
+                            "How long the previous generation (main and filtered indices, and what restores the "
+                            "previous table) is kept after a promotion, so that `datarefresh rollback` can bring it "
+                            "back at once; the sweeper deletes it when the time is up. 0 = delete it at promotion.",
+                            DR_AT(refresh.keep_previous)));
     t.push_back(duration<O>("refresh.transient_retry_deadline", "10m",
                             "How long the planner and coordinator retry a step that fails transiently (database or "
                             "search engine unreachable) before the refresh fails and is rolled back.",
@@ -730,7 +743,7 @@ const KeyTable<Config>& root_keys() {
                        check_not_empty));
 
     Key<O> media{.path = "media_types", .type = "map (name -> media type)",
-                 .doc = "Media types; each: table, index_settings, number_of_shards, alias, filtered_alias, schedule, "
+                 .doc = "Media types; each: table, index_settings, number_of_shards, alias, filtered_alias, staging_alias, schedule, "
                         "incremental_schedule, extra_tables."};
     media.has_default = true;
     media.default_yaml = kDefaultMediaTypes;

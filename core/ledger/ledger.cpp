@@ -208,13 +208,24 @@ std::vector<Run> Ledger::recent_runs(const std::string& media_type, int limit, s
                                    {media_type, std::to_string(limit), status ? std::string(to_string(*status)) : ""}));
 }
 
+std::optional<Run> Ledger::last_completed_refresh(const std::string& media_type) {
+  auto runs = read_runs(db_.exec_params(std::string("SELECT ") + kRunColumns +
+                                            " FROM datarefresh.runs WHERE media_type = $1 AND status = 'completed' "
+                                            "AND mode IN ('full', 'incremental', 'rollback') ORDER BY created_at DESC "
+                                            "LIMIT 1",
+                                        {media_type}));
+  if (runs.empty() || runs.front().mode == "rollback") return std::nullopt;
+  return runs.front();
+}
+
 void Ledger::set_phase(const std::string& refresh_id, const std::string& phase) {
   db_.exec_params("UPDATE datarefresh.runs SET phase = $2, updated_at = now() WHERE refresh_id = $1::uuid",
                   {refresh_id, phase});
 }
 
 bool is_promotion_phase(std::string_view phase) {
-  return phase == "promoting_table" || phase == "promoting_aliases" || phase == "cleaning_up";
+  return phase == "promoting_table" || phase == "promoting_aliases" || phase == "cleaning_up" ||
+         phase == "restoring_table";
 }
 
 CancelOutcome Ledger::request_cancel(const std::string& refresh_id, const std::string& requested_by) {

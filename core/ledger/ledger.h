@@ -145,6 +145,10 @@ class Ledger {
   std::vector<Run> recent_runs(const std::string& media_type, int limit,
                                std::optional<RunStatus> status = std::nullopt);
 
+  // The newest completed full or incremental refresh of `media_type`: what an incremental refresh
+  // starts from and compares with. nullopt when there is none, or when a rollback completed after
+  // it (the live generation is then an older one, which no baseline describes).
+  std::optional<Run> last_completed_refresh(const std::string& media_type);
   void set_phase(const std::string& refresh_id, const std::string& phase);
   // Records an operator's request to cancel a running refresh, unless it is already promoting.
   // Serialised with the promotion by the run's row lock (see cancel_requested_for_update()).

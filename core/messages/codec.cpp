@@ -61,6 +61,9 @@ json to_json_value(const RefreshRequested& m) {
   j["options"] = {{"requested_by", m.options.requested_by}};
   if (m.options.row_limit) j["options"]["row_limit"] = *m.options.row_limit;
   if (m.options.mode != "full") j["options"]["mode"] = m.options.mode;
+  if (m.options.sample_percent) j["options"]["sample"] = {{"percent", *m.options.sample_percent}};
+  if (m.options.sample_rows) j["options"]["sample"] = {{"rows", *m.options.sample_rows}};
+  if (m.options.mode == "sample") j["options"]["sample_by"] = m.options.sample_by;
   j["requested_at"] = format_timestamp(m.requested_at);
   return j;
 }
@@ -392,12 +395,12 @@ class Reader {
 template <class T>
 struct Tag {};
 
-// The mode a refresh ran in ("full" or "incremental"); "full" when absent, as in messages written
-// before incremental refreshes existed.
+// The mode a run ran in ("full", "incremental" or a maintenance run's); "full" when absent, as in
+// messages written before incremental refreshes existed.
 std::string resolved_mode(const Reader& r) {
   std::string mode = r.optional_string("mode").value_or("full");
-  if (mode != "full" && mode != "incremental") {
-    r.fail("mode", fmt::format("must be \"full\" or \"incremental\", got \"{}\"", mode));
+  if (mode != "full" && mode != "incremental" && !is_maintenance_mode(mode)) {
+    r.fail("mode", fmt::format("must be \"full\", \"incremental\", \"filtered_only\", \"sample\" or \"rollback\", got \"{}\"", mode));
   }
   return mode;
 }
@@ -410,8 +413,32 @@ RefreshRequested read(const Reader& r, Tag<RefreshRequested>) {
   m.options.row_limit = options.optional_integer("row_limit", 0);
   m.options.requested_by = options.string("requested_by");
   m.options.mode = options.optional_string("mode").value_or("full");
-  if (m.options.mode != "full" && m.options.mode != "incremental" && m.options.mode != "auto") {
-    options.fail("mode", fmt::format("must be \"full\", \"incremental\" or \"auto\", got \"{}\"", m.options.mode));
+  if (m.options.mode != "full" && m.options.mode != "incremental" && m.options.mode != "auto" &&
+      !is_maintenance_mode(m.options.mode)) {
+    options.fail("mode", fmt::format("must be \"full\", \"incremental\", \"auto\", \"filtered_only\", \"sample\" or "
+                                     "\"rollback\", got \"{}\"",
+                                     m.options.mode));
+  }
+  if (options.present("sample")) {
+    Reader sample = options.object("sample");
+    if (sample.present("percent") == sample.present("rows")) {
+      options.fail("sample", "must hold exactly one of percent and rows");
+    }
+    if (sample.present("percent")) {
+      m.options.sample_percent = sample.number("percent", 0);
+      if (*m.options.sample_percent <= 0 || *m.options.sample_percent > 100) {
+        sample.fail("percent", "must be a number above 0 and at most 100");
+      }
+    } else {
+      m.options.sample_rows = sample.integer("rows", 1);
+    }
+  }
+  m.options.sample_by = options.optional_string("sample_by").value_or("provider");
+  if (m.options.sample_by != "provider" && m.options.sample_by != "source") {
+    options.fail("sample_by", fmt::format("must be \"provider\" or \"source\", got \"{}\"", m.options.sample_by));
+  }
+  if (m.options.mode == "sample" && !m.options.sample_percent && !m.options.sample_rows) {
+    options.fail("sample", "is required for mode \"sample\": {\"percent\": 10} or {\"rows\": 5000}");
   }
   m.requested_at = r.timestamp("requested_at");
   return m;
@@ -426,11 +453,11 @@ RefreshPlanned read(const Reader& r, Tag<RefreshPlanned>) {
   r.each("tables", [&](const Reader& t) { m.tables.push_back({t.identifier("upstream"), t.identifier("temp"), t.identifier("live")}); });
   if (m.tables.empty()) r.fail("tables", "must list at least the media type's main table");
   m.new_index = r.string("new_index");
-  m.filtered_index = r.string("filtered_index");
+  m.filtered_index = r.string("filtered_index", true);  // empty for a sample
   m.old_index = r.optional_string("old_index");
   m.old_filtered_index = r.optional_string("old_filtered_index");
   m.alias = r.string("alias");
-  m.filtered_alias = r.string("filtered_alias");
+  m.filtered_alias = r.string("filtered_alias", true);
   m.shard_count = r.int32("shard_count", 0);
   m.expected_rows = r.integer("expected_rows", 0);
   m.id_min = r.integer("id_min", 0);

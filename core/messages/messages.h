@@ -20,13 +20,27 @@ inline constexpr int kVersion = 1;
 // Dead-lettered payloads are cut to this many bytes (on a UTF-8 boundary) to keep messages small.
 inline constexpr std::size_t kMaxDeadLetterPayloadBytes = 64 * 1024;
 
+// Whether `mode` is one of the maintenance runs: "filtered_only", "sample" or "rollback".
+inline bool is_maintenance_mode(std::string_view mode) {
+  return mode == "filtered_only" || mode == "sample" || mode == "rollback";
+}
+
 struct RefreshOptions {
   std::optional<std::int64_t> row_limit;  // copy at most this many rows
   std::string requested_by;               // who asked: a user, "schedule", "http-api", ...
   // "full" (the default: copy and index everything), "incremental" (only what changed since the
   // last completed refresh; refused when that cannot be exact) or "auto" (incremental when it can
   // be, full otherwise, saying why).
+  // Besides refreshes, the maintenance runs of a media type that share their ledger, lock and
+  // events: "filtered_only" (a new filtered index from the live main index), "sample" (a staging
+  // sample of the live main index) and "rollback" (back to the generation kept by
+  // refresh.keep_previous).
   std::string mode = "full";
+  // For "sample": its size, as a percentage of the live main index or a number of documents (one
+  // of the two), and the field whose values are represented in proportion ("provider" or "source").
+  std::optional<double> sample_percent;
+  std::optional<std::int64_t> sample_rows;
+  std::string sample_by = "provider";
   bool operator==(const RefreshOptions&) const = default;
 };
 

@@ -97,3 +97,21 @@ ALTER TABLE datarefresh.shards ADD COLUMN IF NOT EXISTS job_offset bigint;
 -- events), and whether a failed shard may succeed on another attempt (false: the refresh fails).
 ALTER TABLE datarefresh.shards ADD COLUMN IF NOT EXISTS waiting text;
 ALTER TABLE datarefresh.shards ADD COLUMN IF NOT EXISTS retryable boolean;
+
+-- The previous generation a promotion kept (refresh.keep_previous), at most one per media type:
+-- what `datarefresh rollback` restores until kept_until, when the coordinator's sweeper deletes
+-- it. Written in the promotion's transaction, so it always matches what is in datarefresh_kept.
+-- mode 'full': the previous tables themselves, moved to schema datarefresh_kept; 'incremental':
+-- the rows the refresh replaced or removed (datarefresh_kept.<table>), the ids it added
+-- (datarefresh_kept.<table>__added) and the previous extra tables.
+CREATE TABLE IF NOT EXISTS datarefresh.kept (
+  media_type      text PRIMARY KEY,
+  refresh_id      uuid NOT NULL,
+  mode            text NOT NULL CHECK (mode IN ('full', 'incremental')),
+  index_name      text,
+  filtered_index  text,
+  live_schema     text NOT NULL,
+  tables          jsonb NOT NULL,
+  kept_at         timestamptz NOT NULL DEFAULT now(),
+  kept_until      timestamptz NOT NULL
+);

@@ -108,19 +108,50 @@ TEST(Codec, AnIncrementalCompletionCarriesItsChanges) {
   EXPECT_EQ(missing.error().message, "refresh.completed: field report.changes.reflagged is missing");
 }
 
+TEST(Codec, ASampleRequestCarriesItsSizeAndFieldAndRefusesAMissingOrDoubleSize) {
+  auto request = sample_refresh_requested();
+  request.options.mode = "sample";
+  request.options.sample_percent = 12.5;
+  request.options.sample_by = "source";
+  auto back = decode<RefreshRequested>(encode(request));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back.value(), request);
+  request.options.sample_percent.reset();
+  request.options.sample_rows = 5000;
+  back = decode<RefreshRequested>(encode(request));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back.value().options.sample_rows, std::optional<std::int64_t>(5000));
+
+  auto j = nlohmann::json::parse(encode(request));
+  j["options"]["sample"] = {{"rows", 10}, {"percent", 5}};
+  auto both = decode<RefreshRequested>(j.dump());
+  ASSERT_FALSE(both.ok());
+  EXPECT_EQ(both.error().message, "refresh.requested: field options.sample must hold exactly one of percent and rows");
+  j["options"].erase("sample");
+  auto none = decode<RefreshRequested>(j.dump());
+  ASSERT_FALSE(none.ok());
+  EXPECT_THAT(none.error().message, HasSubstr("options.sample is required for mode \"sample\""));
+  j["options"]["sample"] = {{"percent", 150}};
+  auto over = decode<RefreshRequested>(j.dump());
+  ASSERT_FALSE(over.ok());
+  EXPECT_THAT(over.error().message, HasSubstr("options.sample.percent must be a number above 0 and at most 100"));
+}
+
 TEST(Codec, AnUnknownModeIsRejectedNamingTheAllowedOnes) {
   auto request = nlohmann::json::parse(encode(sample_refresh_requested()));
   request["options"]["mode"] = "partial";
   DecodeResult<RefreshRequested> r = decode<RefreshRequested>(request.dump());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message,
-            "refresh.requested: field options.mode must be \"full\", \"incremental\" or \"auto\", got \"partial\"");
+            "refresh.requested: field options.mode must be \"full\", \"incremental\", \"auto\", \"filtered_only\", "
+            "\"sample\" or \"rollback\", got \"partial\"");
   // A run is full or incremental: "auto" is resolved before anything is planned.
   auto plan = nlohmann::json::parse(encode(sample_refresh_planned()));
   plan["mode"] = "auto";
   DecodeResult<RefreshPlanned> p = decode<RefreshPlanned>(plan.dump());
   ASSERT_FALSE(p.ok());
-  EXPECT_EQ(p.error().message, "refresh.planned: field mode must be \"full\" or \"incremental\", got \"auto\"");
+  EXPECT_EQ(p.error().message, "refresh.planned: field mode must be \"full\", \"incremental\", \"filtered_only\", \"sample\" or "
+            "\"rollback\", got \"auto\"");
   auto failed = nlohmann::json::parse(encode(sample_refresh_failed()));
   failed["mode"] = 3;
   EXPECT_FALSE(decode<RefreshFailed>(failed.dump()).ok());
