@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   commands.push_back(datarefresh::indexer::make_indexer_command(app));
   commands.push_back(datarefresh::coordinator::make_coordinator_command(app));
   commands.push_back(datarefresh::planner::make_trigger_command(app));
+  commands.push_back(datarefresh::planner::make_rollback_command(app));
   commands.push_back(datarefresh::planner::make_status_command(app));
   commands.push_back(datarefresh::config::make_check_config_command(app, [](const datarefresh::config::Config& c) {
     return datarefresh::service::probe_endpoints(c, datarefresh::service::kAllEndpoints, std::chrono::seconds(10));

@@ -881,19 +881,8 @@ struct Planner::Impl {
         }
       };
       if (run.mode == "rollback") {
+        if (auto refusal = refresh::rollback_refusal(ledger.db(), search, config, media)) throw IncrementalRefused(*refusal);
         auto kept = refresh::read_kept(ledger.db(), media.name);
-        if (!kept) {
-          throw IncrementalRefused(fmt::format(
-              "nothing of {} is kept to roll back to: a promotion keeps the previous generation for "
-              "refresh.keep_previous (now {}), and none is kept now (none was promoted since it was set, it expired, "
-              "or it was restored already)",
-              media.name, format_duration(config.refresh.keep_previous)));
-        }
-        auto problems = refresh::kept_problems(ledger.db(), search, *kept, config.refresh.filtered_index.enabled);
-        if (!problems.empty()) {
-          throw IncrementalRefused(fmt::format("the generation of {} kept by refresh {} cannot be restored: {}",
-                                               media.name, kept->refresh_id, fmt::join(problems, "; ")));
-        }
         fields["new_index"] = *kept->index;
         fields["filtered_index"] = kept->filtered_index ? *kept->filtered_index : filtered.value_or(*kept->index);
         details["kept_refresh_id"] = kept->refresh_id;

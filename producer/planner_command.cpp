@@ -2,8 +2,14 @@
 
 #include <iostream>
 
+#include <fmt/format.h>
+
 #include "core/common/log.h"
 #include "core/common/shutdown.h"
+#include "core/ledger/ledger.h"
+#include "core/refresh/kept_generation.h"
+#include "core/refresh/run_control.h"
+#include "core/search/client.h"
 #include "core/messages/codec.h"
 #include "core/refresh/naming.h"
 #include "producer/planner.h"
@@ -43,14 +49,20 @@ class TriggerCommand final : public Command {
         "when that cannot be exact");
     auto* automatic = sub_->add_flag("--auto", automatic_,
                                      "Incremental when it can be exact, full otherwise (the run records why)");
-    full->excludes(incremental)->excludes(automatic);
-    incremental->excludes(full)->excludes(automatic);
-    automatic->excludes(full)->excludes(incremental);
+    auto* filtered_only = sub_->add_flag(
+        "--filtered-only", filtered_only_,
+        "Rebuild only the filtered index, from the live main index (after the sensitive terms changed): one "
+        "throttled _reindex, counts reconciled, one alias move, the old filtered index deleted");
+    full->excludes(incremental)->excludes(automatic)->excludes(filtered_only);
+    incremental->excludes(full)->excludes(automatic)->excludes(filtered_only);
+    automatic->excludes(full)->excludes(incremental)->excludes(filtered_only);
+    filtered_only->excludes(full)->excludes(incremental)->excludes(automatic);
+    sub_->get_option("--limit")->excludes(filtered_only);
   }
   int run() override {
     auto cfg = service::ServiceContext::load(config_);
     cfg.media_type(media_);  // an unknown media type is refused here, before anything is sent
-    const std::string mode = incremental_ ? "incremental" : automatic_ ? "auto" : "full";
+    const std::string mode = filtered_only_ ? "filtered_only" : incremental_ ? "incremental" : automatic_ ? "auto" : "full";
     auto request = make_refresh_request(media_, limit_ > 0 ? std::optional(limit_) : std::nullopt, requested_by_,
                                         refresh::new_uuid(), mode);
     kafka::Producer producer(service::kafka_producer_options(cfg));
@@ -67,6 +79,51 @@ class TriggerCommand final : public Command {
   bool full_ = false;
   bool incremental_ = false;
   bool automatic_ = false;
+  bool filtered_only_ = false;
+};
+
+class RollbackCommand final : public Command {
+ public:
+  explicit RollbackCommand(CLI::App& root)
+      : Command(root.add_subcommand("rollback",
+                                    "Bring back the generation the last promotion kept (refresh.keep_previous): both "
+                                    "aliases move back in one call, the table is restored in one transaction; prints "
+                                    "the run's id")) {
+    sub_->add_option("media_type", media_, "Media type to roll back (image, audio, ...)")->required();
+    sub_->add_option("-c,--config", config_, "Configuration file")->required()->check(CLI::ExistingFile);
+    sub_->add_option("--requested-by", requested_by_, "Who asks (shown in the ledger and events)");
+  }
+  int run() override {
+    auto cfg = service::ServiceContext::load(config_);
+    const auto& media = cfg.media_type(media_);
+    // Refused here with the reason when it cannot run; the planner checks again when it runs it.
+    auto db = pg::Database::connect(service::api_db_options(cfg, "datarefresh-rollback"));
+    ledger::Ledger(db).ensure_schema();
+    search::Client search(service::search_client_options(cfg));
+    auto scope = refresh::lock_scope(cfg, media_);
+    std::optional<std::string> refusal;
+    for (const auto& run : ledger::Ledger(db).runs_with_status(ledger::RunStatus::kRunning)) {
+      if (run.lock_scope == scope) {
+        refusal = fmt::format("{} {} of {} is running (phase {}): roll back when it has ended", run.mode, run.refresh_id,
+                              run.media_type, run.phase);
+      }
+    }
+    if (!refusal) refusal = refresh::rollback_refusal(db, search, cfg, media);
+    if (refusal) {
+      std::cerr << "rollback of " << media_ << " refused: " << *refusal << "\n";
+      return 2;
+    }
+    auto request = make_refresh_request(media_, std::nullopt, requested_by_, refresh::new_uuid(), "rollback");
+    kafka::Producer producer(service::kafka_producer_options(cfg));
+    submit_refresh_request(producer, cfg, request);
+    std::cout << request.request_id << "\n";
+    return 0;
+  }
+
+ private:
+  std::string config_;
+  std::string media_;
+  std::string requested_by_ = "cli";
 };
 
 }  // namespace
@@ -101,5 +158,6 @@ int run_planner(const std::string& config_file) {
 
 std::unique_ptr<Command> make_planner_command(CLI::App& root) { return std::make_unique<PlannerCommand>(root); }
 std::unique_ptr<Command> make_trigger_command(CLI::App& root) { return std::make_unique<TriggerCommand>(root); }
+std::unique_ptr<Command> make_rollback_command(CLI::App& root) { return std::make_unique<RollbackCommand>(root); }
 
 }  // namespace datarefresh::planner

@@ -10,6 +10,8 @@ namespace datarefresh::planner {
 std::unique_ptr<Command> make_planner_command(CLI::App& root);
 // Registers `datarefresh trigger <media> [--limit N]`.
 std::unique_ptr<Command> make_trigger_command(CLI::App& root);
+// Registers `datarefresh rollback <media>`.
+std::unique_ptr<Command> make_rollback_command(CLI::App& root);
 
 int run_planner(const std::string& config_file);
 

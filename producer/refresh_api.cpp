@@ -16,6 +16,8 @@
 #include "core/ledger/ledger.h"
 #include "core/metrics/http_support.h"
 #include "core/pg/database.h"
+#include "core/search/client.h"
+#include "core/refresh/kept_generation.h"
 #include "core/refresh/naming.h"
 #include "core/refresh/run_control.h"
 #include "core/refresh/status_view.h"
@@ -171,12 +173,10 @@ struct RefreshApi::Impl {
     }
     {
       auto db = connect();
-      auto scope = refresh::lock_scope(config, media);
-      for (const auto& run : ledger::Ledger(db).runs_with_status(ledger::RunStatus::kRunning)) {
-        if (run.lock_scope != scope) continue;
+      if (auto run = running_in_scope(db, media)) {
         throw ApiError{409, fmt::format("refresh {} ({}, phase {}) is running in lock scope {}; only one refresh runs "
                                         "per scope at a time: request again when it has finished",
-                                        run.refresh_id, run.media_type, run.phase, scope)};
+                                        run->refresh_id, run->media_type, run->phase, run->lock_scope)};
       }
     }
     auto request = make_refresh_request(media, row_limit, by, refresh::new_uuid(), mode);
@@ -293,6 +293,92 @@ struct RefreshApi::Impl {
     }
   }
 
+  // The running run of `media`'s lock scope, if any.
+  std::optional<ledger::Run> running_in_scope(pg::Database& db, const std::string& media) {
+    auto scope = refresh::lock_scope(config, media);
+    for (const auto& run : ledger::Ledger(db).runs_with_status(ledger::RunStatus::kRunning)) {
+      if (run.lock_scope == scope) return run;
+    }
+    return std::nullopt;
+  }
+
+  // GET /v1/media: per media type, what its aliases serve, what runs and what is kept.
+  void media_list(httplib::Response& res) {
+    auto db = connect();
+    search::Client search(service::search_client_options(config));
+    auto kept_all = refresh::read_all_kept(db);
+    auto running = ledger::Ledger(db).runs_with_status(ledger::RunStatus::kRunning);
+    auto out = json::array();
+    for (const auto& [name, media] : config.media_types) {
+      auto target = [&](const std::string& alias) -> json {
+        auto t = search.get_alias(alias);
+        if (!t.ok()) return {{"error", t.error().describe()}};
+        json names = json::array();
+        for (const auto& [index, _] : t.value()) names.push_back(index);
+        return names.size() == 1 ? names[0] : names.empty() ? json() : names;
+      };
+      json m = {{"media_type", name},
+                {"alias", media.alias},
+                {"filtered_alias", media.filtered_alias},
+                {"staging_alias", media.staging_alias_name()},
+                {"live_index", target(media.alias)},
+                {"live_filtered_index", target(media.filtered_alias)},
+                {"staging_index", target(media.staging_alias_name())},
+                {"running", nullptr},
+                {"kept", nullptr}};
+      for (const auto& run : running) {
+        if (run.media_type == name) {
+          m["running"] = {{"refresh_id", run.refresh_id}, {"phase", run.phase}, {"mode", run.mode}};
+        }
+      }
+      for (const auto& k : kept_all) {
+        if (k.media_type != name) continue;
+        auto kept = k.to_json();
+        auto problems = refresh::kept_problems(db, search, k, config.refresh.filtered_index.enabled);
+        kept["complete"] = problems.empty();
+        kept["problems"] = problems;
+        m["kept"] = kept;
+      }
+      out.push_back(m);
+    }
+    send(res, 200, {{"media", out}});
+  }
+
+  // POST /v1/media/{media}/rollback
+  void rollback(const std::string& media_name, const httplib::Request& req, httplib::Response& res) {
+    auto media = config.media_types.find(media_name);
+    if (media == config.media_types.end()) {
+      throw ApiError{404, "media type '" + media_name + "' is not configured: use one of " + configured_media(config)};
+    }
+    auto body = parse_body(req, true);
+    only_fields(body, {"requested_by"}, "");
+    auto by = requested_by(body, "requested_by", "api");
+    {
+      auto db = connect();
+      if (auto run = running_in_scope(db, media_name)) {
+        throw ApiError{409, fmt::format("{} {} of {} is running (phase {}): roll back when it has ended", run->mode,
+                                        run->refresh_id, run->media_type, run->phase)};
+      }
+      search::Client search(service::search_client_options(config));
+      if (auto refusal = refresh::rollback_refusal(db, search, config, media->second)) throw ApiError{409, *refusal};
+    }
+    auto request = make_refresh_request(media_name, std::nullopt, by, refresh::new_uuid(), "rollback");
+    try {
+      submit_refresh_request(producer, config, request);
+    } catch (const Error& e) {
+      throw ApiError{503, e.what()};
+    }
+    {
+      std::lock_guard lock(queued_mutex);
+      queued.emplace(request.request_id, "rollback");
+    }
+    auto url = "/v1/refreshes/" + request.request_id;
+    res.set_header("Location", url);
+    log.warn("rollback requested", {{"refresh_id", request.request_id}, {"media_type", media_name}, {"requested_by", by}});
+    send(res, 202, {{"refresh_id", request.request_id}, {"media_type", media_name}, {"mode", "rollback"},
+                    {"status", "queued"}, {"status_url", url}});
+  }
+
   // Runs a handler, turning ApiError and unexpected exceptions into JSON answers.
   template <typename F>
   httplib::Server::Handler guarded(F f) {
@@ -328,6 +414,9 @@ RefreshApi::RefreshApi(Options options, const config::Config& config, kafka::Pro
   s.Get(R"(/v1/refreshes/([^/]+))", m->guarded([m](const auto& req, auto& res) { m->get(req.matches[1], res); }));
   s.Post(R"(/v1/refreshes/([^/]+)/cancel)",
          m->guarded([m](const auto& req, auto& res) { m->cancel(req.matches[1], req, res); }));
+  s.Get("/v1/media", m->guarded([m](const auto&, auto& res) { m->media_list(res); }));
+  s.Post(R"(/v1/media/([^/]+)/rollback)",
+         m->guarded([m](const auto& req, auto& res) { m->rollback(req.matches[1], req, res); }));
   // Whatever no route answered (unknown path or method, a body over the limit): a JSON error.
   s.set_error_handler([m](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
@@ -336,7 +425,8 @@ RefreshApi::RefreshApi(Options options, const config::Config& config, kafka::Pro
       message = fmt::format("the body is larger than {} bytes", m->options.max_body_bytes);
     } else if (res.status == 404) {
       message = "no such endpoint: " + req.method + " " + req.path +
-                " (see POST/GET /v1/refreshes, GET /v1/refreshes/{id}, POST /v1/refreshes/{id}/cancel)";
+                " (see POST/GET /v1/refreshes, GET /v1/refreshes/{id}, POST /v1/refreshes/{id}/cancel, GET /v1/media, "
+                "POST /v1/media/{media}/rollback)";
     } else {
       message = fmt::format("request failed with HTTP status {}", res.status);
     }

@@ -17,6 +17,7 @@
 #include "core/ledger/ledger.h"
 #include "core/messages/codec.h"
 #include "core/refresh/event_publisher.h"
+#include "core/refresh/kept_generation.h"
 #include "core/refresh/naming.h"
 #include "core/refresh/rollback.h"
 
@@ -219,8 +220,28 @@ struct Coordinator::Impl {
       busy_prefixes.insert(refresh::refresh_names(r.media_type, r.refresh_id).suffix.substr(0, 12));
     }
     std::vector<std::string> removed;
+    // What refresh.keep_previous keeps stays until its time is up; then it goes, indices first (a
+    // record whose indices could not all be deleted stays, and the next sweep tries again).
+    std::set<std::string> kept_indices;
+    for (const auto& kept : refresh::read_all_kept(db)) {
+      auto media = config.media_types.find(kept.media_type);
+      bool expire = kept.expired && media != config.media_types.end() && !busy_media.count(kept.media_type);
+      if (expire) {
+        auto problems = refresh::delete_kept(db, search, media->second, kept);
+        if (problems.empty()) {
+          removed.push_back("kept generation of " + kept.media_type + " (kept by refresh " + kept.refresh_id + ")");
+          continue;
+        }
+        log.warn("could not delete an expired kept generation; trying again at the next sweep",
+                 {{"media_type", kept.media_type}, {"problems", problems}});
+      }
+      for (const auto& i : {kept.index, kept.filtered_index}) {
+        if (i) kept_indices.insert(*i);
+      }
+    }
     auto indices = search.cat_indices();
     for (const auto& row : indices.ok() ? indices.value() : std::vector<search::IndexRow>{}) {
+      if (kept_indices.count(row.index)) continue;
       for (const auto& [name, media] : config.media_types) {
         // A running refresh's cleanup step deletes the old indices of its media type itself (and
         // records them); the sweeper takes what is left once none runs.

@@ -1099,9 +1099,13 @@ StepResult restore_table(StepContext& c) {
       [&](pg::Database& tx) {
         if (ledger::Ledger(tx).cancel_requested_for_update(run.refresh_id)) throw refresh::CancelRequested(run.refresh_id);
         // The kept record, locked: the sweeper deletes it only through this row.
-        if (!tx.query_value("SELECT 1 FROM datarefresh.kept WHERE media_type = $1 AND refresh_id = $2::uuid FOR UPDATE",
+        // An expired one may be the sweeper's to delete at any moment: never restored.
+        if (!tx.query_value("SELECT 1 FROM datarefresh.kept WHERE media_type = $1 AND refresh_id = $2::uuid AND "
+                            "kept_until > now() FOR UPDATE",
                             {c.media.name, kept.refresh_id})) {
-          throw StepError("the kept generation of " + c.media.name + " was deleted meanwhile; nothing was changed", false);
+          throw StepError("the kept generation of " + c.media.name +
+                              " expired or was deleted meanwhile (refresh.keep_previous); nothing was changed",
+                          false);
         }
         auto locked = Clock::now();
         for (const auto& s : statements) tx.exec(s);

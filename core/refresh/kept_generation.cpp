@@ -1,6 +1,7 @@
 #include "core/refresh/kept_generation.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/common/duration.h"
 #include "core/pg/identifier.h"
@@ -136,6 +137,23 @@ std::vector<std::string> kept_problems(pg::Database& db, search::Client& search,
     if (!db.query_value("SELECT to_regclass($1)::text", {t})) problems.push_back("the kept table " + t + " is gone");
   }
   return problems;
+}
+
+std::optional<std::string> rollback_refusal(pg::Database& db, search::Client& search, const config::Config& config,
+                                            const config::MediaTypeConfig& media) {
+  auto kept = read_kept(db, media.name);
+  if (!kept) {
+    return fmt::format(
+        "nothing of {} is kept to roll back to: a promotion keeps the previous generation for refresh.keep_previous "
+        "(now {}), and none is kept now (none was promoted since it was set, it expired, or it was restored already)",
+        media.name, format_duration(config.refresh.keep_previous));
+  }
+  auto problems = kept_problems(db, search, *kept, config.refresh.filtered_index.enabled);
+  if (!problems.empty()) {
+    return fmt::format("the generation of {} kept by refresh {} cannot be restored: {}", media.name, kept->refresh_id,
+                       fmt::join(problems, "; "));
+  }
+  return std::nullopt;
 }
 
 std::vector<std::string> delete_kept(pg::Database& db, search::Client& search, const config::MediaTypeConfig& media,

@@ -63,6 +63,11 @@ std::string live_schema_of(pg::Database& db, const config::MediaTypeConfig& medi
 std::vector<std::string> kept_problems(pg::Database& db, search::Client& search, const KeptGeneration& kept,
                                        bool filtered_index_enabled);
 
+// Why `media` cannot be rolled back to what is kept (nullopt = it can): nothing is kept, or what
+// is kept cannot be restored (kept_problems). A running refresh is the ledger's lock to refuse.
+std::optional<std::string> rollback_refusal(pg::Database& db, search::Client& search, const config::Config& config,
+                                            const config::MediaTypeConfig& media);
+
 // Deletes a kept generation: its indices (never one an alias serves, which a rollback or a later
 // promotion may have made live again), then its tables and record in one transaction. Best
 // effort; returns the problems met (empty = gone).
