@@ -50,9 +50,14 @@ void ServerThread::stop() {
   thread_.join();
 }
 
-void require_bearer_token(httplib::Server& server, const std::optional<std::string>& token) {
+void require_bearer_token(httplib::Server& server, const std::optional<std::string>& token,
+                          std::set<std::string> open_paths) {
   if (!token) return;
-  server.set_pre_routing_handler([token = *token](const httplib::Request& req, httplib::Response& res) {
+  server.set_pre_routing_handler([token = *token, open = std::move(open_paths)](const httplib::Request& req,
+                                                                               httplib::Response& res) {
+    if ((req.method == "GET" || req.method == "HEAD") && open.count(req.path)) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
     if (bearer_token_matches(req.get_header_value("Authorization"), token)) return httplib::Server::HandlerResponse::Unhandled;
     res.status = 401;
     res.set_header("WWW-Authenticate", "Bearer");
