@@ -343,7 +343,8 @@ RefreshApi::RefreshApi(Options options, const config::Config& config, kafka::Pro
   s.Post("/v1/refreshes", m->guarded([m](const auto& req, auto& res) { m->create(req, res); }));
   s.Get("/v1/refreshes", m->guarded([m](const auto& req, auto& res) { m->list(req, res); }));
   s.Get(R"(/v1/refreshes/([^/]+))", m->guarded([m](const auto& req, auto& res) { m->get(req.matches[1], res); }));
-  s.Get(R"(/v1/refreshes/([^/]+)/shards)", m->guarded([m](const auto& req, auto& res) { m->shards(req.matches[1], res); }));
+  s.Get(R"(/v1/refreshes/([^/]+)/shards)",
+        m->guarded([m](const auto& req, auto& res) { m->shards(req.matches[1], res); }));
   s.Post(R"(/v1/refreshes/([^/]+)/cancel)",
          m->guarded([m](const auto& req, auto& res) { m->cancel(req.matches[1], req, res); }));
   // Whatever no route answered (unknown path or method, a body over the limit): a JSON error.

@@ -182,7 +182,7 @@
       else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
       else e.setAttribute(k, v === true ? '' : String(v));
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === null || c === undefined || c === false) continue;
       e.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -213,7 +213,7 @@
   const shortId = (id) => (typeof id === 'string' ? id.slice(0, 8) : '—');
 
   function replace(container, ...children) {
-    container.replaceChildren(...children.flat().filter((c) => c));
+    container.replaceChildren(...children.flat(Infinity).filter((c) => c));
   }
 
   // ---------------------------------------------------------------- sections
@@ -413,8 +413,8 @@
   // The answer to an action, said plainly: accepted, refused for the token, or the API's reason.
   function actionFailed(what, e, a) {
     if (e) showResult(`${what} failed: the API does not answer (${e.message}).`, 'refused');
-    else if (a.status === 401) showResult(`${what} refused: ${refusedText()}.`, 'refused');
-    else showResult(`${what} refused (HTTP ${a.status}): ${errorText(a)}`, 'refused');
+    else if (a.status === 401) showResult(`${what} was refused: ${refusedText()}.`, 'refused');
+    else showResult(`${what} was refused (HTTP ${a.status}): ${errorText(a)}`, 'refused');
   }
 
   async function act(what, method, path, body) {
@@ -458,7 +458,7 @@
 
   async function cancel(d) {
     if (!confirm(`Cancel the ${d.media_type} refresh ${d.refresh_id} (phase ${d.phase})? It is rolled back; live data stays.`)) return;
-    const body = await act('The cancel', 'POST', `/v1/refreshes/${d.refresh_id}/cancel`, {requested_by: 'console'});
+    const body = await act('The cancel request', 'POST', `/v1/refreshes/${d.refresh_id}/cancel`, {requested_by: 'console'});
     if (!body) return;
     showResult(`Cancel of ${d.refresh_id} accepted: ${body.status || 'cancelling'}.`, 'ok');
     poll();
@@ -467,7 +467,7 @@
   async function rollback(m) {
     const k = m.kept || {};
     if (!confirm(`Roll ${m.media_type} back to the kept generation ${k.index || ''} (refresh ${k.refresh_id || '?'})?`)) return;
-    const body = await act('The roll back', 'POST', `/v1/media/${encodeURIComponent(m.media_type)}/rollback`, {requested_by: 'console'});
+    const body = await act('The roll back request', 'POST', `/v1/media/${encodeURIComponent(m.media_type)}/rollback`, {requested_by: 'console'});
     if (!body) return;
     if (body.refresh_id) state.requested.set(body.refresh_id, {media_type: m.media_type, mode: 'rollback'});
     showResult(`Roll back of ${m.media_type} requested: refresh ${body.refresh_id || '?'} is ${body.status || 'queued'}.`, 'ok');

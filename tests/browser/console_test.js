@@ -136,6 +136,24 @@ async function main() {
     await page.screenshot({path: path.join(shots, 'console-report.png'), fullPage: true});
     log('report shown for', providers.length, 'providers');
 
+    // A second refresh requested from the page, seen running next to the first one's report: the
+    // overview picture of docs/console.png.
+    await page.click('#request-button');
+    await page.waitForFunction((first) => {
+      const r = document.getElementById('action-result');
+      return r.className === 'ok' && /refresh [0-9a-f-]{36}/.test(r.textContent) && !r.textContent.includes(first);
+    }, id, {timeout: 15000});
+    const id2 = /refresh ([0-9a-f-]{36})/.exec(await page.textContent('#action-result'))[1];
+    const sel2 = `.running-refresh[data-refresh-id="${id2}"]`;
+    await until('the second refresh to be indexing', async () => {
+      const phase = await page.$eval(`${sel2} .phase`, (e) => e.textContent).catch(() => '');
+      const p = await page.$eval(`${sel2} progress.documents`, (e) => e.value).catch(() => 0);
+      const running = await page.$$eval(`${sel2} .shard-grid .cell.completed`, (c) => c.length).catch(() => 0);
+      return phase === 'indexing' && p > 0 && running > 2;
+    }, 120000);
+    assert.equal((await api('GET', `/v1/refreshes/${id2}`)).body.status, 'running');
+    await page.screenshot({path: path.join(shots, 'console.png'), fullPage: true});
+
     // When the API does not answer, the page says so and keeps trying.
     await page.route('**/v1/**', (r) => r.abort('connectionrefused'));
     await page.waitForFunction(() => {
