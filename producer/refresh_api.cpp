@@ -22,6 +22,7 @@
 #include "core/refresh/run_control.h"
 #include "core/refresh/status_view.h"
 #include "core/service/service_context.h"
+#include "producer/console.h"
 #include "producer/planner.h"
 #include "producer/refresh_request.h"
 
@@ -228,6 +229,21 @@ struct RefreshApi::Impl {
                                       copy));
   }
 
+  // GET /v1/refreshes/{id}/shards: every shard of a refresh, for the console's grid.
+  void shards(const std::string& id, httplib::Response& res) {
+    if (!is_uuid(id)) throw ApiError{400, "'" + id + "' is not a refresh id (a UUID)"};
+    auto db = connect();
+    ledger::Ledger ledger(db);
+    if (!ledger.run(id)) {
+      if (is_queued(id)) {
+        send(res, 200, {{"shards", json::array()}});
+        return;
+      }
+      throw ApiError{404, "no refresh " + id + " is known"};
+    }
+    send(res, 200, {{"shards", refresh::shards_json(ledger.shards(id))}});
+  }
+
   // GET /v1/refreshes
   void list(const httplib::Request& req, httplib::Response& res) {
     for (const auto& [key, _] : req.params) {
@@ -407,11 +423,14 @@ RefreshApi::RefreshApi(Options options, const config::Config& config, kafka::Pro
   metrics::require_token_off_loopback(impl_->options.bind, "http.api_bind", impl_->options.token);
   auto& s = impl_->server;
   Impl* m = impl_.get();
-  metrics::require_bearer_token(s, m->options.token);
+  metrics::require_bearer_token(s, m->options.token, console_paths());
+  serve_console(s);
   s.set_payload_max_length(m->options.max_body_bytes);
   s.Post("/v1/refreshes", m->guarded([m](const auto& req, auto& res) { m->create(req, res); }));
   s.Get("/v1/refreshes", m->guarded([m](const auto& req, auto& res) { m->list(req, res); }));
   s.Get(R"(/v1/refreshes/([^/]+))", m->guarded([m](const auto& req, auto& res) { m->get(req.matches[1], res); }));
+  s.Get(R"(/v1/refreshes/([^/]+)/shards)",
+        m->guarded([m](const auto& req, auto& res) { m->shards(req.matches[1], res); }));
   s.Post(R"(/v1/refreshes/([^/]+)/cancel)",
          m->guarded([m](const auto& req, auto& res) { m->cancel(req.matches[1], req, res); }));
   s.Get("/v1/media", m->guarded([m](const auto&, auto& res) { m->media_list(res); }));

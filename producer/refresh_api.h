@@ -24,6 +24,9 @@ class Planner;
 //        "queued", "mode"} for a request accepted here and not yet taken by the planner; 404 if
 //        unknown.
 //   GET  /v1/refreshes?media_type=&status=&limit= -> 200 {"refreshes": [...]}, newest first.
+//   GET  /v1/refreshes/{id}/shards -> 200 {"shards": [...]} (refresh::shards_json), the console's grid.
+//   GET  / and /console/... -> the web console (producer/console.h), the only paths open without
+//        the token: static files that hold no data.
 //   POST /v1/refreshes/{id}/cancel -> 202 {"status": "cancelling"}: the planner or coordinator rolls
 //        it back (live data untouched) and records it cancelled; 409 once it is promoting or over.
 // Bodies are limited to max_body_bytes (413 beyond) and validated strictly: every 400 names the

@@ -50,10 +50,16 @@ void ServerThread::stop() {
   thread_.join();
 }
 
-void require_bearer_token(httplib::Server& server, const std::optional<std::string>& token) {
+void require_bearer_token(httplib::Server& server, const std::optional<std::string>& token,
+                          std::set<std::string> open_paths) {
   if (!token) return;
-  server.set_pre_routing_handler([token = *token](const httplib::Request& req, httplib::Response& res) {
-    if (bearer_token_matches(req.get_header_value("Authorization"), token)) return httplib::Server::HandlerResponse::Unhandled;
+  server.set_pre_routing_handler([token = *token, open = std::move(open_paths)](const httplib::Request& req,
+                                                                                httplib::Response& res) {
+    if ((req.method == "GET" || req.method == "HEAD") && open.count(req.path)) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    if (bearer_token_matches(req.get_header_value("Authorization"), token))
+      return httplib::Server::HandlerResponse::Unhandled;
     res.status = 401;
     res.set_header("WWW-Authenticate", "Bearer");
     res.set_content(R"({"error":"missing or wrong bearer token: send Authorization: Bearer <http.token>","status":401})",

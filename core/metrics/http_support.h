@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -44,6 +45,9 @@ class ServerThread {
 
 // Makes every request to `server` carry "Authorization: Bearer <token>" when a token is set;
 // others get 401 with a WWW-Authenticate header and a JSON error. Never logs the token.
-void require_bearer_token(httplib::Server& server, const std::optional<std::string>& token);
+// `open_paths`: exact paths a GET or HEAD may fetch without the token (static files that hold no
+// data, such as the planner's console shell); anything else on them still needs it.
+void require_bearer_token(httplib::Server& server, const std::optional<std::string>& token,
+                          std::set<std::string> open_paths = {});
 
 }  // namespace datarefresh::metrics

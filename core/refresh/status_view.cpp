@@ -128,6 +128,22 @@ nlohmann::json refresh_status_json(const ledger::Run& run, const std::vector<led
   return j;
 }
 
+nlohmann::json shards_json(const std::vector<ledger::ShardRecord>& shards) {
+  auto out = nlohmann::json::array();
+  for (const auto& s : shards) {
+    out.push_back({{"shard", s.shard},
+                   {"status", std::string(ledger::to_string(s.status))},
+                   {"attempt", s.attempt},
+                   {"rows_read", s.counts.rows_read},
+                   {"indexed", s.counts.indexed},
+                   {"dead_lettered", s.counts.dead_lettered},
+                   {"worker", or_null(s.worker)},
+                   {"error", or_null(s.error)}});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a["shard"] < b["shard"]; });
+  return out;
+}
+
 std::string shard_jobs_text(const nlohmann::json& shard_jobs) {
   if (!shard_jobs.is_object() || shard_jobs.value("waiting", 0) == 0) return {};
   const auto waiting = shard_jobs.value("waiting", 0);

@@ -50,6 +50,11 @@ nlohmann::json refresh_status_json(const ledger::Run& run, const std::vector<led
                                    std::optional<double> indexing_seconds,
                                    const std::optional<CopyProgress>& copy = std::nullopt);
 
+// Every shard of a refresh for the console's grid (GET /v1/refreshes/{id}/shards), in shard order:
+// [{"shard", "status", "attempt", "rows_read", "indexed", "dead_lettered", "worker", "error"}].
+// Pure.
+nlohmann::json shards_json(const std::vector<ledger::ShardRecord>& shards);
+
 // One line on the shard jobs waiting to start (run.shard_jobs, written by the coordinator):
 // "12 jobs queued (340 ahead)", "12 jobs NOT CONSUMED for 420s: no indexer is taking shard jobs",
 // "3 jobs lost (the indexers' group passed them)"; empty when nothing waits. Pure.

@@ -149,5 +149,31 @@ TEST(CopyProgressText, ShowsThePercentageTheMegabytesAndTheParts) {
   EXPECT_EQ(copy_progress_text({}), "copy ? (0 MB written, parts 0/0)");
 }
 
+TEST(ShardsJson, ListsEveryShardInOrderWithStatusAttemptAndCounts) {
+  using S = ledger::ShardStatus;
+  auto retried = shard(1, S::kRunning, 50, 2, "timeout");
+  retried.worker = "indexer-2";
+  auto j = shards_json({retried, shard(0, S::kCompleted, 100), shard(2, S::kPending, 0)});
+  ASSERT_EQ(j.size(), 3u);
+  EXPECT_EQ(j[0], (nlohmann::json{{"shard", 0},
+                                  {"status", "completed"},
+                                  {"attempt", 1},
+                                  {"rows_read", 100},
+                                  {"indexed", 99},
+                                  {"dead_lettered", 0},
+                                  {"worker", nullptr},
+                                  {"error", nullptr}}));
+  EXPECT_EQ(j[1], (nlohmann::json{{"shard", 1},
+                                  {"status", "running"},
+                                  {"attempt", 2},
+                                  {"rows_read", 50},
+                                  {"indexed", 49},
+                                  {"dead_lettered", 0},
+                                  {"worker", "indexer-2"},
+                                  {"error", "timeout"}}));
+  EXPECT_EQ(j[2]["status"], "pending");
+  EXPECT_EQ(shards_json({}), nlohmann::json::array());
+}
+
 }  // namespace
 }  // namespace datarefresh::refresh
