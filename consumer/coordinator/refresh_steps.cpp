@@ -789,7 +789,8 @@ StepResult promote_table(StepContext& c) {
   }
   // refresh.keep_previous: the generation this promotion replaces is kept for a rollback, in place
   // of what was kept before (which no longer restores the generation before this one).
-  const bool keep = c.services.config.refresh.keep_previous > Duration(0);
+  // (A first refresh replaces no generation that any index served: nothing to keep.)
+  const bool keep = c.services.config.refresh.keep_previous > Duration(0) && run.old_index.has_value();
   const auto previously_kept = refresh::read_kept(c.db, c.media.name);
   const auto live_schema = refresh::live_schema_of(c.db, c.media);
   std::vector<std::string> statements = refresh::discard_kept_sql(c.media);

@@ -8,11 +8,13 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <thread>
 
 #include <unistd.h>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "core/ledger/ledger.h"
@@ -53,6 +55,7 @@ class RollbackEndToEnd : public ::testing::Test {
     o.env = {{"DATAREFRESH_REFRESH_ROWS_PER_SHARD", "500"},
              {"DATAREFRESH_LOGGING_FORMAT", "text"},
              {"DATAREFRESH_REFRESH_KEEP_PREVIOUS", "1h"},
+             {"DATAREFRESH_REFRESH_LEFTOVER_SWEEP_INTERVAL", "1s"},
              {"DATAREFRESH_REFRESH_SENSITIVE_TERMS_FILE", terms_file_.string()}};
     stack_ = new demo::DevStack(o);
     std::cout << "service logs: " << stack_->run_dir().string() << " (kept if a test fails)\n";
@@ -262,6 +265,51 @@ TEST_F(RollbackEndToEnd, AFilteredOnlyRunAppliesNewSensitiveTermsToTheLiveIndex)
   EXPECT_EQ(got, want);
   EXPECT_LT(want.size(), before.filtered_documents.size()) << "the new term matches documents";
   EXPECT_EQ(run.report["filtered_out"].get<std::int64_t>(), static_cast<std::int64_t>(after.documents.size() - want.size()));
+}
+
+TEST_F(RollbackEndToEnd, AnIncompleteKeptGenerationIsRefusedAndAnExpiredOneIsSwept) {
+  auto first = run_to_end("image", "full");
+  ASSERT_EQ(first.status, ledger::RunStatus::kCompleted) << first.error.value_or("");
+  auto second = run_to_end("image", "full");
+  ASSERT_EQ(second.status, ledger::RunStatus::kCompleted) << second.error.value_or("");
+  ASSERT_EQ(kept_by("image"), std::optional<std::string>(second.refresh_id));
+  const std::string kept_index = *second.old_index, kept_filtered = *second.old_filtered_index;
+  httplib::Client http(stack_->api_url());
+  auto media = http.Get("/v1/media");
+  ASSERT_TRUE(media && media->status == 200);
+  json image;
+  const auto listed = json::parse(media->body);
+  for (const auto& m : listed["media"]) {
+    if (m["media_type"] == "image") image = m;
+  }
+  ASSERT_TRUE(image["kept"].is_object()) << media->body;
+  EXPECT_EQ(image["kept"]["index"], kept_index);
+  EXPECT_EQ(image["kept"]["complete"], true);
+  EXPECT_EQ(image["live_index"], *second.new_index);
+  // Someone deleted the kept filtered index: the rollback is refused, saying so, by the API and
+  // by the planner.
+  search::Client client(stack_->search_options());
+  ASSERT_TRUE(client.delete_index(kept_filtered).ok());
+  auto refused = http.Post("/v1/media/image/rollback", "", "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 409);
+  EXPECT_NE(refused->body.find("the previous filtered index " + kept_filtered + " is gone"), std::string::npos)
+      << refused->body;
+  auto run = run_to_end("image", "rollback");
+  EXPECT_EQ(run.status, ledger::RunStatus::kRefused);
+  EXPECT_NE(run.error.value_or("").find("is gone"), std::string::npos) << run.error.value_or("");
+  EXPECT_EQ(live("image").index, *second.new_index) << "nothing changed";
+  auto unknown = http.Post("/v1/media/video/rollback", "", "application/json");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  // Its time is up: the sweeper deletes what is kept, indices and tables, and forgets it.
+  api().exec("UPDATE datarefresh.kept SET kept_until = now() - interval '1 second' WHERE media_type = 'image'");
+  const auto deadline = std::chrono::steady_clock::now() + seconds(60);
+  while (kept_by("image") && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(seconds(1));
+  EXPECT_FALSE(kept_by("image"));
+  EXPECT_FALSE(fault::indices(*stack_).count(kept_index));
+  EXPECT_FALSE(api().query_value("SELECT to_regclass('datarefresh_kept.image')::text"));
+  EXPECT_EQ(live("image").index, *second.new_index);
 }
 
 }  // namespace

@@ -58,6 +58,37 @@ TEST(PromotionStatements, SwapTablesThenRestoreNamesThenRepointForeignKeys) {
   EXPECT_LT(orphans, add_fk);
 }
 
+TEST(PromotionStatements, AKeptGenerationMovesTheLiveTableAsideInsteadOfDroppingIt) {
+  PromotedTable t{image_schema(), "temp_import_image", {{"index", "dr_x_i1", "image_identifier_key"}}};
+  auto s = promotion_statements({t}, std::string("datarefresh_kept"));
+  EXPECT_EQ(std::count_if(s.begin(), s.end(), [](const std::string& x) { return x.rfind("DROP TABLE", 0) == 0; }), 0);
+  auto drop_fk = position(s, "ALTER TABLE \"api_imagereport\" DROP CONSTRAINT \"api_imagereport_fk\"");
+  auto schema = position(s, "CREATE SCHEMA IF NOT EXISTS \"datarefresh_kept\"");
+  auto aside = position(s, "ALTER TABLE \"image\" SET SCHEMA \"datarefresh_kept\"");
+  auto rename = position(s, "ALTER TABLE \"temp_import_image\" RENAME TO \"image\"");
+  auto idx = position(s, "ALTER INDEX \"dr_x_i1\" RENAME TO \"image_identifier_key\"");
+  auto add_fk = position(s, "ALTER TABLE \"api_imagereport\" ADD CONSTRAINT \"api_imagereport_fk\" FOREIGN KEY");
+  EXPECT_LT(drop_fk, aside) << "the kept table keeps no foreign key";
+  EXPECT_LT(schema, aside);
+  EXPECT_LT(aside, rename);
+  EXPECT_LT(aside, idx) << "its index names are free once it moved";
+  EXPECT_LT(idx, add_fk);
+}
+
+TEST(RestoreStatements, DropTheLiveTablesMoveTheKeptOnesBackThenRepointForeignKeys) {
+  auto s = restore_statements({image_schema()}, "datarefresh_kept", "public");
+  auto drop_fk = position(s, "ALTER TABLE \"api_imagereport\" DROP CONSTRAINT \"api_imagereport_fk\"");
+  auto drop = position(s, "DROP TABLE \"image\"");
+  auto back = position(s, "ALTER TABLE \"datarefresh_kept\".\"image\" SET SCHEMA \"public\"");
+  auto orphans = position(s, "DELETE FROM \"api_imagereport\" AS fk WHERE fk.\"media_obj_id\" IS NOT NULL");
+  auto add_fk = position(s, "ALTER TABLE \"api_imagereport\" ADD CONSTRAINT \"api_imagereport_fk\" FOREIGN KEY");
+  EXPECT_LT(drop_fk, drop);
+  EXPECT_LT(drop, back);
+  EXPECT_LT(back, orphans);
+  EXPECT_LT(orphans, add_fk);
+  EXPECT_EQ(s.size(), 5u);
+}
+
 TEST(PromotionStatements, AKeyBetweenTwoPromotedTablesIsRecreatedOnceWithoutDeletingRows) {
   TableSchema audio;
   audio.table = "audio";
