@@ -56,6 +56,7 @@ TEST(ConsoleInABrowser, ShowsARefreshRequestedFromThePageMovingToItsReportAndRef
            {"DATAREFRESH_SEARCH_BULK_MAX_DOCS", "50"},
            {"DATAREFRESH_SEARCH_BULK_CONCURRENCY", "1"},
            {"DATAREFRESH_LOGGING_FORMAT", "json"},
+           {"DATAREFRESH_REFRESH_KEEP_PREVIOUS", "1h"},
            {"DATAREFRESH_HTTP_TOKEN", kToken}};
   demo::DevStack stack(o);
   std::cout << "service logs: " << stack.run_dir().string() << " (kept if the test fails)\n";

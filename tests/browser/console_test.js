@@ -163,6 +163,39 @@ async function main() {
     await page.screenshot({path: path.join(shots, 'console-api-down.png'), fullPage: true});
     await page.unroute('**/v1/**');
     await page.waitForFunction(() => document.getElementById('banner').hidden, null, {timeout: 15000});
+
+    // The second refresh kept the first one's generation (refresh.keep_previous): the page shows
+    // it per media type, and its Roll back button puts it back live.
+    const row2 = `#recent tr.refresh-row[data-refresh-id="${id2}"]`;
+    await page.waitForSelector(`${row2}[data-status="completed"]`, {timeout: 240000});
+    const firstIndex = done.indices.new;
+    assert.ok(firstIndex, 'the first refresh names its index');
+    const media = '#media tr[data-media="image"]';
+    await until('the kept generation of image with its Roll back button', async () => {
+      const kept = await page.$eval(`${media} td:nth-child(4)`, (e) => e.textContent);
+      const enabled = await page.$eval(`${media} button.rollback`, (b) => !b.disabled);
+      return kept.includes(firstIndex) && kept.includes(id2.slice(0, 8)) && enabled;
+    }, 20000);
+    const listed = (await api('GET', '/v1/media')).body.media.find((m) => m.media_type === 'image');
+    assert.equal(listed.kept.index, firstIndex, 'the API keeps the first generation');
+    assert.equal(listed.kept.refresh_id, id2);
+    await page.screenshot({path: path.join(shots, 'console-kept.png'), fullPage: true});
+    await page.click(`${media} button.rollback`);
+    await page.waitForFunction(() => {
+      const r = document.getElementById('action-result');
+      return r.className === 'ok' && r.textContent.startsWith('Roll back of image requested');
+    }, null, {timeout: 15000});
+    const id3 = /refresh ([0-9a-f-]{36})/.exec(await page.textContent('#action-result'))[1];
+    await page.waitForSelector(`#recent tr.refresh-row[data-refresh-id="${id3}"][data-status="completed"]`,
+                               {timeout: 120000});
+    const rolled = (await api('GET', `/v1/refreshes/${id3}`)).body;
+    assert.equal(rolled.mode, 'rollback');
+    const after = (await api('GET', '/v1/media')).body.media.find((m) => m.media_type === 'image');
+    assert.equal(after.live_index, firstIndex, 'the alias is back on the first generation');
+    assert.equal(after.kept, null, 'nothing is kept any more');
+    await until('the Roll back button to be off again', async () =>
+      page.$eval(`${media} button.rollback`, (b) => b.disabled && b.title === 'nothing is kept'), 20000);
+    log('rolled back from the page:', id3);
     await ctx.close();
 
     // ---- without the token, then with a wrong one: the buttons are refused, nothing starts
