@@ -150,7 +150,7 @@ struct Coordinator::Impl {
   // alert on it) survives a coordinator restart.
   void load_last_success(pg::Database& db) {
     auto rs = db.exec("SELECT media_type, extract(epoch FROM max(finished_at)) FROM datarefresh.runs "
-                      "WHERE status = 'completed' GROUP BY media_type");
+                      "WHERE status = 'completed' AND mode IN ('full', 'incremental') GROUP BY media_type");
     for (const auto& r : rs.rows) {
       if (r[1]) metrics.last_success.Add({{"media_type", r[0].value_or("")}}).Set(std::stod(*r[1]));
     }

@@ -49,10 +49,15 @@ std::string title(const std::string& environment, const std::string& media, cons
   return fmt::format("[{}] {} refresh `{}`", environment, media, refresh_id);
 }
 
-// For the events that know the mode the refresh ran in: "[production] image incremental refresh `<id>`".
+// For the events that know the mode the refresh ran in: "[production] image incremental refresh `<id>`",
+// and for the maintenance runs "[production] image rollback `<id>`".
 std::string title(const std::string& environment, const std::string& media, const std::string& refresh_id,
                   const std::string& mode) {
-  return fmt::format("[{}] {} {} refresh `{}`", environment, media, mode, refresh_id);
+  std::string what = mode + " refresh";
+  if (mode == "rollback") what = "rollback";
+  if (mode == "filtered_only") what = "filtered index rebuild";
+  if (mode == "sample") what = "staging sample";
+  return fmt::format("[{}] {} {} `{}`", environment, media, what, refresh_id);
 }
 
 json completed(const messages::RefreshCompleted& e, const std::string& environment) {

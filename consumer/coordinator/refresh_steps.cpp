@@ -1029,8 +1029,10 @@ StepResult complete(StepContext& c) {
   c.ledger.finish_run(run.refresh_id, ledger::RunStatus::kCompleted, std::nullopt, encoded["report"]);
   auto& metrics = c.services.metrics;
   metrics.refreshes.Add({{"media_type", media.name}, {"outcome", "completed"}, {"mode", run.mode}}).Increment();
-  metrics.last_success.Add({{"media_type", media.name}})
-      .Set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  if (!messages::is_maintenance_mode(run.mode)) {  // how fresh the data is: only a refresh says
+    metrics.last_success.Add({{"media_type", media.name}})
+        .Set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  }
   metrics.clear(media.name, run.phase);
   c.log.info("refresh completed", {{"refresh_id", run.refresh_id}, {"media_type", media.name},
                                    {"rows_before", r.rows_before}, {"rows_after", r.rows_after},

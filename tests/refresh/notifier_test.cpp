@@ -95,6 +95,17 @@ TEST(SlackMessage, TheCompletionCarriesTheReportPerProvider) {
   EXPECT_NE(m["blocks"][2]["text"]["text"].get<std::string>().find("copy 12.5 s"), std::string::npos);
 }
 
+TEST(SlackMessage, AMaintenanceRunIsNamedForWhatItDid) {
+  auto e = completed();
+  e.mode = "rollback";
+  EXPECT_EQ((*slack_message(e, NotifyLevel::kInfo, "staging"))["text"].get<std::string>().rfind(
+                ":white_check_mark: [staging] image rollback `0b7e6f5c-1111-4222-8333-444455556666` completed", 0),
+            0u);
+  e.mode = "filtered_only";
+  EXPECT_NE((*slack_message(e, NotifyLevel::kInfo, "staging"))["text"].get<std::string>().find("image filtered index rebuild `"),
+            std::string::npos);
+}
+
 TEST(SlackMessage, FailuresGiveTheReasonAndCancellationsWhoCancelled) {
   EXPECT_EQ(text_of(failed(false), NotifyLevel::kError),
             ":x: [production] audio full refresh `0b7e6f5c-1111-4222-8333-444455556666` failed in phase indexing: "
