@@ -216,9 +216,9 @@ TEST_F(Operations, TheApiRefusesBadRequestsNamingWhatIsWrong) {
   expect(call("POST", "/v1/refreshes", R"({"media_type": "image", "priority": 1})"), 400,
          "unknown field priority: allowed are media_type, mode, options");
   expect(call("POST", "/v1/refreshes", R"({"media_type": "image", "mode": "partial"})"), 400,
-         R"(mode must be "full", "incremental" or "auto" (absent = full), got "partial")");
+         R"(mode must be "full", "incremental", "auto", "filtered_only" or "sample" (absent = full), got "partial")");
   expect(call("POST", "/v1/refreshes", R"({"media_type": "image", "mode": true})"), 400,
-         R"(mode must be "full", "incremental" or "auto")");
+         R"(mode must be "full", "incremental", "auto", "filtered_only" or "sample")");
   expect(call("POST", "/v1/refreshes", R"({"media_type": "image", "options": {"mode": "auto"}})"), 400,
          "options.mode: give the mode at the top level of the body");
   expect(call("POST", "/v1/refreshes", R"({"media_type": "image", "options": {"row_limit": -5}})"), 400,
