@@ -842,6 +842,24 @@ struct Planner::Impl {
     run = *ledger.run(run.refresh_id);
   }
 
+  // The plan of `run` as the ledger holds it: ids, mode, indices, aliases.
+  static messages::RefreshPlanned plan_of(const ledger::Run& run, const config::MediaTypeConfig& media) {
+    messages::RefreshPlanned plan;
+    plan.refresh_id = RefreshId(run.refresh_id);
+    plan.request_id = run.request_id;
+    plan.media_type = media.name;
+    plan.environment = run.environment;
+    plan.mode = run.mode;
+    plan.new_index = run.new_index.value_or("");
+    plan.filtered_index = run.filtered_index.value_or("");  // none for a sample
+    plan.old_index = run.old_index;
+    plan.old_filtered_index = run.old_filtered_index;
+    plan.alias = run.alias.value_or("");
+    plan.filtered_alias = run.filtered_alias.value_or("");
+    plan.planned_at = messages::now_timestamp();
+    return plan;
+  }
+
   // The index an alias points at now: nullopt when it points at none; refused when at several or
   // when the name is an index (it could not become an alias).
   std::optional<std::string> alias_target(const std::string& alias, const std::string& key) {
@@ -911,20 +929,7 @@ struct Planner::Impl {
       run = *ledger.run(run.refresh_id);
     }
     if (ledger.step_done(run.refresh_id, "publish")) return;
-    messages::RefreshPlanned plan;
-    plan.refresh_id = RefreshId(run.refresh_id);
-    plan.request_id = run.request_id;
-    plan.media_type = media.name;
-    plan.environment = run.environment;
-    plan.mode = run.mode;
-    plan.new_index = run.new_index.value_or("");
-    plan.filtered_index = run.filtered_index.value_or("");
-    plan.old_index = run.old_index;
-    plan.old_filtered_index = run.old_filtered_index;
-    plan.alias = run.alias.value_or("");
-    plan.filtered_alias = run.filtered_alias.value_or("");
-    plan.planned_at = messages::now_timestamp();
-    publisher.refresh_planned(plan);
+    publisher.refresh_planned(plan_of(run, media));
     ledger.mark_step(run.refresh_id, "publish", 0, {{"shard_jobs", 0}});
     log.info("maintenance run planned", {{"refresh_id", run.refresh_id}, {"media_type", media.name}, {"mode", run.mode}});
   }
@@ -933,12 +938,7 @@ struct Planner::Impl {
                const messages::RefreshRequested& request) {
     if (ledger.step_done(run.refresh_id, "publish")) return;
     auto started = Clock::now();
-    messages::RefreshPlanned plan;
-    plan.refresh_id = RefreshId(run.refresh_id);
-    plan.request_id = run.request_id;
-    plan.media_type = media.name;
-    plan.environment = run.environment;
-    plan.mode = run.mode;
+    auto plan = plan_of(run, media);
     for (const auto& t : refresh::refreshed_tables(media)) {
       std::string upstream = t;
       for (const auto& e : media.extra_tables) {
@@ -946,18 +946,11 @@ struct Planner::Impl {
       }
       plan.tables.push_back({upstream, refresh::temp_table(pg::Identifier(t)).name(), t});
     }
-    plan.new_index = *run.new_index;
-    plan.filtered_index = *run.filtered_index;
-    plan.old_index = run.old_index;
-    plan.old_filtered_index = run.old_filtered_index;
-    plan.alias = *run.alias;
-    plan.filtered_alias = *run.filtered_alias;
     plan.shard_count = run.shard_count.value_or(0);
     plan.expected_rows = run.expected_rows.value_or(0);
     plan.id_min = run.id_min.value_or(0);
     plan.id_max = run.id_max.value_or(0);
     plan.row_limit = request.options.row_limit;
-    plan.planned_at = messages::now_timestamp();
     publisher.refresh_planned(plan);
 
     std::vector<messages::ShardJob> jobs;

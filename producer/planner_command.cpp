@@ -20,6 +20,14 @@
 namespace datarefresh::planner {
 namespace {
 
+// Produces `request` and prints its id, the refresh id to follow.
+int submit_and_print(const config::Config& cfg, const messages::RefreshRequested& request) {
+  kafka::Producer producer(service::kafka_producer_options(cfg));
+  submit_refresh_request(producer, cfg, request);
+  std::cout << request.request_id << "\n";
+  return 0;
+}
+
 class PlannerCommand final : public Command {
  public:
   explicit PlannerCommand(CLI::App& root)
@@ -63,12 +71,8 @@ class TriggerCommand final : public Command {
     auto cfg = service::ServiceContext::load(config_);
     cfg.media_type(media_);  // an unknown media type is refused here, before anything is sent
     const std::string mode = filtered_only_ ? "filtered_only" : incremental_ ? "incremental" : automatic_ ? "auto" : "full";
-    auto request = make_refresh_request(media_, limit_ > 0 ? std::optional(limit_) : std::nullopt, requested_by_,
-                                        refresh::new_uuid(), mode);
-    kafka::Producer producer(service::kafka_producer_options(cfg));
-    submit_refresh_request(producer, cfg, request);
-    std::cout << request.request_id << "\n";
-    return 0;
+    return submit_and_print(cfg, make_refresh_request(media_, limit_ > 0 ? std::optional(limit_) : std::nullopt,
+                                                      requested_by_, refresh::new_uuid(), mode));
   }
 
  private:
@@ -113,11 +117,7 @@ class RollbackCommand final : public Command {
       std::cerr << "rollback of " << media_ << " refused: " << *refusal << "\n";
       return 2;
     }
-    auto request = make_refresh_request(media_, std::nullopt, requested_by_, refresh::new_uuid(), "rollback");
-    kafka::Producer producer(service::kafka_producer_options(cfg));
-    submit_refresh_request(producer, cfg, request);
-    std::cout << request.request_id << "\n";
-    return 0;
+    return submit_and_print(cfg, make_refresh_request(media_, std::nullopt, requested_by_, refresh::new_uuid(), "rollback"));
   }
 
  private:
