@@ -865,14 +865,15 @@ struct Planner::Impl {
   std::optional<std::string> alias_target(const std::string& alias, const std::string& key) {
     auto targets = refresh::check(search.get_alias(alias), "reading alias " + alias);
     if (targets.size() > 1) {
-      throw IncrementalRefused(fmt::format("alias {} points at {} indices; point it at one index first", alias,
-                                           targets.size()));
+      throw IncrementalRefused(
+          fmt::format("alias {} points at {} indices; point it at one index first", alias, targets.size()));
     }
     if (!targets.empty()) return targets.begin()->first;
     if (refresh::check(search.index_exists(alias), "checking whether " + alias + " exists")) {
-      throw IncrementalRefused(fmt::format("{} is an existing index, so it cannot be an alias: delete or rename that "
-                                           "index, or set {} to another name",
-                                           alias, key));
+      throw IncrementalRefused(
+          fmt::format("{} is an existing index, so it cannot be an alias: delete or rename that "
+                      "index, or set {} to another name",
+                      alias, key));
     }
     return std::nullopt;
   }
@@ -887,19 +888,22 @@ struct Planner::Impl {
       const auto names = refresh::refresh_names(media.name, run.refresh_id);
       const auto main = alias_target(media.alias, "media_types." + media.name + ".alias");
       const auto filtered = alias_target(media.filtered_alias, "media_types." + media.name + ".filtered_alias");
-      nlohmann::json fields = {{"alias", media.alias}, {"filtered_alias", media.filtered_alias},
+      nlohmann::json fields = {{"alias", media.alias},
+                               {"filtered_alias", media.filtered_alias},
                                {"old_index", main ? nlohmann::json(*main) : nlohmann::json()},
                                {"old_filtered_index", filtered ? nlohmann::json(*filtered) : nlohmann::json()}};
       nlohmann::json details = nlohmann::json::object();
       auto need_live = [&](const char* what) {
         if (!main) {
-          throw IncrementalRefused(fmt::format("alias {} points at no index, so there is no live main index to {} from: "
-                                               "run a full refresh first",
-                                               media.alias, what));
+          throw IncrementalRefused(
+              fmt::format("alias {} points at no index, so there is no live main index to {} from: "
+                          "run a full refresh first",
+                          media.alias, what));
         }
       };
       if (run.mode == "rollback") {
-        if (auto refusal = refresh::rollback_refusal(ledger.db(), search, config, media)) throw IncrementalRefused(*refusal);
+        if (auto refusal = refresh::rollback_refusal(ledger.db(), search, config, media))
+          throw IncrementalRefused(*refusal);
         auto kept = refresh::read_kept(ledger.db(), media.name);
         fields["new_index"] = *kept->index;
         fields["filtered_index"] = kept->filtered_index ? *kept->filtered_index : filtered.value_or(*kept->index);
@@ -931,7 +935,8 @@ struct Planner::Impl {
     if (ledger.step_done(run.refresh_id, "publish")) return;
     publisher.refresh_planned(plan_of(run, media));
     ledger.mark_step(run.refresh_id, "publish", 0, {{"shard_jobs", 0}});
-    log.info("maintenance run planned", {{"refresh_id", run.refresh_id}, {"media_type", media.name}, {"mode", run.mode}});
+    log.info("maintenance run planned",
+             {{"refresh_id", run.refresh_id}, {"media_type", media.name}, {"mode", run.mode}});
   }
 
   void publish(ledger::Ledger& ledger, ledger::Run& run, const config::MediaTypeConfig& media,

@@ -7,11 +7,11 @@
 #include "core/common/log.h"
 #include "core/common/shutdown.h"
 #include "core/ledger/ledger.h"
+#include "core/messages/codec.h"
 #include "core/refresh/kept_generation.h"
+#include "core/refresh/naming.h"
 #include "core/refresh/run_control.h"
 #include "core/search/client.h"
-#include "core/messages/codec.h"
-#include "core/refresh/naming.h"
 #include "producer/planner.h"
 #include "producer/refresh_api.h"
 #include "producer/refresh_request.h"
@@ -70,7 +70,10 @@ class TriggerCommand final : public Command {
   int run() override {
     auto cfg = service::ServiceContext::load(config_);
     cfg.media_type(media_);  // an unknown media type is refused here, before anything is sent
-    const std::string mode = filtered_only_ ? "filtered_only" : incremental_ ? "incremental" : automatic_ ? "auto" : "full";
+    const std::string mode = filtered_only_ ? "filtered_only"
+                             : incremental_ ? "incremental"
+                             : automatic_   ? "auto"
+                                            : "full";
     return submit_and_print(cfg, make_refresh_request(media_, limit_ > 0 ? std::optional(limit_) : std::nullopt,
                                                       requested_by_, refresh::new_uuid(), mode));
   }
@@ -108,8 +111,8 @@ class RollbackCommand final : public Command {
     std::optional<std::string> refusal;
     for (const auto& run : ledger::Ledger(db).runs_with_status(ledger::RunStatus::kRunning)) {
       if (run.lock_scope == scope) {
-        refusal = fmt::format("{} {} of {} is running (phase {}): roll back when it has ended", run.mode, run.refresh_id,
-                              run.media_type, run.phase);
+        refusal = fmt::format("{} {} of {} is running (phase {}): roll back when it has ended", run.mode,
+                              run.refresh_id, run.media_type, run.phase);
       }
     }
     if (!refusal) refusal = refresh::rollback_refusal(db, search, cfg, media);
@@ -117,7 +120,8 @@ class RollbackCommand final : public Command {
       std::cerr << "rollback of " << media_ << " refused: " << *refusal << "\n";
       return 2;
     }
-    return submit_and_print(cfg, make_refresh_request(media_, std::nullopt, requested_by_, refresh::new_uuid(), "rollback"));
+    return submit_and_print(cfg,
+                            make_refresh_request(media_, std::nullopt, requested_by_, refresh::new_uuid(), "rollback"));
   }
 
  private:
@@ -158,6 +162,8 @@ int run_planner(const std::string& config_file) {
 
 std::unique_ptr<Command> make_planner_command(CLI::App& root) { return std::make_unique<PlannerCommand>(root); }
 std::unique_ptr<Command> make_trigger_command(CLI::App& root) { return std::make_unique<TriggerCommand>(root); }
-std::unique_ptr<Command> make_rollback_command(CLI::App& root) { return std::make_unique<RollbackCommand>(root); }
+std::unique_ptr<Command> make_rollback_command(CLI::App& root) {
+  return std::make_unique<RollbackCommand>(root);
+}
 
 }  // namespace datarefresh::planner

@@ -16,11 +16,11 @@
 #include "core/ledger/ledger.h"
 #include "core/metrics/http_support.h"
 #include "core/pg/database.h"
-#include "core/search/client.h"
 #include "core/refresh/kept_generation.h"
 #include "core/refresh/naming.h"
 #include "core/refresh/run_control.h"
 #include "core/refresh/status_view.h"
+#include "core/search/client.h"
 #include "core/service/service_context.h"
 #include "producer/console.h"
 #include "producer/planner.h"
@@ -390,9 +390,14 @@ struct RefreshApi::Impl {
     }
     auto url = "/v1/refreshes/" + request.request_id;
     res.set_header("Location", url);
-    log.warn("rollback requested", {{"refresh_id", request.request_id}, {"media_type", media_name}, {"requested_by", by}});
-    send(res, 202, {{"refresh_id", request.request_id}, {"media_type", media_name}, {"mode", "rollback"},
-                    {"status", "queued"}, {"status_url", url}});
+    log.warn("rollback requested",
+             {{"refresh_id", request.request_id}, {"media_type", media_name}, {"requested_by", by}});
+    send(res, 202,
+         {{"refresh_id", request.request_id},
+          {"media_type", media_name},
+          {"mode", "rollback"},
+          {"status", "queued"},
+          {"status_url", url}});
   }
 
   // Runs a handler, turning ApiError and unexpected exceptions into JSON answers.

@@ -11,9 +11,9 @@
 #include "consumer/coordinator/refresh_driver.h"
 #include "consumer/coordinator/refresh_steps.h"
 #include "consumer/coordinator/shard_jobs_watch.h"
-#include "core/kafka/group_offsets.h"
 #include "core/common/log.h"
 #include "core/common/shutdown.h"
+#include "core/kafka/group_offsets.h"
 #include "core/ledger/ledger.h"
 #include "core/messages/codec.h"
 #include "core/refresh/event_publisher.h"
@@ -149,8 +149,9 @@ struct Coordinator::Impl {
   // The last successful refresh per media type as the ledger remembers it, so the gauge (and the
   // alert on it) survives a coordinator restart.
   void load_last_success(pg::Database& db) {
-    auto rs = db.exec("SELECT media_type, extract(epoch FROM max(finished_at)) FROM datarefresh.runs "
-                      "WHERE status = 'completed' AND mode IN ('full', 'incremental') GROUP BY media_type");
+    auto rs = db.exec(
+        "SELECT media_type, extract(epoch FROM max(finished_at)) FROM datarefresh.runs "
+        "WHERE status = 'completed' AND mode IN ('full', 'incremental') GROUP BY media_type");
     for (const auto& r : rs.rows) {
       if (r[1]) metrics.last_success.Add({{"media_type", r[0].value_or("")}}).Set(std::stod(*r[1]));
     }

@@ -14,12 +14,12 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "consumer/coordinator/sample_steps.h"
 #include "consumer/coordinator/shard_jobs_watch.h"
 #include "consumer/coordinator/table_schema.h"
 #include "core/common/crash_point.h"
 #include "core/common/shutdown.h"
 #include "core/messages/codec.h"
-#include "consumer/coordinator/sample_steps.h"
 #include "core/refresh/incremental.h"
 #include "core/refresh/kept_generation.h"
 #include "core/refresh/naming.h"
@@ -571,8 +571,9 @@ StepResult build_filtered_index(StepContext& c) {
   if (run.mode == "filtered_only") {
     // Built from the live main index: it must hold exactly that index's documents that do not
     // match the sensitive terms, or the alias stays where it is.
-    auto matching = refresh::check(search.count(*run.new_index, nlohmann::json{{"bool", {{"should", sensitive_clauses(c)}}}}),
-                                   "counting the sensitive documents of " + *run.new_index);
+    auto matching =
+        refresh::check(search.count(*run.new_index, nlohmann::json{{"bool", {{"should", sensitive_clauses(c)}}}}),
+                       "counting the sensitive documents of " + *run.new_index);
     if (filtered != main - matching) {
       forget_filtered_task(c);
       throw StepError(fmt::format("the new filtered index {} holds {} documents, but the live main index {} holds {} "
@@ -731,9 +732,10 @@ std::vector<std::string> apply_rows_statements(StepContext& c, const std::string
   std::vector<std::string> out;
   for (const auto& fk : schema.referencing) {
     if (fk.columns.size() != 1 || fk.referenced_columns.size() != 1) continue;
-    out.push_back(fmt::format("DELETE FROM {} AS r WHERE r.{} IN (SELECT l.{} FROM {} AS l JOIN {} AS x ON x.id = l.id)",
-                              pg::Identifier(fk.table).quoted(), pg::Identifier(fk.columns[0]).quoted(),
-                              pg::Identifier(fk.referenced_columns[0]).quoted(), live.quoted(), removals));
+    out.push_back(
+        fmt::format("DELETE FROM {} AS r WHERE r.{} IN (SELECT l.{} FROM {} AS l JOIN {} AS x ON x.id = l.id)",
+                    pg::Identifier(fk.table).quoted(), pg::Identifier(fk.columns[0]).quoted(),
+                    pg::Identifier(fk.referenced_columns[0]).quoted(), live.quoted(), removals));
   }
   out.push_back("DELETE FROM " + live.quoted() + " AS l USING " + removals + " AS x WHERE l.id = x.id");
   std::vector<std::string> sets, tcols;
@@ -746,11 +748,12 @@ std::vector<std::string> apply_rows_statements(StepContext& c, const std::string
   // give up their old value (NULL where the column allows it, else a value no row has), so the
   // UPDATE that follows only ever writes keys nobody holds.
   for (const auto& s : release_unique_keys_sql(c, live, source)) out.push_back(s);
-  out.push_back(fmt::format("UPDATE {} AS l SET {} FROM {} AS t WHERE l.id = t.id", live.quoted(), fmt::join(sets, ", "),
-                            source));
-  out.push_back(fmt::format("INSERT INTO {} (id, {}) SELECT t.id, {} FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM {} AS l "
-                            "WHERE l.id = t.id)",
-                            live.quoted(), fmt::join(cols, ", "), fmt::join(tcols, ", "), source, live.quoted()));
+  out.push_back(fmt::format("UPDATE {} AS l SET {} FROM {} AS t WHERE l.id = t.id", live.quoted(),
+                            fmt::join(sets, ", "), source));
+  out.push_back(
+      fmt::format("INSERT INTO {} (id, {}) SELECT t.id, {} FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM {} AS l "
+                  "WHERE l.id = t.id)",
+                  live.quoted(), fmt::join(cols, ", "), fmt::join(tcols, ", "), source, live.quoted()));
   if (schema.id_sequence) {
     out.push_back(fmt::format("SELECT setval({}, GREATEST((SELECT COALESCE(max(id), 0) FROM {}), (SELECT last_value FROM "
                               "{})), true)",
@@ -771,8 +774,9 @@ std::vector<std::string> apply_rows_statements(StepContext& c, const std::string
 
 std::vector<std::string> apply_delta_statements(StepContext& c) {
   const auto live = pg::Identifier(c.media.table, "table name");
-  return apply_rows_statements(c, refresh::temp_table(live).quoted(), refresh::delete_table(live).quoted(),
-                               [](const std::string& extra) { return refresh::temp_table(pg::Identifier(extra)).quoted(); });
+  return apply_rows_statements(
+      c, refresh::temp_table(live).quoted(), refresh::delete_table(live).quoted(),
+      [](const std::string& extra) { return refresh::temp_table(pg::Identifier(extra)).quoted(); });
 }
 
 StepResult promote_table(StepContext& c) {
@@ -804,13 +808,15 @@ StepResult promote_table(StepContext& c) {
     }
     for (auto& s : apply_delta_statements(c)) statements.push_back(std::move(s));
   } else {
-    for (auto& s : promotion_statements(tables, keep ? std::optional<std::string>(refresh::kKeptSchema) : std::nullopt)) {
+    for (auto& s :
+         promotion_statements(tables, keep ? std::optional<std::string>(refresh::kKeptSchema) : std::nullopt)) {
       statements.push_back(std::move(s));
     }
   }
   if (keep) {
-    statements.push_back(refresh::record_kept_sql(c.media, run.refresh_id, run.mode, run.old_index, run.old_filtered_index,
-                                                  live_schema, c.services.config.refresh.keep_previous));
+    statements.push_back(refresh::record_kept_sql(c.media, run.refresh_id, run.mode, run.old_index,
+                                                  run.old_filtered_index, live_schema,
+                                                  c.services.config.refresh.keep_previous));
   }
   // The indices of what was kept before: the cleanup deletes them.
   nlohmann::json discarded = nlohmann::json::array();
@@ -880,7 +886,8 @@ StepResult promote_aliases(StepContext& c) {
   c.enter_phase("promoting_aliases");
   auto started = Clock::now();
   std::vector<search::AliasAction> actions;
-  std::vector<std::pair<std::string, std::string>> pairs{{*run.alias, *run.new_index}};  // a sample's: the staging alias
+  std::vector<std::pair<std::string, std::string>> pairs{
+      {*run.alias, *run.new_index}};  // a sample's: the staging alias
   if (c.services.config.refresh.filtered_index.enabled && run.mode != "sample") {
     pairs.emplace_back(*run.filtered_alias, *run.filtered_index);
   }
@@ -937,7 +944,8 @@ StepResult clean_up(StepContext& c) {
   }
   std::set<std::string> discarded;  // what was kept before this promotion replaced it
   if (auto promoted = c.ledger.step_details(run.refresh_id, "promote_table")) {
-    for (const auto& i : promoted->value("discarded_kept_indices", nlohmann::json::array())) discarded.insert(i.get<std::string>());
+    for (const auto& i : promoted->value("discarded_kept_indices", nlohmann::json::array()))
+      discarded.insert(i.get<std::string>());
   }
   std::vector<std::string> deleted;
   auto indices = refresh::check(search.cat_indices(), "listing indices");
@@ -996,8 +1004,9 @@ StepResult complete(StepContext& c) {
   r.documents_indexed = verify.value("indexed", std::int64_t{0});
   if (run.mode == "filtered_only") r.documents_indexed = filtered.value("documents", std::int64_t{0});
   if (run.mode == "sample") {
-    r.documents_indexed =
-        c.ledger.step_details(run.refresh_id, "sample_index").value_or(nlohmann::json::object()).value("documents", std::int64_t{0});
+    r.documents_indexed = c.ledger.step_details(run.refresh_id, "sample_index")
+                              .value_or(nlohmann::json::object())
+                              .value("documents", std::int64_t{0});
   }
   r.dead_lettered = verify.value("dead_lettered", std::int64_t{0});
   r.filtered_out = filtered.value("filtered_out", std::int64_t{0});
@@ -1046,12 +1055,12 @@ StepResult complete(StepContext& c) {
 refresh::KeptGeneration kept_to_restore(StepContext& c) {
   const auto& run = c.run;
   auto kept = refresh::read_kept(c.db, c.media.name);
-  const std::string expected =
-      c.ledger.step_details(run.refresh_id, "preflight").value_or(nlohmann::json::object()).value("kept_refresh_id", "");
+  const std::string expected = c.ledger.step_details(run.refresh_id, "preflight")
+                                   .value_or(nlohmann::json::object())
+                                   .value("kept_refresh_id", "");
   if (!kept || kept->refresh_id != expected) {
     throw StepError(fmt::format("the generation of {} kept by refresh {} is no longer kept{}: nothing was changed",
-                                c.media.name, expected,
-                                kept ? " (refresh " + kept->refresh_id + " replaced it)" : ""),
+                                c.media.name, expected, kept ? " (refresh " + kept->refresh_id + " replaced it)" : ""),
                     false);
   }
   return *kept;
@@ -1064,7 +1073,8 @@ StepResult verify_kept(StepContext& c) {
   c.enter_phase("verifying");
   auto started = Clock::now();
   auto kept = kept_to_restore(c);
-  auto problems = refresh::kept_problems(c.db, c.services.search, kept, c.services.config.refresh.filtered_index.enabled);
+  auto problems =
+      refresh::kept_problems(c.db, c.services.search, kept, c.services.config.refresh.filtered_index.enabled);
   if (!problems.empty()) {
     throw StepError(fmt::format("the generation of {} kept by refresh {} cannot be restored: {}; nothing was changed",
                                 c.media.name, kept.refresh_id, fmt::join(problems, "; ")),
@@ -1100,7 +1110,8 @@ StepResult restore_table(StepContext& c) {
   crash_point("coordinator.before_restore_table");
   c.db.transact(
       [&](pg::Database& tx) {
-        if (ledger::Ledger(tx).cancel_requested_for_update(run.refresh_id)) throw refresh::CancelRequested(run.refresh_id);
+        if (ledger::Ledger(tx).cancel_requested_for_update(run.refresh_id))
+          throw refresh::CancelRequested(run.refresh_id);
         // The kept record, locked: the sweeper deletes it only through this row.
         // An expired one may be the sweeper's to delete at any moment: never restored.
         if (!tx.query_value("SELECT 1 FROM datarefresh.kept WHERE media_type = $1 AND refresh_id = $2::uuid AND "
@@ -1112,14 +1123,14 @@ StepResult restore_table(StepContext& c) {
         }
         auto locked = Clock::now();
         for (const auto& s : statements) tx.exec(s);
-        ledger::Ledger(tx).mark_step(run.refresh_id, "restore_table", seconds_since(started),
-                                     {{"statements", statements.size()},
-                                      {"lock_seconds", seconds_since(locked)},
-                                      {"kept_mode", kept.mode}});
+        ledger::Ledger(tx).mark_step(
+            run.refresh_id, "restore_table", seconds_since(started),
+            {{"statements", statements.size()}, {"lock_seconds", seconds_since(locked)}, {"kept_mode", kept.mode}});
       },
       pg::TransactionOptions{c.services.config.postgres.lock_timeout, 10});
   crash_point("coordinator.after_restore_table");
-  c.log.info("kept tables restored", {{"refresh_id", run.refresh_id}, {"kept_by", kept.refresh_id}, {"mode", kept.mode}});
+  c.log.info("kept tables restored",
+             {{"refresh_id", run.refresh_id}, {"kept_by", kept.refresh_id}, {"mode", kept.mode}});
   return StepResult::kDone;
 }
 

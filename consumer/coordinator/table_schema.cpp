@@ -252,7 +252,8 @@ std::vector<std::string> restore_statements(const std::vector<TableSchema>& live
   const auto fks = involved_foreign_keys(schemas);
   for (const auto& fk : fks) s.push_back(fmt::format("ALTER TABLE {} DROP CONSTRAINT {}", q(fk.table), q(fk.name)));
   for (const auto& t : live) s.push_back("DROP TABLE " + q(t.table));
-  for (const auto& t : live) s.push_back(fmt::format("ALTER TABLE {}.{} SET SCHEMA {}", q(kept_schema), q(t.table), q(live_schema)));
+  for (const auto& t : live)
+    s.push_back(fmt::format("ALTER TABLE {}.{} SET SCHEMA {}", q(kept_schema), q(t.table), q(live_schema)));
   recreate_foreign_keys(s, fks, refreshed);
   return s;
 }

@@ -108,8 +108,9 @@ void check_cross_key_rules(const Config& c, detail::LoadContext& ctx) {
   std::map<std::string, std::string> aliases;  // alias -> key that uses it
   for (const auto& [name, media] : c.media_types) {
     const std::string staging = media.staging_alias_name();
-    for (const auto& [field, alias] : {std::pair{"alias", &media.alias}, std::pair{"filtered_alias", &media.filtered_alias},
-                                       std::pair{"staging_alias", &staging}}) {
+    for (const auto& [field, alias] :
+         {std::pair{"alias", &media.alias}, std::pair{"filtered_alias", &media.filtered_alias},
+          std::pair{"staging_alias", &staging}}) {
       std::string key = fmt::format("media_types.{}.{}", name, field);
       auto [it, inserted] = aliases.emplace(*alias, key);
       if (!inserted) {

@@ -742,9 +742,12 @@ const KeyTable<Config>& root_keys() {
     t.push_back(str<O>("refresh.index_settings_dir", "schemas", "Directory of the <media>.index.json files.", DR_AT(refresh.index_settings_dir),
                        check_not_empty));
 
-    Key<O> media{.path = "media_types", .type = "map (name -> media type)",
-                 .doc = "Media types; each: table, index_settings, number_of_shards, alias, filtered_alias, staging_alias, schedule, "
-                        "incremental_schedule, extra_tables."};
+    Key<O> media{.path = "media_types",
+                 .type = "map (name -> media type)",
+                 .doc =
+                     "Media types; each: table, index_settings, number_of_shards, alias, filtered_alias, "
+                     "staging_alias, schedule, "
+                     "incremental_schedule, extra_tables."};
     media.has_default = true;
     media.default_yaml = kDefaultMediaTypes;
     media.container = true;

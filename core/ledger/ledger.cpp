@@ -235,7 +235,8 @@ CancelOutcome Ledger::request_cancel(const std::string& refresh_id, const std::s
       "UPDATE datarefresh.runs SET cancel_requested_at = coalesce(cancel_requested_at, now()), "
       "cancel_requested_by = coalesce(cancel_requested_by, $2), updated_at = now() "
       "WHERE refresh_id = $1::uuid AND status = 'running' "
-      "AND phase NOT IN ('promoting_table', 'promoting_aliases', 'cleaning_up', 'restoring_table') RETURNING refresh_id",
+      "AND phase NOT IN ('promoting_table', 'promoting_aliases', 'cleaning_up', 'restoring_table') RETURNING "
+      "refresh_id",
       {refresh_id, requested_by});
   auto now = run(refresh_id);
   if (!rs.empty()) return {CancelOutcome::Kind::kAccepted, now};

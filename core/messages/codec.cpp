@@ -400,7 +400,9 @@ struct Tag {};
 std::string resolved_mode(const Reader& r) {
   std::string mode = r.optional_string("mode").value_or("full");
   if (mode != "full" && mode != "incremental" && !is_maintenance_mode(mode)) {
-    r.fail("mode", fmt::format("must be \"full\", \"incremental\", \"filtered_only\", \"sample\" or \"rollback\", got \"{}\"", mode));
+    r.fail("mode",
+           fmt::format("must be \"full\", \"incremental\", \"filtered_only\", \"sample\" or \"rollback\", got \"{}\"",
+                       mode));
   }
   return mode;
 }

@@ -52,8 +52,12 @@ nlohmann::json KeptGeneration::to_json() const {
           {"expired", expired}};
 }
 
-std::string kept_table(const std::string& table) { return kept_name(table, ""); }
-std::string added_rows_table(const std::string& table) { return kept_name(table, "__added"); }
+std::string kept_table(const std::string& table) {
+  return kept_name(table, "");
+}
+std::string added_rows_table(const std::string& table) {
+  return kept_name(table, "__added");
+}
 
 std::optional<KeptGeneration> read_kept(pg::Database& db, const std::string& media_type) {
   auto all = read(db.exec_params(std::string("SELECT ") + kKeptColumns + " FROM datarefresh.kept WHERE media_type = $1",
@@ -74,10 +78,13 @@ std::vector<std::string> discard_kept_sql(const config::MediaTypeConfig& media) 
   return out;
 }
 
-std::string record_kept_sql(const config::MediaTypeConfig& media, const std::string& refresh_id, const std::string& mode,
-                            const std::optional<std::string>& index, const std::optional<std::string>& filtered_index,
-                            const std::string& live_schema, Duration keep) {
-  auto literal_or_null = [](const std::optional<std::string>& v) { return v ? pg::quote_literal(*v) : std::string("NULL"); };
+std::string record_kept_sql(const config::MediaTypeConfig& media, const std::string& refresh_id,
+                            const std::string& mode, const std::optional<std::string>& index,
+                            const std::optional<std::string>& filtered_index, const std::string& live_schema,
+                            Duration keep) {
+  auto literal_or_null = [](const std::optional<std::string>& v) {
+    return v ? pg::quote_literal(*v) : std::string("NULL");
+  };
   const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(keep).count();
   return fmt::format(
       "INSERT INTO datarefresh.kept (media_type, refresh_id, mode, index_name, filtered_index, live_schema, tables, "
@@ -91,12 +98,14 @@ std::vector<std::string> keep_incremental_sql(const config::MediaTypeConfig& med
                                               const std::string& deletes) {
   const auto live = pg::Identifier(media.table, "table name").quoted();
   std::vector<std::string> out{"CREATE SCHEMA IF NOT EXISTS " + pg::Identifier(kKeptSchema).quoted()};
-  out.push_back(fmt::format("CREATE TABLE {} AS SELECT l.* FROM {} AS l WHERE l.id IN (SELECT id FROM {} UNION ALL "
-                            "SELECT id FROM {})",
-                            kept_table(media.table), live, temp, deletes));
-  out.push_back(fmt::format("CREATE TABLE {} AS SELECT t.id FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM {} AS l "
-                            "WHERE l.id = t.id)",
-                            added_rows_table(media.table), temp, live));
+  out.push_back(
+      fmt::format("CREATE TABLE {} AS SELECT l.* FROM {} AS l WHERE l.id IN (SELECT id FROM {} UNION ALL "
+                  "SELECT id FROM {})",
+                  kept_table(media.table), live, temp, deletes));
+  out.push_back(
+      fmt::format("CREATE TABLE {} AS SELECT t.id FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM {} AS l "
+                  "WHERE l.id = t.id)",
+                  added_rows_table(media.table), temp, live));
   for (const auto& extra : media.extra_tables) {
     out.push_back(fmt::format("CREATE TABLE {} AS SELECT * FROM {}", kept_table(extra.downstream),
                               pg::Identifier(extra.downstream, "table name").quoted()));
@@ -106,9 +115,10 @@ std::vector<std::string> keep_incremental_sql(const config::MediaTypeConfig& med
 
 std::string live_schema_of(pg::Database& db, const config::MediaTypeConfig& media) {
   return db
-      .query_value("SELECT n.nspname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = "
-                   "to_regclass($1)",
-                   {pg::Identifier(media.table, "table name").quoted()})
+      .query_value(
+          "SELECT n.nspname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = "
+          "to_regclass($1)",
+          {pg::Identifier(media.table, "table name").quoted()})
       .value_or("public");
 }
 
@@ -175,8 +185,9 @@ std::vector<std::string> delete_kept(pg::Database& db, search::Client& search, c
   if (!problems.empty()) return problems;  // the record stays, so the indices are tried again
   db.transact([&](pg::Database& tx) {
     // Only the generation read: a promotion may have replaced it meanwhile.
-    auto mine = tx.query_value("SELECT 1 FROM datarefresh.kept WHERE media_type = $1 AND refresh_id = $2::uuid FOR UPDATE",
-                               {media.name, kept.refresh_id});
+    auto mine =
+        tx.query_value("SELECT 1 FROM datarefresh.kept WHERE media_type = $1 AND refresh_id = $2::uuid FOR UPDATE",
+                       {media.name, kept.refresh_id});
     if (!mine) return;
     for (const auto& s : discard_kept_sql(media)) tx.exec(s);
   });

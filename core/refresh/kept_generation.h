@@ -47,9 +47,10 @@ std::vector<KeptGeneration> read_all_kept(pg::Database& db);
 std::vector<std::string> discard_kept_sql(const config::MediaTypeConfig& media);
 
 // The statement that records what the promotion keeps, kept for `keep` from now.
-std::string record_kept_sql(const config::MediaTypeConfig& media, const std::string& refresh_id, const std::string& mode,
-                            const std::optional<std::string>& index, const std::optional<std::string>& filtered_index,
-                            const std::string& live_schema, Duration keep);
+std::string record_kept_sql(const config::MediaTypeConfig& media, const std::string& refresh_id,
+                            const std::string& mode, const std::optional<std::string>& index,
+                            const std::optional<std::string>& filtered_index, const std::string& live_schema,
+                            Duration keep);
 
 // An incremental promotion's keep, before its live statements: the live rows it will replace or
 // remove (ids in `temp` or `deletes`), the ids it will add, and the extra tables as they are.

@@ -52,12 +52,9 @@ TEST(ConsoleInABrowser, ShowsARefreshRequestedFromThePageMovingToItsReportAndRef
   o.seed = 20261207;
   // Small shards and bulks, each bulk answered after 150 ms: about 10 s of indexing to watch.
   o.devsearch_args = {"--latency", "150ms"};
-  o.env = {{"DATAREFRESH_REFRESH_ROWS_PER_SHARD", "300"},
-           {"DATAREFRESH_SEARCH_BULK_MAX_DOCS", "50"},
-           {"DATAREFRESH_SEARCH_BULK_CONCURRENCY", "1"},
-           {"DATAREFRESH_LOGGING_FORMAT", "json"},
-           {"DATAREFRESH_REFRESH_KEEP_PREVIOUS", "1h"},
-           {"DATAREFRESH_HTTP_TOKEN", kToken}};
+  o.env = {{"DATAREFRESH_REFRESH_ROWS_PER_SHARD", "300"}, {"DATAREFRESH_SEARCH_BULK_MAX_DOCS", "50"},
+           {"DATAREFRESH_SEARCH_BULK_CONCURRENCY", "1"},  {"DATAREFRESH_LOGGING_FORMAT", "json"},
+           {"DATAREFRESH_REFRESH_KEEP_PREVIOUS", "1h"},   {"DATAREFRESH_HTTP_TOKEN", kToken}};
   demo::DevStack stack(o);
   std::cout << "service logs: " << stack.run_dir().string() << " (kept if the test fails)\n";
   stack.start_infrastructure();

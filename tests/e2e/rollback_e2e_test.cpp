@@ -10,12 +10,11 @@
 #include <set>
 #include <thread>
 
-#include <unistd.h>
-
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include "core/ledger/ledger.h"
 #include "core/pg/database.h"
@@ -46,8 +45,7 @@ class RollbackEndToEnd : public ::testing::Test {
     o.image_rows = 2500;
     o.audio_rows = 300;
     o.seed = 20261207;
-    run_dir_ = std::filesystem::temp_directory_path() /
-               ("datarefresh-rollback-terms-" + std::to_string(::getpid()));
+    run_dir_ = std::filesystem::temp_directory_path() / ("datarefresh-rollback-terms-" + std::to_string(::getpid()));
     std::filesystem::create_directories(run_dir_);
     terms_file_ = run_dir_ / "sensitive_terms.txt";
     std::filesystem::copy_file(demo::DevStack::find_source_dir() / "devstack" / "datagen" / "sensitive_terms.txt",
@@ -88,7 +86,8 @@ class RollbackEndToEnd : public ::testing::Test {
   static Generation live(const std::string& media) {
     Generation g;
     auto db = api();
-    for (const auto& r : db.exec("SELECT id::text, row_to_json(t)::text FROM " + media + " AS t").rows) g.rows[*r[0]] = *r[1];
+    for (const auto& r : db.exec("SELECT id::text, row_to_json(t)::text FROM " + media + " AS t").rows)
+      g.rows[*r[0]] = *r[1];
     g.index = fault::alias_target(*stack_, media);
     g.filtered_index = fault::alias_target(*stack_, media + "-filtered");
     g.documents = documents(media);
@@ -143,8 +142,9 @@ TEST_F(RollbackEndToEnd, ARollbackAfterAFullRefreshRestoresTheTableAndIndicesOfB
   const auto before = live("image");
   ASSERT_GT(before.rows.size(), 1000u);
   auto up = pg::Database::connect(stack_->catalog_db_options());
-  up.exec("UPDATE image SET title = coalesce(title, '') || ' (second)' WHERE identifier IN (SELECT identifier FROM "
-          "image ORDER BY identifier LIMIT 40)");
+  up.exec(
+      "UPDATE image SET title = coalesce(title, '') || ' (second)' WHERE identifier IN (SELECT identifier FROM "
+      "image ORDER BY identifier LIMIT 40)");
   up.exec("DELETE FROM image WHERE identifier IN (SELECT identifier FROM image ORDER BY identifier DESC LIMIT 15)");
   auto second = run_to_end("image", "full");
   ASSERT_EQ(second.status, ledger::RunStatus::kCompleted) << second.error.value_or("");
@@ -188,9 +188,11 @@ TEST_F(RollbackEndToEnd, ARollbackAfterAnIncrementalRefreshRestoresTheRowsItChan
   up.exec("UPDATE image SET title = coalesce(title, '') || ' (revised)', updated_on = now() WHERE identifier IN " +
           pick(100, 20));
   up.exec("UPDATE image SET standardized_popularity = 0.5 WHERE identifier IN " + pick(300, 10));  // silent
-  up.exec("INSERT INTO image SELECT (jsonb_populate_record(NULL::image, to_jsonb(i) || jsonb_build_object('identifier', "
-          "gen_random_uuid(), 'url', i.url || '?copy', 'foreign_identifier', i.foreign_identifier || '-copy', "
-          "'updated_on', now()))).* FROM image AS i WHERE identifier IN " + pick(500, 12));
+  up.exec(
+      "INSERT INTO image SELECT (jsonb_populate_record(NULL::image, to_jsonb(i) || jsonb_build_object('identifier', "
+      "gen_random_uuid(), 'url', i.url || '?copy', 'foreign_identifier', i.foreign_identifier || '-copy', "
+      "'updated_on', now()))).* FROM image AS i WHERE identifier IN " +
+      pick(500, 12));
   up.exec("DELETE FROM image WHERE identifier IN " + pick(700, 8));
   auto incremental = run_to_end("image", "incremental");
   ASSERT_EQ(incremental.status, ledger::RunStatus::kCompleted) << incremental.error.value_or("");
@@ -202,8 +204,8 @@ TEST_F(RollbackEndToEnd, ARollbackAfterAnIncrementalRefreshRestoresTheRowsItChan
   // one finishes the rollback.
   stack_->start_coordinator({{"DATAREFRESH_CRASH_AT", "coordinator.after_restore_table"}});
   auto id = stack_->trigger("image", std::nullopt, "rollback");
-  ASSERT_TRUE(fault::died_at(*stack_, *stack_->coordinator(), "coordinator", "coordinator.after_restore_table",
-                                       seconds(120)));
+  ASSERT_TRUE(
+      fault::died_at(*stack_, *stack_->coordinator(), "coordinator", "coordinator.after_restore_table", seconds(120)));
   {
     auto db = api();
     auto run = *ledger::Ledger(db).run(id);
@@ -264,7 +266,8 @@ TEST_F(RollbackEndToEnd, AFilteredOnlyRunAppliesNewSensitiveTermsToTheLiveIndex)
   for (const auto& [id, _] : after.filtered_documents) got.insert(id);
   EXPECT_EQ(got, want);
   EXPECT_LT(want.size(), before.filtered_documents.size()) << "the new term matches documents";
-  EXPECT_EQ(run.report["filtered_out"].get<std::int64_t>(), static_cast<std::int64_t>(after.documents.size() - want.size()));
+  EXPECT_EQ(run.report["filtered_out"].get<std::int64_t>(),
+            static_cast<std::int64_t>(after.documents.size() - want.size()));
 }
 
 TEST_F(RollbackEndToEnd, AnIncompleteKeptGenerationIsRefusedAndAnExpiredOneIsSwept) {

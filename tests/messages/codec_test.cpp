@@ -150,7 +150,8 @@ TEST(Codec, AnUnknownModeIsRejectedNamingTheAllowedOnes) {
   plan["mode"] = "auto";
   DecodeResult<RefreshPlanned> p = decode<RefreshPlanned>(plan.dump());
   ASSERT_FALSE(p.ok());
-  EXPECT_EQ(p.error().message, "refresh.planned: field mode must be \"full\", \"incremental\", \"filtered_only\", \"sample\" or "
+  EXPECT_EQ(p.error().message,
+            "refresh.planned: field mode must be \"full\", \"incremental\", \"filtered_only\", \"sample\" or "
             "\"rollback\", got \"auto\"");
   auto failed = nlohmann::json::parse(encode(sample_refresh_failed()));
   failed["mode"] = 3;

@@ -102,7 +102,8 @@ TEST(SlackMessage, AMaintenanceRunIsNamedForWhatItDid) {
                 ":white_check_mark: [staging] image rollback `0b7e6f5c-1111-4222-8333-444455556666` completed", 0),
             0u);
   e.mode = "filtered_only";
-  EXPECT_NE((*slack_message(e, NotifyLevel::kInfo, "staging"))["text"].get<std::string>().find("image filtered index rebuild `"),
+  EXPECT_NE((*slack_message(e, NotifyLevel::kInfo, "staging"))["text"].get<std::string>().find(
+                "image filtered index rebuild `"),
             std::string::npos);
 }
 
