@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <thread>
@@ -134,6 +135,12 @@ TEST_F(RollbackEndToEnd, ARollbackWithNothingKeptIsRefusedWithItsReason) {
   EXPECT_EQ(run.status, ledger::RunStatus::kRefused);
   EXPECT_NE(run.error.value_or("").find("nothing of audio is kept to roll back to"), std::string::npos)
       << run.error.value_or("");
+  // The command line refuses it before sending anything, saying why, with exit code 2.
+  auto cli = stack_->spawn({"rollback", "audio", "--config", stack_->config_file().string()}, "rollback-cli");
+  EXPECT_EQ(cli.wait_for(seconds(60)), std::optional<int>(2));
+  std::ifstream log(stack_->run_dir() / "rollback-cli.log");
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("rollback of audio refused: nothing of audio is kept to roll back to"), std::string::npos) << text;
 }
 
 TEST_F(RollbackEndToEnd, ARollbackAfterAFullRefreshRestoresTheTableAndIndicesOfBefore) {
