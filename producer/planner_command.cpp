@@ -34,8 +34,8 @@ class TriggerCommand final : public Command {
       : Command(root.add_subcommand("trigger", "Request a refresh of one media type; prints the refresh id")) {
     sub_->add_option("media_type", media_, "Media type to refresh (image, audio, ...)")->required();
     sub_->add_option("-c,--config", config_, "Configuration file")->required()->check(CLI::ExistingFile);
-    auto* limit =
-        sub_->add_option("--limit", limit_, "Copy at most this many rows (ORDER BY identifier LIMIT n)")->check(CLI::PositiveNumber);
+    auto* limit = sub_->add_option("--limit", limit_, "Copy at most this many rows (ORDER BY identifier LIMIT n)")
+                      ->check(CLI::PositiveNumber);
     sub_->add_option("--requested-by", requested_by_, "Who asks (shown in the ledger and events)");
     auto* full = sub_->add_flag("--full", full_,
                                 "Rebuild everything: copy the whole upstream table and index every row (the default)");

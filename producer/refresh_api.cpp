@@ -172,9 +172,10 @@ struct RefreshApi::Impl {
       if (o.contains("sample")) {
         const auto& s = o["sample"];
         if (!s.is_object() || s.size() != 1 || !(s.contains("percent") || s.contains("rows"))) {
-          throw ApiError{400, "options.sample must be {\"percent\": x} (above 0, at most 100) or {\"rows\": n} (at "
-                              "least 1), one of them, got " +
-                                  s.dump()};
+          throw ApiError{400,
+                         "options.sample must be {\"percent\": x} (above 0, at most 100) or {\"rows\": n} (at "
+                         "least 1), one of them, got " +
+                             s.dump()};
         }
         if (s.contains("percent")) {
           const auto& p = s["percent"];

@@ -30,8 +30,9 @@ messages::RefreshRequested make_refresh_request(const std::string& media_type, s
 }
 
 std::optional<SampleSize> parse_sample_size(std::string_view text, std::string& error) {
-  const std::string hint = "write a percentage of the live index such as 10% (above 0, at most 100) or a number of "
-                           "documents such as 5000";
+  const std::string hint =
+      "write a percentage of the live index such as 10% (above 0, at most 100) or a number of "
+      "documents such as 5000";
   std::string t(text);
   const bool percent = !t.empty() && t.back() == '%';
   if (percent) t.pop_back();

@@ -18,7 +18,9 @@ namespace {
 using refresh::StepError;
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 // More distinct providers or sources than this is not a catalog this step was written for: the
 // terms aggregation would leave buckets out (sum_other_doc_count), and the sample is refused.
@@ -29,8 +31,12 @@ __extension__ typedef __int128 Wide;
 
 constexpr const char* kPlanStep = "sample_index:plan";
 
-std::string task_step(std::size_t group) { return fmt::format("sample_index:task:{}", group); }
-std::string group_step(std::size_t group) { return fmt::format("sample_index:group:{}", group); }
+std::string task_step(std::size_t group) {
+  return fmt::format("sample_index:task:{}", group);
+}
+std::string group_step(std::size_t group) {
+  return fmt::format("sample_index:group:{}", group);
+}
 
 // The query of one group: the documents whose field holds `value`, or (null) those without it.
 nlohmann::json group_query(const std::string& field, const nlohmann::json& value) {
@@ -46,9 +52,10 @@ std::string group_name(const nlohmann::json& value) {
 // copied in part cannot be completed by copying it again (max_docs takes the first documents the
 // engine reads, which need not be the same ones), so the copies start over on the next attempt.
 void start_over(StepContext& c) {
-  c.db.exec_params("DELETE FROM datarefresh.steps WHERE refresh_id = $1::uuid AND (step LIKE 'sample_index:task:%' OR "
-                   "step LIKE 'sample_index:group:%')",
-                   {c.run.refresh_id});
+  c.db.exec_params(
+      "DELETE FROM datarefresh.steps WHERE refresh_id = $1::uuid AND (step LIKE 'sample_index:task:%' OR "
+      "step LIKE 'sample_index:group:%')",
+      {c.run.refresh_id});
   auto d = c.services.search.delete_index(*c.run.new_index);
   if (!d.ok() && d.error().http_status != 404) refresh::check(d, "deleting " + *c.run.new_index);
 }
@@ -86,7 +93,8 @@ nlohmann::json plan_sample(StepContext& c) {
                     false);
   }
   const nlohmann::json none = {{"bool", {{"must_not", nlohmann::json::array({{{"exists", {{"field", field}}}}})}}}};
-  auto without = refresh::check(search.count(source, none), "counting the documents of " + source + " without " + field);
+  auto without =
+      refresh::check(search.count(source, none), "counting the documents of " + source + " without " + field);
   std::vector<nlohmann::json> values;
   std::vector<std::int64_t> counts;
   for (const auto& [value, n] : terms.buckets) {
@@ -115,12 +123,17 @@ nlohmann::json plan_sample(StepContext& c) {
   for (std::size_t i = 0; i < values.size(); ++i) {
     groups.push_back({{"value", values[i]}, {"documents", counts[i]}, {"quota", quotas[i]}});
   }
-  nlohmann::json plan = {{"source_index", source}, {"by", field}, {"total", total}, {"target", target}, {"groups", groups}};
+  nlohmann::json plan = {
+      {"source_index", source}, {"by", field}, {"total", total}, {"target", target}, {"groups", groups}};
   if (percent) plan["percent"] = *percent;
   if (rows) plan["rows"] = *rows;
   c.ledger.mark_step(run.refresh_id, kPlanStep, 0, plan);
-  c.log.info("sample planned", {{"refresh_id", run.refresh_id}, {"source_index", source}, {"by", field},
-                                {"documents", total}, {"target", target}, {"values", values.size()}});
+  c.log.info("sample planned", {{"refresh_id", run.refresh_id},
+                                {"source_index", source},
+                                {"by", field},
+                                {"documents", total},
+                                {"target", target},
+                                {"values", values.size()}});
   return plan;
 }
 
@@ -142,7 +155,8 @@ void wait_for_group(StepContext& c, std::size_t i, const std::string& task) {
       if (status.value().error || !status.value().failures.empty()) {
         std::string why = status.value().error.value_or(status.value().failures.front());
         start_over(c);
-        throw StepError(fmt::format("the sample reindex of group {} failed: {}; starting the sample again", i, why), true);
+        throw StepError(fmt::format("the sample reindex of group {} failed: {}; starting the sample again", i, why),
+                        true);
       }
       return;
     }
@@ -274,8 +288,8 @@ StepResult build_sample_index(StepContext& c) {
   if (plan.contains("percent")) details["percent"] = plan["percent"];
   if (plan.contains("rows")) details["rows"] = plan["rows"];
   c.ledger.mark_step(run.refresh_id, "sample_index", seconds_since(started), details);
-  c.log.info("sample index built", {{"refresh_id", run.refresh_id}, {"index", *run.new_index},
-                                    {"documents", documents}, {"by", field}});
+  c.log.info("sample index built",
+             {{"refresh_id", run.refresh_id}, {"index", *run.new_index}, {"documents", documents}, {"by", field}});
   return StepResult::kDone;
 }
 

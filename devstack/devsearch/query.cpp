@@ -248,7 +248,8 @@ bool check_terms_field(const Mapping& mapping, const std::string& field) {
         "Text fields are not optimised for operations that require per-document field data like aggregations and "
         "sorting, so these operations are disabled by default. Please use a keyword field instead. Alternatively, set "
         "fielddata=true on [" +
-        field + "] in order to load field data by uninverting the inverted index. Note that this can use significant memory.";
+        field +
+        "] in order to load field data by uninverting the inverted index. Note that this can use significant memory.";
     nlohmann::ordered_json cause = {{"type", "illegal_argument_exception"}, {"reason", reason}};
     nlohmann::ordered_json body;
     body["error"]["root_cause"] = nlohmann::ordered_json::array({cause});
@@ -287,8 +288,10 @@ std::vector<nlohmann::json> terms_keys(const Mapping& mapping, const std::string
     } else {
       auto n = indexed_number(*r.field, *v);
       if (!n) continue;
-      if (r.field->kind == FieldKind::kFloat) key = *n;
-      else key = static_cast<std::int64_t>(*n);
+      if (r.field->kind == FieldKind::kFloat)
+        key = *n;
+      else
+        key = static_cast<std::int64_t>(*n);
     }
     if (std::find(out.begin(), out.end(), key) == out.end()) out.push_back(std::move(key));
   }

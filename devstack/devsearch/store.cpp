@@ -1452,7 +1452,8 @@ std::vector<TermsAgg> parse_terms_aggs(const nlohmann::json& body) {
   const char* key = body.contains("aggs") ? "aggs" : "aggregations";
   if (!body.contains(key)) return out;
   const auto& aggs = body[key];
-  if (!aggs.is_object()) throw parsing_error("Expected [START_OBJECT] under [" + std::string(key) + "], but got a value");
+  if (!aggs.is_object())
+    throw parsing_error("Expected [START_OBJECT] under [" + std::string(key) + "], but got a value");
   for (const auto& [name, def] : aggs.items()) {
     if (!def.is_object()) {
       throw parsing_error("Expected [START_OBJECT] under [" + name + "], but got a value in [" + name + "]");
@@ -1474,13 +1475,16 @@ std::vector<TermsAgg> parse_terms_aggs(const nlohmann::json& body) {
       if (!spec.is_object()) throw parsing_error("[terms] expects an object in [" + name + "]");
       for (const auto& [param, value] : spec.items()) {
         if (param == "field") {
-          if (!value.is_string()) throw parsing_error("[terms] field doesn't support values of type: " + std::string(value.type_name()));
+          if (!value.is_string())
+            throw parsing_error("[terms] field doesn't support values of type: " + std::string(value.type_name()));
           a.field = value.get<std::string>();
         } else if (param == "size") {
-          if (!value.is_number_integer()) throw parsing_error("[terms] size doesn't support values of type: " + std::string(value.type_name()));
+          if (!value.is_number_integer())
+            throw parsing_error("[terms] size doesn't support values of type: " + std::string(value.type_name()));
           a.size = value.get<std::int64_t>();
           if (a.size <= 0) {
-            throw illegal_argument("[size] must be greater than 0. Found [" + std::to_string(a.size) + "] in [" + name + "]");
+            throw illegal_argument("[size] must be greater than 0. Found [" + std::to_string(a.size) + "] in [" + name +
+                                   "]");
           }
         } else if (param == "missing") {
           if (!value.is_primitive() || value.is_null()) throw parsing_error("[terms] missing must be a value");

@@ -1,9 +1,8 @@
 // What a staging sample asks of the engine: a terms aggregation per provider (or source) and a
 // `_reindex` limited by max_docs, answered as Elasticsearch answers them, errors included.
-#include <gtest/gtest.h>
-
 #include <string>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "core/search/bulk.h"
@@ -31,7 +30,8 @@ class SampleSupport : public DevSearchTest {
     DevSearchTest::SetUp();
     ASSERT_TRUE(client_->create_index("src", kIndex).ok());
     search::BulkBodyBuilder b;
-    const char* providers[] = {"flickr", "flickr", "wikimedia", "flickr", "smk", "wikimedia", "flickr", nullptr, "flickr", "wikimedia"};
+    const char* providers[] = {"flickr",    "flickr", "wikimedia", "flickr", "smk",
+                               "wikimedia", "flickr", nullptr,     "flickr", "wikimedia"};
     for (int i = 0; i < 10; ++i) {
       json doc = {{"title", "photo " + std::to_string(i)}, {"width", 100 + i % 2}};
       if (providers[i] != nullptr) doc["provider"] = providers[i];
@@ -51,7 +51,9 @@ class SampleSupport : public DevSearchTest {
   }
 
   // Runs a reindex to its end (wait_for_completion) and answers its HTTP status and body.
-  Exchange reindex(const json& body, const std::string& params = "") { return call("POST", "/_reindex" + params, body); }
+  Exchange reindex(const json& body, const std::string& params = "") {
+    return call("POST", "/_reindex" + params, body);
+  }
 };
 
 TEST_F(SampleSupport, TermsAggregationCountsPerKeywordValueMostFirstThenByKey) {
@@ -142,7 +144,8 @@ TEST_F(SampleSupport, TheClientReadsTheTermsCounts) {
 }
 
 TEST_F(SampleSupport, ReindexMaxDocsCopiesAtMostThatManyOfTheMatches) {
-  auto r = reindex({{"max_docs", 3}, {"source", {{"index", "src"}, {"query", {{"term", {{"provider", "flickr"}}}}}}},
+  auto r = reindex({{"max_docs", 3},
+                    {"source", {{"index", "src"}, {"query", {{"term", {{"provider", "flickr"}}}}}}},
                     {"dest", {{"index", "dst"}}}},
                    "?refresh=true");
   ASSERT_EQ(r.status, 200) << r.body.dump();
@@ -152,7 +155,8 @@ TEST_F(SampleSupport, ReindexMaxDocsCopiesAtMostThatManyOfTheMatches) {
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(*n, 3);
   // More than there are: all of them.
-  r = reindex({{"max_docs", 50}, {"source", {{"index", "src"}, {"query", {{"term", {{"provider", "smk"}}}}}}},
+  r = reindex({{"max_docs", 50},
+               {"source", {{"index", "src"}, {"query", {{"term", {{"provider", "smk"}}}}}}},
                {"dest", {{"index", "dst"}}}},
               "?refresh=true");
   ASSERT_EQ(r.status, 200) << r.body.dump();

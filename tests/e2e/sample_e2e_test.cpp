@@ -59,6 +59,12 @@ class StagingSample : public ::testing::Test {
     return {r->status, json::parse(r->body, nullptr, false)};
   }
 
+  static json get(const std::string& path) {
+    httplib::Client client(stack_->api_url());
+    auto r = client.Get(path.c_str());
+    return r && r->status == 200 ? json::parse(r->body, nullptr, false) : json::object();
+  }
+
   // Runs `datarefresh trigger image <args>`; its exit code and output.
   static std::pair<int, std::string> trigger(const std::vector<std::string>& args, const std::string& log) {
     std::vector<std::string> argv{"trigger", "image", "-c", stack_->config_file().string()};
@@ -88,6 +94,8 @@ class StagingSample : public ::testing::Test {
     EXPECT_EQ(count("image-staging"), target);
     auto check = [&](const std::string& what, std::int64_t in_live, std::int64_t in_sample) {
       const double exact = static_cast<double>(target) * static_cast<double>(in_live) / static_cast<double>(live_total);
+      std::cout << fmt::format("  {} {}: {} of {} live, {} in the sample (exact {:.2f})\n", field, what, in_live,
+                               live_total, in_sample, exact);
       EXPECT_LE(std::abs(static_cast<double>(in_sample) - exact), 1.0)
           << field << " " << what << ": " << in_sample << " in the sample, exact share " << exact << " (" << in_live
           << " of " << live_total << ")";
@@ -113,15 +121,13 @@ std::string StagingSample::full_refresh_;
 TEST_F(StagingSample, TheApiAndTheCliRefuseWhatIsNotASample) {
   const std::vector<json> bad = {
       {{"media_type", "image"}, {"options", {{"sample", {{"percent", 10}}}}}},  // no mode sample
-      {{"media_type", "image"}, {"mode", "sample"}},                             // no size
+      {{"media_type", "image"}, {"mode", "sample"}},                            // no size
       {{"media_type", "image"}, {"mode", "sample"}, {"options", {{"sample", {{"percent", 10}, {"rows", 5}}}}}},
       {{"media_type", "image"}, {"mode", "sample"}, {"options", {{"sample", {{"percent", 0}}}}}},
       {{"media_type", "image"}, {"mode", "sample"}, {"options", {{"sample", {{"percent", 100.5}}}}}},
       {{"media_type", "image"}, {"mode", "sample"}, {"options", {{"sample", {{"rows", 0}}}}}},
       {{"media_type", "image"}, {"mode", "sample"}, {"options", {{"sample", {{"rows", 2.5}}}}}},
-      {{"media_type", "image"},
-       {"mode", "sample"},
-       {"options", {{"sample", {{"rows", 10}}}, {"sample_by", "title"}}}},
+      {{"media_type", "image"}, {"mode", "sample"}, {"options", {{"sample", {{"rows", 10}}}, {"sample_by", "title"}}}},
   };
   for (const auto& body : bad) {
     auto [status, answer] = post(body);
@@ -145,8 +151,9 @@ TEST_F(StagingSample, ASampleKeepsEveryShareMovesOnlyTheStagingAliasAndReplacesT
   const auto live_total = count("image");
 
   // 10% by provider, through the HTTP API.
-  auto [status, answer] = post(
-      {{"media_type", "image"}, {"mode", "sample"}, {"options", {{"sample", {{"percent", 10}}}, {"sample_by", "provider"}}}});
+  auto [status, answer] = post({{"media_type", "image"},
+                                {"mode", "sample"},
+                                {"options", {{"sample", {{"percent", 10}}}, {"sample_by", "provider"}}}});
   ASSERT_EQ(status, 202) << answer.dump();
   const std::string first_id = answer.value("refresh_id", "");
   auto first = stack_->wait(first_id, 120s);
@@ -158,6 +165,11 @@ TEST_F(StagingSample, ASampleKeepsEveryShareMovesOnlyTheStagingAliasAndReplacesT
   EXPECT_EQ(fault::alias_target(*stack_, "image-filtered"), filtered_before);
   EXPECT_TRUE(fault::indices(*stack_).count(main_before));
   expect_proportional("provider", std::llround(static_cast<double>(live_total) * 0.10));
+  auto report = get("/v1/refreshes/" + first_id);
+  EXPECT_EQ(report.value("mode", ""), "sample") << report.dump();
+  EXPECT_EQ(report.value("report", json::object()).value("documents_indexed", std::int64_t{-1}),
+            std::llround(static_cast<double>(live_total) * 0.10))
+      << report.dump();
   EXPECT_EQ(count("image"), live_total);  // the live index is only read
 
   // 500 documents by source, through the CLI: the staging alias moves to the new sample and the
@@ -176,7 +188,8 @@ TEST_F(StagingSample, ASampleKeepsEveryShareMovesOnlyTheStagingAliasAndReplacesT
   auto aliases = client_->get_alias("image-staging");
   ASSERT_TRUE(aliases.ok());
   EXPECT_EQ(aliases->size(), 1u) << "the staging alias points at more than the new sample";
-  EXPECT_FALSE(fault::indices(*stack_).count(first_index)) << "the previous sample " << first_index << " is still there";
+  EXPECT_FALSE(fault::indices(*stack_).count(first_index))
+      << "the previous sample " << first_index << " is still there";
   EXPECT_EQ(fault::alias_target(*stack_, "image"), main_before);
   EXPECT_EQ(fault::alias_target(*stack_, "image-filtered"), filtered_before);
   expect_proportional("source", 500);

@@ -1,8 +1,8 @@
-#include <gtest/gtest.h>
-
 #include <cmath>
 #include <numeric>
 #include <random>
+
+#include <gtest/gtest.h>
 
 #include "consumer/coordinator/sample_steps.h"
 #include "producer/refresh_request.h"
@@ -70,8 +70,8 @@ TEST(SampleSize, ReadsAPercentageOrANumberOfDocuments) {
 }
 
 TEST(SampleSize, RefusesWhatIsNeitherAndSaysWhatToWrite) {
-  for (const char* bad : {"", "%", "0%", "0", "-5", "101%", "abc", "10 %", "1.5", "10%%", ".5%", "5.%", "1e3",
-                          "99999999999999999999"}) {
+  for (const char* bad :
+       {"", "%", "0%", "0", "-5", "101%", "abc", "10 %", "1.5", "10%%", ".5%", "5.%", "1e3", "99999999999999999999"}) {
     std::string error;
     EXPECT_FALSE(planner::parse_sample_size(bad, error)) << bad;
     EXPECT_NE(error.find("--sample"), std::string::npos) << bad << ": " << error;

@@ -1,6 +1,5 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
 
 #include "core/search/alias_action.h"
@@ -201,7 +200,8 @@ namespace datarefresh::search {
 namespace {
 
 TEST(ParseTermsAggregation, ReadsBucketsAndTheDocumentsLeftOut) {
-  auto answer = nlohmann::json::parse(R"({"took": 3, "timed_out": false, "hits": {"total": {"value": 12, "relation": "eq"},
+  auto answer =
+      nlohmann::json::parse(R"({"took": 3, "timed_out": false, "hits": {"total": {"value": 12, "relation": "eq"},
     "max_score": null, "hits": []}, "aggregations": {"by": {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 2,
     "buckets": [{"key": "flickr", "doc_count": 7}, {"key": "wikimedia", "doc_count": 3}]}}})");
   auto r = parse_terms_aggregation(answer, "by");
@@ -219,9 +219,10 @@ TEST(ParseTermsAggregation, KeepsANumericKeyAsItsText) {
 }
 
 TEST(ParseTermsAggregation, RefusesAnAnswerWithoutTheAggregationOrWithMalformedBuckets) {
-  for (const char* body : {R"({"hits": {}})", R"({"aggregations": {"other": {"buckets": []}}})",
-                           R"({"aggregations": {"by": {}}})", R"({"aggregations": {"by": {"buckets": [{"key": "x"}]}}})",
-                           R"({"aggregations": {"by": {"buckets": [{"doc_count": 1}]}}})"}) {
+  for (const char* body :
+       {R"({"hits": {}})", R"({"aggregations": {"other": {"buckets": []}}})", R"({"aggregations": {"by": {}}})",
+        R"({"aggregations": {"by": {"buckets": [{"key": "x"}]}}})",
+        R"({"aggregations": {"by": {"buckets": [{"doc_count": 1}]}}})"}) {
     auto r = parse_terms_aggregation(nlohmann::json::parse(body), "by");
     ASSERT_FALSE(r.ok()) << body;
     EXPECT_EQ(r.error().type, "invalid_response");
