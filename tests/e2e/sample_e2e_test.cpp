@@ -196,5 +196,26 @@ TEST_F(StagingSample, ASampleKeepsEveryShareMovesOnlyTheStagingAliasAndReplacesT
   EXPECT_TRUE(fault::leftovers(*stack_).empty());
 }
 
+// The coordinator killed (SIGKILL) right after it started a group's copy: restarted, it picks the
+// engine's task up from the ledger instead of copying again, and the sample is still exact.
+TEST_F(StagingSample, ACoordinatorKilledWhileASampleCopiesResumesItExactly) {
+  const auto main_before = fault::alias_target(*stack_, "image");
+  const auto point = "coordinator.sample_index_running";
+  stack_->start_coordinator({{"DATAREFRESH_CRASH_AT", point}});
+  auto [status, answer] =
+      post({{"media_type", "image"}, {"mode", "sample"}, {"options", {{"sample", {{"rows", 300}}}}}});
+  ASSERT_EQ(status, 202) << answer.dump();
+  const std::string id = answer.value("refresh_id", "");
+  ASSERT_TRUE(fault::died_at(*stack_, *stack_->coordinator(), "coordinator", point, 120s))
+      << "the coordinator did not reach " << point;
+  EXPECT_EQ(stack_->progress(id).run.status, ledger::RunStatus::kRunning);
+  stack_->start_coordinator();
+  auto p = stack_->wait(id, 120s);
+  ASSERT_EQ(p.run.status, ledger::RunStatus::kCompleted) << p.run.error.value_or("");
+  EXPECT_EQ(fault::alias_target(*stack_, "image-staging"), p.run.new_index.value_or("?"));
+  EXPECT_EQ(fault::alias_target(*stack_, "image"), main_before);
+  expect_proportional("provider", 300);
+}
+
 }  // namespace
 }  // namespace datarefresh::e2e
