@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "core/common/error.h"
 #include "core/common/log.h"
 #include "core/common/shutdown.h"
 #include "core/ledger/ledger.h"
@@ -47,7 +48,8 @@ class TriggerCommand final : public Command {
       : Command(root.add_subcommand("trigger", "Request a refresh of one media type; prints the refresh id")) {
     sub_->add_option("media_type", media_, "Media type to refresh (image, audio, ...)")->required();
     sub_->add_option("-c,--config", config_, "Configuration file")->required()->check(CLI::ExistingFile);
-    sub_->add_option("--limit", limit_, "Copy at most this many rows (ORDER BY identifier LIMIT n)")->check(CLI::PositiveNumber);
+    auto* limit = sub_->add_option("--limit", limit_, "Copy at most this many rows (ORDER BY identifier LIMIT n)")
+                      ->check(CLI::PositiveNumber);
     sub_->add_option("--requested-by", requested_by_, "Who asks (shown in the ledger and events)");
     auto* full = sub_->add_flag("--full", full_,
                                 "Rebuild everything: copy the whole upstream table and index every row (the default)");
@@ -65,17 +67,42 @@ class TriggerCommand final : public Command {
     incremental->excludes(full)->excludes(automatic)->excludes(filtered_only);
     automatic->excludes(full)->excludes(incremental)->excludes(filtered_only);
     filtered_only->excludes(full)->excludes(incremental)->excludes(automatic);
-    sub_->get_option("--limit")->excludes(filtered_only);
+    limit->excludes(filtered_only);
+    auto* sample =
+        sub_->add_option("--sample", sample_,
+                         "Build a staging sample of the live main index instead of a refresh: N% of its documents "
+                         "(--sample 10%) or N documents (--sample 5000), each provider (or source, --by) in "
+                         "proportion to its share, under media_types.<name>.staging_alias (<alias>-staging)")
+            ->check(CLI::Validator(
+                [](std::string& value) {
+                  std::string error;
+                  return parse_sample_size(value, error) ? std::string() : error;
+                },
+                "N%|N"));
+    auto* by = sub_->add_option("--by", sample_by_, "With --sample: the field whose values keep their shares")
+                   ->check(CLI::IsMember({"provider", "source"}));
+    by->needs(sample);
+    sample->excludes(full)->excludes(incremental)->excludes(automatic)->excludes(limit)->excludes(filtered_only);
   }
   int run() override {
     auto cfg = service::ServiceContext::load(config_);
     cfg.media_type(media_);  // an unknown media type is refused here, before anything is sent
-    const std::string mode = filtered_only_ ? "filtered_only"
-                             : incremental_ ? "incremental"
+    const std::string mode = !sample_.empty() ? "sample"
+                             : filtered_only_ ? "filtered_only"
+                             : incremental_   ? "incremental"
                              : automatic_   ? "auto"
                                             : "full";
-    return submit_and_print(cfg, make_refresh_request(media_, limit_ > 0 ? std::optional(limit_) : std::nullopt,
-                                                      requested_by_, refresh::new_uuid(), mode));
+    auto request = make_refresh_request(media_, limit_ > 0 ? std::optional(limit_) : std::nullopt, requested_by_,
+                                        refresh::new_uuid(), mode);
+    if (!sample_.empty()) {
+      std::string error;
+      auto size = parse_sample_size(sample_, error);
+      if (!size) throw ConfigError(error);
+      request.options.sample_percent = size->percent;
+      request.options.sample_rows = size->rows;
+      request.options.sample_by = sample_by_;
+    }
+    return submit_and_print(cfg, request);
   }
 
  private:
@@ -87,6 +114,8 @@ class TriggerCommand final : public Command {
   bool incremental_ = false;
   bool automatic_ = false;
   bool filtered_only_ = false;
+  std::string sample_;
+  std::string sample_by_ = "provider";
 };
 
 class RollbackCommand final : public Command {

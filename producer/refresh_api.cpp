@@ -156,6 +156,8 @@ struct RefreshApi::Impl {
     }
     std::optional<std::int64_t> row_limit;
     std::string by = "api";
+    SampleSize sample;
+    std::string sample_by = "provider";
     if (body.contains("options")) {
       const auto& o = body["options"];
       if (!o.is_object()) throw ApiError{400, "options must be an object such as {\"row_limit\": 1000}"};
@@ -163,7 +165,45 @@ struct RefreshApi::Impl {
         throw ApiError{400, "options.mode: give the mode at the top level of the body, e.g. "
                             "{\"media_type\": \"image\", \"mode\": \"incremental\"}"};
       }
-      only_fields(o, {"row_limit", "requested_by"}, "options.");
+      only_fields(o, {"row_limit", "requested_by", "sample", "sample_by"}, "options.");
+      if ((o.contains("sample") || o.contains("sample_by")) && mode != "sample") {
+        throw ApiError{400, std::string("options.") + (o.contains("sample") ? "sample" : "sample_by") +
+                                " belongs to a staging sample: give \"mode\": \"sample\" with it, e.g. "
+                                "{\"media_type\": \"image\", \"mode\": \"sample\", \"options\": {\"sample\": "
+                                "{\"percent\": 10}}}"};
+      }
+      if (o.contains("sample")) {
+        const auto& s = o["sample"];
+        if (!s.is_object() || s.size() != 1 || !(s.contains("percent") || s.contains("rows"))) {
+          throw ApiError{400,
+                         "options.sample must be {\"percent\": x} (above 0, at most 100) or {\"rows\": n} (at "
+                         "least 1), one of them, got " +
+                             s.dump()};
+        }
+        if (s.contains("percent")) {
+          const auto& p = s["percent"];
+          if (!p.is_number() || p.get<double>() <= 0 || p.get<double>() > 100) {
+            throw ApiError{400, "options.sample.percent must be a number above 0 and at most 100, got " + p.dump()};
+          }
+          sample.percent = p.get<double>();
+        } else {
+          const auto& n = s["rows"];
+          if (!n.is_number_integer() || n.get<std::int64_t>() < 1) {
+            throw ApiError{400, "options.sample.rows must be an integer of at least 1 (documents), got " + n.dump()};
+          }
+          sample.rows = n.get<std::int64_t>();
+        }
+      }
+      if (o.contains("sample_by")) {
+        const auto& b = o["sample_by"];
+        if (!b.is_string() || (b.get<std::string>() != "provider" && b.get<std::string>() != "source")) {
+          throw ApiError{400, "options.sample_by must be \"provider\" or \"source\", got " + b.dump()};
+        }
+        sample_by = b.get<std::string>();
+      }
+      if (mode == "sample" && o.contains("row_limit")) {
+        throw ApiError{400, "options.row_limit limits a refresh's copy: a sample has none (give options.sample)"};
+      }
       if (o.contains("row_limit")) {
         if (!o["row_limit"].is_number_integer() || o["row_limit"].get<std::int64_t>() < 1) {
           throw ApiError{400, "options.row_limit must be a positive integer (rows to copy), got " + o["row_limit"].dump()};
@@ -171,6 +211,9 @@ struct RefreshApi::Impl {
         row_limit = o["row_limit"].get<std::int64_t>();
       }
       by = requested_by(o, "requested_by", by);
+    }
+    if (mode == "sample" && !sample.percent && !sample.rows) {
+      throw ApiError{400, "mode \"sample\" needs options.sample: {\"percent\": 10} or {\"rows\": 5000}"};
     }
     {
       auto db = connect();
@@ -181,6 +224,11 @@ struct RefreshApi::Impl {
       }
     }
     auto request = make_refresh_request(media, row_limit, by, refresh::new_uuid(), mode);
+    if (mode == "sample") {
+      request.options.sample_percent = sample.percent;
+      request.options.sample_rows = sample.rows;
+      request.options.sample_by = sample_by;
+    }
     try {
       submit_refresh_request(producer, config, request);
     } catch (const Error& e) {

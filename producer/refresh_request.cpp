@@ -1,5 +1,8 @@
 #include "producer/refresh_request.h"
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "core/common/error.h"
 #include "core/messages/codec.h"
 
@@ -24,6 +27,39 @@ messages::RefreshRequested make_refresh_request(const std::string& media_type, s
   request.options.mode = mode;
   request.requested_at = messages::now_timestamp();
   return request;
+}
+
+std::optional<SampleSize> parse_sample_size(std::string_view text, std::string& error) {
+  const std::string hint =
+      "write a percentage of the live index such as 10% (above 0, at most 100) or a number of "
+      "documents such as 5000";
+  std::string t(text);
+  const bool percent = !t.empty() && t.back() == '%';
+  if (percent) t.pop_back();
+  const bool digits_only = !t.empty() && t.find_first_not_of("0123456789") == std::string::npos;
+  const bool decimal = !t.empty() && t.find_first_not_of("0123456789.") == std::string::npos &&
+                       std::count(t.begin(), t.end(), '.') <= 1 && t != "." && t.front() != '.' && t.back() != '.';
+  SampleSize out;
+  if (percent && decimal) {
+    double v = std::strtod(t.c_str(), nullptr);
+    if (v > 0 && v <= 100) {
+      out.percent = v;
+      return out;
+    }
+    error = "--sample " + std::string(text) + " is not a percentage above 0 and at most 100: " + hint;
+    return std::nullopt;
+  }
+  if (!percent && digits_only && t.size() <= 18) {
+    auto v = std::stoll(t);
+    if (v >= 1) {
+      out.rows = v;
+      return out;
+    }
+    error = "--sample " + std::string(text) + " asks for no document: " + hint;
+    return std::nullopt;
+  }
+  error = "--sample '" + std::string(text) + "' is neither a percentage nor a number of documents: " + hint;
+  return std::nullopt;
 }
 
 void submit_refresh_request(kafka::Producer& producer, const config::Config& config,

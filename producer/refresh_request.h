@@ -23,6 +23,17 @@ messages::RefreshRequested make_refresh_request(const std::string& media_type, s
                                                 const std::string& requested_by, const std::string& request_id,
                                                 const std::string& mode = "full");
 
+// The size of a staging sample (mode "sample"): a percentage of the live main index or a number of
+// documents, one of them.
+struct SampleSize {
+  std::optional<double> percent;     // above 0, at most 100
+  std::optional<std::int64_t> rows;  // at least 1
+};
+// Reads `--sample`: "10%" (or "2.5%") is a percentage, "5000" a number of documents. Anything else
+// (empty, 0, a negative, above 100%, a fraction of a document, trailing text) sets `error` to what
+// is wrong and what to write instead, and returns nothing.
+std::optional<SampleSize> parse_sample_size(std::string_view text, std::string& error);
+
 // Produces `request` on the requests topic (key: media type) and waits for the broker's
 // acknowledgement. Throws Error naming the broker and what to check when it is not acknowledged.
 void submit_refresh_request(kafka::Producer& producer, const config::Config& config,

@@ -1,5 +1,9 @@
 #pragma once
 
+#include <cstdint>
+#include <optional>
+#include <vector>
+
 #include "consumer/coordinator/refresh_steps.h"
 
 namespace datarefresh::coordinator {
@@ -11,5 +15,15 @@ namespace datarefresh::coordinator {
 StepResult build_sample_index(StepContext& c);
 // Stops a sample's copy still running in the engine before the rollback deletes its index.
 void stop_sample_reindex(StepContext& c);
+
+// The documents of a sample of `target` documents out of groups of `counts` documents (target at
+// most their sum), by the largest-remainder method: each group gets the floor of its exact share
+// target * count / total, and the documents left go one each to the groups with the largest
+// remainders (ties: the larger group, then the earlier one). The quotas sum to `target`, each is
+// within 1 of its exact share and at most its group's count.
+std::vector<std::int64_t> sample_quotas(const std::vector<std::int64_t>& counts, std::int64_t target);
+
+// The size of a sample of `total` documents: round(percent% of total), or min(rows, total).
+std::int64_t sample_target(std::int64_t total, std::optional<double> percent, std::optional<std::int64_t> rows);
 
 }  // namespace datarefresh::coordinator

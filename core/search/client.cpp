@@ -404,6 +404,47 @@ Result<std::vector<IndexRow>> Client::cat_indices() {
   return out;
 }
 
+Result<TermsCounts> Client::terms_counts(const std::string& index, const std::string& field, int size,
+                                         const std::optional<std::string>& missing) {
+  std::string path = "/" + url_encode(index) + "/_search";
+  nlohmann::json terms = {{"field", field}, {"size", size}};
+  if (missing) terms["missing"] = *missing;
+  nlohmann::json body = {{"size", 0}, {"aggs", {{"by", {{"terms", terms}}}}}};
+  DATAREFRESH_TRY_PERFORM(r, "POST", path, body.dump())
+  if (auto e = check(r, "POST " + path)) return *e;
+  auto j = parse_json(r, "POST " + path);
+  if (!j) return j.error();
+  auto counts = parse_terms_aggregation(*j, "by");
+  if (!counts) return SearchError{r.status, counts.error().type, "POST " + path + ": " + counts.error().reason, false};
+  return counts;
+}
+
 #undef DATAREFRESH_TRY_PERFORM
+
+Result<TermsCounts> parse_terms_aggregation(const nlohmann::json& answer, const std::string& name) {
+  auto invalid = [&](const std::string& why) {
+    return SearchError{200, "invalid_response", "aggregation [" + name + "] " + why, false};
+  };
+  if (!answer.is_object() || !answer.contains("aggregations") || !answer["aggregations"].is_object() ||
+      !answer["aggregations"].contains(name) || !answer["aggregations"][name].is_object()) {
+    return invalid("is not in the answer");
+  }
+  const auto& agg = answer["aggregations"][name];
+  if (!agg.contains("buckets") || !agg["buckets"].is_array()) return invalid("has no buckets");
+  TermsCounts out;
+  const auto number = [](const nlohmann::json& j, const char* key) {
+    return j.contains(key) && j[key].is_number_integer() ? j[key].get<std::int64_t>() : std::int64_t{0};
+  };
+  out.sum_other_doc_count = number(agg, "sum_other_doc_count");
+  out.doc_count_error_upper_bound = number(agg, "doc_count_error_upper_bound");
+  for (const auto& b : agg["buckets"]) {
+    if (!b.is_object() || !b.contains("key") || !b.contains("doc_count") || !b["doc_count"].is_number_integer()) {
+      return invalid("has a bucket without key and doc_count: " + b.dump());
+    }
+    const auto& key = b["key"];
+    out.buckets[key.is_string() ? key.get<std::string>() : key.dump()] += b["doc_count"].get<std::int64_t>();
+  }
+  return out;
+}
 
 }  // namespace datarefresh::search

@@ -57,6 +57,18 @@ struct TaskStatus {
   bool cancelled = false;             // it was cancelled (its counts are partial)
 };
 
+// A terms aggregation's answer: the document count of each bucket key (a number's key as its
+// JSON text), and what the buckets left out (sum_other_doc_count).
+struct TermsCounts {
+  std::map<std::string, std::int64_t> buckets;
+  std::int64_t sum_other_doc_count = 0;
+  std::int64_t doc_count_error_upper_bound = 0;
+};
+
+// Reads aggregation `name` of a _search answer ({"aggregations": {name: {"buckets": [...]}}});
+// an answer without it, or buckets that are not {"key", "doc_count"}, is an invalid_response.
+Result<TermsCounts> parse_terms_aggregation(const nlohmann::json& answer, const std::string& name);
+
 // index name -> alias names
 using AliasMap = std::map<std::string, std::vector<std::string>>;
 
@@ -124,6 +136,11 @@ class Client {
   Status refresh(const std::string& index);
   Result<std::int64_t> count(const std::string& index, const std::optional<nlohmann::json>& query = std::nullopt);
   Result<std::vector<IndexRow>> cat_indices();
+  // POST <index>/_search {"size": 0, "aggs": {"by": {"terms": {"field", "size", ["missing"]}}}}:
+  // the number of documents per value of `field` (a keyword field). With `missing`, documents
+  // without a value count under that key. Check sum_other_doc_count: `size` buckets at most.
+  Result<TermsCounts> terms_counts(const std::string& index, const std::string& field, int size,
+                                   const std::optional<std::string>& missing = std::nullopt);
 
   // The raw exchange, for callers that need an endpoint not wrapped above (and for tests).
   struct Response {

@@ -239,4 +239,63 @@ nlohmann::json sort_value(const Mapping& mapping, const std::string& field, cons
   return best;
 }
 
+bool check_terms_field(const Mapping& mapping, const std::string& field) {
+  auto r = mapping.resolve(field);
+  if (r.field == nullptr) return false;
+  const auto& type = r.field->type;
+  if (type == "text") {
+    const std::string reason =
+        "Text fields are not optimised for operations that require per-document field data like aggregations and "
+        "sorting, so these operations are disabled by default. Please use a keyword field instead. Alternatively, set "
+        "fielddata=true on [" +
+        field +
+        "] in order to load field data by uninverting the inverted index. Note that this can use significant memory.";
+    nlohmann::ordered_json cause = {{"type", "illegal_argument_exception"}, {"reason", reason}};
+    nlohmann::ordered_json body;
+    body["error"]["root_cause"] = nlohmann::ordered_json::array({cause});
+    body["error"]["type"] = "search_phase_execution_exception";
+    body["error"]["reason"] = "all shards failed";
+    body["error"]["phase"] = "query";
+    body["error"]["grouped"] = true;
+    body["error"]["failed_shards"] = nlohmann::ordered_json::array({{{"shard", 0}, {"reason", cause}}});
+    body["error"]["caused_by"] = cause;
+    body["status"] = 400;
+    throw ApiError{400, body};
+  }
+  if (r.field->is_object()) {
+    throw illegal_argument("Field [" + field + "] of type [object] is not supported for aggregation [terms]");
+  }
+  const bool supported = type == "keyword" || type == "boolean" || r.field->kind == FieldKind::kInteger ||
+                         r.field->kind == FieldKind::kFloat;
+  if (!supported) {
+    throw illegal_argument("devsearch supports terms aggregations on keyword, numeric and boolean fields only; [" +
+                           field + "] is of type [" + type + "]");
+  }
+  return true;
+}
+
+std::vector<nlohmann::json> terms_keys(const Mapping& mapping, const std::string& field, const nlohmann::json& source) {
+  auto r = mapping.resolve(field);
+  std::vector<nlohmann::json> out;
+  if (r.field == nullptr) return out;
+  for (const auto* v : field_values(r, source)) {
+    if (v->is_null()) continue;
+    nlohmann::json key;
+    if (r.field->type == "keyword") {
+      std::string s = scalar_string(*v);
+      if (r.field->ignore_above >= 0 && s.size() > static_cast<std::size_t>(r.field->ignore_above)) continue;
+      key = std::move(s);
+    } else {
+      auto n = indexed_number(*r.field, *v);
+      if (!n) continue;
+      if (r.field->kind == FieldKind::kFloat)
+        key = *n;
+      else
+        key = static_cast<std::int64_t>(*n);
+    }
+    if (std::find(out.begin(), out.end(), key) == out.end()) out.push_back(std::move(key));
+  }
+  return out;
+}
+
 }  // namespace datarefresh::devsearch

@@ -241,6 +241,7 @@ struct Store::Task {
   std::atomic<double> rps{-1};  // -1: unthrottled; _rethrottle changes it while the slices run
   bool refresh = false;
   int batch_size = 1000;
+  std::int64_t max_docs = -1;  // -1: every matching document
   bool store_result = false;
   struct Slice {
     std::int64_t total = 0, created = 0, updated = 0, deleted = 0, batches = 0;
@@ -1404,6 +1405,102 @@ void for_each_match(const Store::Index& idx, const nlohmann::json& query, F&& ea
   for (const auto& [id, doc] : idx.visible) test(id, doc);
 }
 
+// One `terms` aggregation of a search: what it asks for and, once the matches were read, the
+// document count of each key.
+struct TermsAgg {
+  std::string name;
+  std::string field;
+  std::int64_t size = 10;
+  std::optional<nlohmann::json> missing;
+  std::map<nlohmann::json, std::int64_t> counts;
+
+  // Elasticsearch's answer: the `size` buckets with the most documents (ties by key, ascending),
+  // the documents of the others in sum_other_doc_count.
+  nlohmann::ordered_json result() const {
+    std::vector<std::pair<nlohmann::json, std::int64_t>> buckets(counts.begin(), counts.end());
+    std::stable_sort(buckets.begin(), buckets.end(), [](const auto& x, const auto& y) {
+      if (x.second != y.second) return x.second > y.second;
+      return x.first < y.first;
+    });
+    nlohmann::ordered_json out;
+    out["doc_count_error_upper_bound"] = 0;
+    std::int64_t other = 0;
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (std::size_t i = 0; i < buckets.size(); ++i) {
+      if (static_cast<std::int64_t>(i) >= size) {
+        other += buckets[i].second;
+        continue;
+      }
+      nlohmann::ordered_json b;
+      b["key"] = nlohmann::ordered_json::parse(buckets[i].first.dump());
+      b["doc_count"] = buckets[i].second;
+      list.push_back(std::move(b));
+    }
+    out["sum_other_doc_count"] = other;
+    out["buckets"] = std::move(list);
+    return out;
+  }
+};
+
+// The `aggs` (or `aggregations`) of a search body. devsearch knows the terms aggregation with
+// field, size and missing; anything else is refused as Elasticsearch refuses what it does not know.
+std::vector<TermsAgg> parse_terms_aggs(const nlohmann::json& body) {
+  std::vector<TermsAgg> out;
+  if (body.contains("aggs") && body.contains("aggregations")) {
+    throw parsing_error("Found two aggregation definitions: [aggs] and [aggregations]");
+  }
+  const char* key = body.contains("aggs") ? "aggs" : "aggregations";
+  if (!body.contains(key)) return out;
+  const auto& aggs = body[key];
+  if (!aggs.is_object())
+    throw parsing_error("Expected [START_OBJECT] under [" + std::string(key) + "], but got a value");
+  for (const auto& [name, def] : aggs.items()) {
+    if (!def.is_object()) {
+      throw parsing_error("Expected [START_OBJECT] under [" + name + "], but got a value in [" + name + "]");
+    }
+    if (def.empty()) throw parsing_error("Missing definition for aggregation [" + name + "]");
+    TermsAgg a;
+    a.name = name;
+    bool typed = false;
+    for (const auto& [type, spec] : def.items()) {
+      if (type == "aggs" || type == "aggregations") {
+        throw illegal_argument("devsearch does not run sub-aggregations (under [" + name + "])");
+      }
+      if (type == "meta") continue;
+      if (typed) {
+        throw parsing_error("Found two aggregation type definitions in [" + name + "]: [terms] and [" + type + "]");
+      }
+      if (type != "terms") throw parsing_error("Unknown aggregation type [" + type + "] did you mean [terms]?");
+      typed = true;
+      if (!spec.is_object()) throw parsing_error("[terms] expects an object in [" + name + "]");
+      for (const auto& [param, value] : spec.items()) {
+        if (param == "field") {
+          if (!value.is_string())
+            throw parsing_error("[terms] field doesn't support values of type: " + std::string(value.type_name()));
+          a.field = value.get<std::string>();
+        } else if (param == "size") {
+          if (!value.is_number_integer())
+            throw parsing_error("[terms] size doesn't support values of type: " + std::string(value.type_name()));
+          a.size = value.get<std::int64_t>();
+          if (a.size <= 0) {
+            throw illegal_argument("[size] must be greater than 0. Found [" + std::to_string(a.size) + "] in [" + name +
+                                   "]");
+          }
+        } else if (param == "missing") {
+          if (!value.is_primitive() || value.is_null()) throw parsing_error("[terms] missing must be a value");
+          a.missing = value;
+        } else {
+          throw parsing_error("[terms] unknown field [" + param + "]");
+        }
+      }
+      if (a.field.empty()) throw illegal_argument("Required one of fields [field, script], but none were specified.");
+    }
+    if (!typed) throw parsing_error("Missing definition for aggregation [" + name + "]");
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
 }  // namespace
 
 Answer Store::count(const std::string& index_expr, const std::string& body) {
@@ -1487,6 +1584,7 @@ Answer Store::search(const std::string& index_expr, const std::string& body, con
       }
     }
     bool scored = sort.empty() || std::any_of(sort.begin(), sort.end(), [](const SortKey& k) { return k.field == "_score"; });
+    auto aggs = parse_terms_aggs(j);
     std::lock_guard lock(mutex_);
     std::vector<Hit> hits;
     int shards = 0;
@@ -1499,9 +1597,24 @@ Answer Store::search(const std::string& index_expr, const std::string& body, con
       if (idx.sink) {
         throw illegal_argument("devsearch runs in --sink mode and keeps no sources: _search is not available");
       }
+      std::vector<bool> mapped;
+      std::vector<std::optional<nlohmann::json>> missing;  // as the field indexes it
+      for (const auto& a : aggs) {
+        mapped.push_back(check_terms_field(*idx.mapping, a.field));
+        auto m = a.missing;
+        if (m && mapped.back() && idx.mapping->resolve(a.field).field->type == "keyword" && !m->is_string()) {
+          m = m->is_boolean() ? nlohmann::json(m->get<bool>() ? "true" : "false") : nlohmann::json(m->dump());
+        }
+        missing.push_back(std::move(m));
+      }
       for (const auto& [id, doc] : idx.visible) {
         auto source = nlohmann::json::parse(doc->source);
         if (!query_matches(query, *idx.mapping, idx.analyzers, id, source)) continue;
+        for (std::size_t a = 0; a < aggs.size(); ++a) {
+          auto keys = mapped[a] ? terms_keys(*idx.mapping, aggs[a].field, source) : std::vector<nlohmann::json>{};
+          if (keys.empty() && missing[a]) keys.push_back(*missing[a]);
+          for (const auto& k : keys) ++aggs[a].counts[k];
+        }
         Hit h{&idx, id, doc, {}};
         for (const auto& k : sort) {
           if (k.field == "_score") {
@@ -1560,6 +1673,9 @@ Answer Store::search(const std::string& index_expr, const std::string& body, con
     out["hits"]["total"] = {{"value", std::min<std::int64_t>(total, 10000)}, {"relation", total > 10000 ? "gte" : "eq"}};
     out["hits"]["max_score"] = (scored && total > 0) ? nlohmann::ordered_json(1.0) : nlohmann::ordered_json(nullptr);
     out["hits"]["hits"] = list;
+    if (!aggs.empty()) {
+      for (const auto& a : aggs) out["aggregations"][a.name] = a.result();
+    }
     return json_answer(200, out);
   } catch (const ApiError& e) {
     return json_answer(e);
@@ -2054,6 +2170,21 @@ Answer Store::reindex(const std::string& body, const Params& params) {
     task->query = src.value("query", nlohmann::json{{"match_all", nlohmann::json::object()}});
     validate_query(task->query);
     task->batch_size = src.value("size", 1000);
+    // max_docs, or its deprecated name `size` at the top level (the same value if both are given).
+    for (const char* key : {"max_docs", "size"}) {
+      if (!j.contains(key)) continue;
+      const auto& v = j[key];
+      if (!v.is_number_integer()) {
+        throw parsing_error("[reindex] failed to parse field [" + std::string(key) + "]");
+      }
+      auto n = v.get<std::int64_t>();
+      if (task->max_docs >= 0 && task->max_docs != n) {
+        throw illegal_argument("[max_docs] set to two different values [" + std::to_string(task->max_docs) + "] and [" +
+                               std::to_string(n) + "]");
+      }
+      if (n < 0) throw illegal_argument("[max_docs] parameter cannot be negative, found [" + std::to_string(n) + "]");
+      task->max_docs = n;
+    }
     task->refresh = param_true(params, "refresh", false);
     task->store_result = !wait;
     if (auto r = param(params, "requests_per_second")) task->rps = requests_per_second(*r);
@@ -2084,6 +2215,7 @@ Answer Store::reindex(const std::string& body, const Params& params) {
       }
       task->slices = static_cast<int>(n);
       task->sliced = n > 1;
+      if (task->max_docs >= 0 && task->max_docs < n) throw illegal_argument("[max_docs] should be >= [slices]");
     }
     task->slice_status.resize(static_cast<std::size_t>(task->slices));
     task->id = next_task_++;
@@ -2138,6 +2270,14 @@ void Store::run_reindex(std::shared_ptr<Task> task) {
       } else {
         for_each_match(idx, task->query,
                        [&](const std::string& id, const DocPtr& doc) { slices[slice_of(id)].emplace_back(id, doc); });
+      }
+    }
+    if (task->max_docs >= 0) {
+      // Elasticsearch splits max_docs between the slices, rounding down: each slice copies at most
+      // max_docs / slices of its documents, in the order it reads them.
+      const auto per_slice = static_cast<std::size_t>(task->max_docs / task->slices);
+      for (auto& slice : slices) {
+        if (slice.size() > per_slice) slice.resize(per_slice);
       }
     }
     for (std::size_t i = 0; i < slices.size(); ++i) {

@@ -1,10 +1,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
 
 #include "core/search/alias_action.h"
 #include "core/search/bulk.h"
+#include "core/search/client.h"
 #include "core/search/result.h"
 
 namespace datarefresh::search {
@@ -191,6 +191,43 @@ TEST(Result, HoldsEitherAValueOrAnError) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().http_status, 503);
   EXPECT_TRUE(bad.error().retryable);
+}
+
+}  // namespace
+}  // namespace datarefresh::search
+
+namespace datarefresh::search {
+namespace {
+
+TEST(ParseTermsAggregation, ReadsBucketsAndTheDocumentsLeftOut) {
+  auto answer =
+      nlohmann::json::parse(R"({"took": 3, "timed_out": false, "hits": {"total": {"value": 12, "relation": "eq"},
+    "max_score": null, "hits": []}, "aggregations": {"by": {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 2,
+    "buckets": [{"key": "flickr", "doc_count": 7}, {"key": "wikimedia", "doc_count": 3}]}}})");
+  auto r = parse_terms_aggregation(answer, "by");
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ(r->buckets, (std::map<std::string, std::int64_t>{{"flickr", 7}, {"wikimedia", 3}}));
+  EXPECT_EQ(r->sum_other_doc_count, 2);
+  EXPECT_EQ(r->doc_count_error_upper_bound, 0);
+}
+
+TEST(ParseTermsAggregation, KeepsANumericKeyAsItsText) {
+  auto r = parse_terms_aggregation(
+      nlohmann::json::parse(R"({"aggregations": {"w": {"buckets": [{"key": 100, "doc_count": 1}]}}})"), "w");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->buckets.at("100"), 1);
+}
+
+TEST(ParseTermsAggregation, RefusesAnAnswerWithoutTheAggregationOrWithMalformedBuckets) {
+  for (const char* body :
+       {R"({"hits": {}})", R"({"aggregations": {"other": {"buckets": []}}})", R"({"aggregations": {"by": {}}})",
+        R"({"aggregations": {"by": {"buckets": [{"key": "x"}]}}})",
+        R"({"aggregations": {"by": {"buckets": [{"doc_count": 1}]}}})"}) {
+    auto r = parse_terms_aggregation(nlohmann::json::parse(body), "by");
+    ASSERT_FALSE(r.ok()) << body;
+    EXPECT_EQ(r.error().type, "invalid_response");
+    EXPECT_FALSE(r.error().retryable);
+  }
 }
 
 }  // namespace
