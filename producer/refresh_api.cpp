@@ -204,6 +204,9 @@ struct RefreshApi::Impl {
       if (mode == "sample" && o.contains("row_limit")) {
         throw ApiError{400, "options.row_limit limits a refresh's copy: a sample has none (give options.sample)"};
       }
+      if (mode == "filtered_only" && o.contains("row_limit")) {
+        throw ApiError{400, "options.row_limit limits a refresh's copy: a filtered-only run copies nothing (leave it out)"};
+      }
       if (o.contains("row_limit")) {
         if (!o["row_limit"].is_number_integer() || o["row_limit"].get<std::int64_t>() < 1) {
           throw ApiError{400, "options.row_limit must be a positive integer (rows to copy), got " + o["row_limit"].dump()};
