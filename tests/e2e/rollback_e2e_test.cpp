@@ -322,5 +322,29 @@ TEST_F(RollbackEndToEnd, AnIncompleteKeptGenerationIsRefusedAndAnExpiredOneIsSwe
   EXPECT_EQ(live("image").index, *second.new_index);
 }
 
+TEST_F(RollbackEndToEnd, ACancelledFilteredOnlyRunLeavesTheLiveSideAsItWasAndNothingBehind) {
+  const auto before = live("audio");
+  const auto indices_before = fault::indices(*stack_);
+  auto id = stack_->trigger("audio", std::nullopt, "filtered_only");
+  // Its `_reindex` slowed to a crawl in the engine, then the operator cancels.
+  auto db = api();
+  std::optional<std::string> task;
+  const auto deadline = std::chrono::steady_clock::now() + seconds(60);
+  while (!task && std::chrono::steady_clock::now() < deadline) {
+    task = db.query_value("SELECT details->>'task' FROM datarefresh.steps WHERE refresh_id = $1::uuid AND step = "
+                          "'filtered_index:task'",
+                          {id});
+    if (!task) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(task) << "the filtered-only run started no reindex";
+  search::Client client(stack_->search_options());
+  client.perform("POST", "/_reindex/" + *task + "/_rethrottle?requests_per_second=0.01");
+  EXPECT_EQ(ledger::Ledger(db).request_cancel(id, "test").kind, ledger::CancelOutcome::Kind::kAccepted);
+  auto run = stack_->wait(id, seconds(60)).run;
+  EXPECT_EQ(run.status, ledger::RunStatus::kCancelled) << run.error.value_or("");
+  expect_same(before, live("audio"));
+  EXPECT_EQ(fault::indices(*stack_), indices_before) << "the new filtered index is deleted";
+}
+
 }  // namespace
 }  // namespace datarefresh
