@@ -329,9 +329,21 @@ TEST_F(RefreshEndToEnd, AnImageRefreshCompletes) {
 }
 
 TEST_F(RefreshEndToEnd, ASecondRequestWhileOneRunsIsRefusedWithItsReason) {
+  // The audio refresh must still run when the image request is handled, however fast it is: the
+  // test holds a share lock on the live audio table (its promotion waits for it) and requests the
+  // image refresh only once the audio one is in the ledger (the two requests are on different
+  // partitions, so the planner could otherwise take them in either order).
+  auto holder = api();
+  holder.exec("BEGIN");
+  holder.exec("SELECT 1 FROM audio LIMIT 1");
   auto running = stack_->trigger("audio");
+  const auto deadline = std::chrono::steady_clock::now() + seconds(60);
+  while (std::chrono::steady_clock::now() < deadline && stack_->progress(running).run.phase == "requested") {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   auto refused = stack_->trigger("image");
   auto r = stack_->wait(refused, seconds(60));
+  holder.exec("COMMIT");
   auto a = stack_->wait(running, seconds(180));
   ASSERT_EQ(a.run.status, ledger::RunStatus::kCompleted) << a.run.error.value_or("");
   EXPECT_EQ(r.run.status, ledger::RunStatus::kRefused);
