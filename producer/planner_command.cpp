@@ -136,16 +136,7 @@ class RollbackCommand final : public Command {
     auto db = pg::Database::connect(service::api_db_options(cfg, "datarefresh-rollback"));
     ledger::Ledger(db).ensure_schema();
     search::Client search(service::search_client_options(cfg));
-    auto scope = refresh::lock_scope(cfg, media_);
-    std::optional<std::string> refusal;
-    for (const auto& run : ledger::Ledger(db).runs_with_status(ledger::RunStatus::kRunning)) {
-      if (run.lock_scope == scope) {
-        refusal = fmt::format("{} {} of {} is running (phase {}): roll back when it has ended", run.mode,
-                              run.refresh_id, run.media_type, run.phase);
-      }
-    }
-    if (!refusal) refusal = refresh::rollback_refusal(db, search, cfg, media);
-    if (refusal) {
+    if (auto refusal = refresh::rollback_request_refusal(db, search, cfg, media)) {
       std::cerr << "rollback of " << media_ << " refused: " << *refusal << "\n";
       return 2;
     }

@@ -220,7 +220,8 @@ struct RefreshApi::Impl {
     }
     {
       auto db = connect();
-      if (auto run = running_in_scope(db, media)) {
+      ledger::Ledger ledger(db);
+      if (auto run = refresh::running_in_scope(ledger, config, media)) {
         throw ApiError{409, fmt::format("refresh {} ({}, phase {}) is running in lock scope {}; only one refresh runs "
                                         "per scope at a time: request again when it has finished",
                                         run->refresh_id, run->media_type, run->phase, run->lock_scope)};
@@ -360,15 +361,6 @@ struct RefreshApi::Impl {
     }
   }
 
-  // The running run of `media`'s lock scope, if any.
-  std::optional<ledger::Run> running_in_scope(pg::Database& db, const std::string& media) {
-    auto scope = refresh::lock_scope(config, media);
-    for (const auto& run : ledger::Ledger(db).runs_with_status(ledger::RunStatus::kRunning)) {
-      if (run.lock_scope == scope) return run;
-    }
-    return std::nullopt;
-  }
-
   // GET /v1/media: per media type, what its aliases serve, what runs and what is kept.
   void media_list(httplib::Response& res) {
     auto db = connect();
@@ -422,12 +414,10 @@ struct RefreshApi::Impl {
     auto by = requested_by(body, "requested_by", "api");
     {
       auto db = connect();
-      if (auto run = running_in_scope(db, media_name)) {
-        throw ApiError{409, fmt::format("{} {} of {} is running (phase {}): roll back when it has ended", run->mode,
-                                        run->refresh_id, run->media_type, run->phase)};
-      }
       search::Client search(service::search_client_options(config));
-      if (auto refusal = refresh::rollback_refusal(db, search, config, media->second)) throw ApiError{409, *refusal};
+      if (auto refusal = refresh::rollback_request_refusal(db, search, config, media->second)) {
+        throw ApiError{409, *refusal};
+      }
     }
     auto request = make_refresh_request(media_name, std::nullopt, by, refresh::new_uuid(), "rollback");
     try {

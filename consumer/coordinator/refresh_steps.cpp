@@ -593,15 +593,7 @@ void stop_filtered_reindex(StepContext& c) {
   if (c.ledger.step_done(c.run.refresh_id, "filtered_index")) return;
   auto d = c.ledger.step_details(c.run.refresh_id, kFilteredTaskStep);
   if (!d) return;
-  std::string task = (*d)["task"];
-  auto status = c.services.search.get_task(task);
-  if (!status.ok() && status.error().http_status == 404) return;  // the engine no longer knows it
-  if (status.ok() && status.value().completed) return;
-  auto cancelled = c.services.search.cancel_task(task);
-  if (!cancelled.ok() && cancelled.error().http_status != 404) {
-    refresh::check(cancelled, "cancelling reindex task " + task);
-  }
-  c.log.info("filtered reindex cancelled", {{"refresh_id", c.run.refresh_id}, {"task", task}});
+  cancel_engine_task(c, (*d)["task"], "filtered reindex");
 }
 
 // ----------------------------------------------------------------------------- restore settings
@@ -796,7 +788,6 @@ StepResult promote_table(StepContext& c) {
   // (A first refresh replaces no generation that any index served: nothing to keep.)
   const bool keep = c.services.config.refresh.keep_previous > Duration(0) && run.old_index.has_value();
   const auto previously_kept = refresh::read_kept(c.db, c.media.name);
-  const auto live_schema = refresh::live_schema_of(c.db, c.media);
   std::vector<std::string> statements = refresh::discard_kept_sql(c.media);
   if (run.mode == "incremental") {
     if (keep) {
@@ -815,7 +806,7 @@ StepResult promote_table(StepContext& c) {
   }
   if (keep) {
     statements.push_back(refresh::record_kept_sql(c.media, run.refresh_id, run.mode, run.old_index,
-                                                  run.old_filtered_index, live_schema,
+                                                  run.old_filtered_index, refresh::live_schema_of(c.db, c.media),
                                                   c.services.config.refresh.keep_previous));
   }
   // The indices of what was kept before: the cleanup deletes them.
@@ -1237,6 +1228,17 @@ void StepContext::enter_phase(const std::string& phase) {
   services.metrics.phase.Add({{"media_type", run.media_type}, {"phase", run.phase}}).Set(0);
   refresh::enter_phase(ledger, services.publisher, run, phase);
   services.metrics.phase.Add({{"media_type", run.media_type}, {"phase", phase}}).Set(1);
+}
+
+void cancel_engine_task(StepContext& c, const std::string& task, std::string_view what) {
+  auto status = c.services.search.get_task(task);
+  if (!status.ok() && status.error().http_status == 404) return;  // the engine no longer knows it
+  if (status.ok() && status.value().completed) return;
+  auto cancelled = c.services.search.cancel_task(task);
+  if (!cancelled.ok() && cancelled.error().http_status != 404) {
+    refresh::check(cancelled, "cancelling " + std::string(what) + " task " + task);
+  }
+  c.log.info(std::string(what) + " cancelled", {{"refresh_id", c.run.refresh_id}, {"task", task}});
 }
 
 std::span<const RefreshStep> refresh_sequence() { return kSequence; }

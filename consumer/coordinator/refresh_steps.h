@@ -92,6 +92,11 @@ std::span<const RefreshStep> refresh_sequence();
 // The step after which a refresh is never rolled back.
 inline constexpr std::string_view kPointOfNoReturn = "promote_table";
 
+// Cancels the engine's task `task` unless the engine finished it or no longer knows it: a
+// compensation's first act before the rollback deletes the task's destination index (a running
+// `_reindex` would write on and create it again).
+void cancel_engine_task(StepContext& c, const std::string& task, std::string_view what);
+
 // The steps of a run of `mode`: a refresh's (full, incremental) above; a filtered-only run's
 // filtered_index, restore_settings, promote_aliases, cleanup, complete; a sample's sample_index,
 // restore_settings, promote_aliases (the staging alias), cleanup, complete; a rollback's verify

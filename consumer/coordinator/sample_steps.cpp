@@ -301,15 +301,7 @@ void stop_sample_reindex(StepContext& c) {
     if (c.ledger.step_done(c.run.refresh_id, group_step(i))) continue;
     auto d = c.ledger.step_details(c.run.refresh_id, task_step(i));
     if (!d) continue;
-    std::string task = (*d)["task"];
-    auto status = c.services.search.get_task(task);
-    if (!status.ok() && status.error().http_status == 404) continue;  // the engine no longer knows it
-    if (status.ok() && status.value().completed) continue;
-    auto cancelled = c.services.search.cancel_task(task);
-    if (!cancelled.ok() && cancelled.error().http_status != 404) {
-      refresh::check(cancelled, "cancelling sample reindex task " + task);
-    }
-    c.log.info("sample reindex cancelled", {{"refresh_id", c.run.refresh_id}, {"task", task}});
+    cancel_engine_task(c, (*d)["task"], "sample reindex");
   }
 }
 

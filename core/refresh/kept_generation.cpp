@@ -7,6 +7,7 @@
 #include "core/pg/identifier.h"
 #include "core/refresh/naming.h"
 #include "core/refresh/rollback.h"
+#include "core/refresh/run_control.h"
 
 namespace datarefresh::refresh {
 namespace {
@@ -164,6 +165,17 @@ std::optional<std::string> rollback_refusal(pg::Database& db, search::Client& se
                        fmt::join(problems, "; "));
   }
   return std::nullopt;
+}
+
+std::optional<std::string> rollback_request_refusal(pg::Database& db, search::Client& search,
+                                                    const config::Config& config,
+                                                    const config::MediaTypeConfig& media) {
+  ledger::Ledger ledger(db);
+  if (auto run = running_in_scope(ledger, config, media.name)) {
+    return fmt::format("{} {} of {} is running (phase {}): roll back when it has ended", run->mode, run->refresh_id,
+                       run->media_type, run->phase);
+  }
+  return rollback_refusal(db, search, config, media);
 }
 
 std::vector<std::string> delete_kept(pg::Database& db, search::Client& search, const config::MediaTypeConfig& media,

@@ -69,6 +69,11 @@ std::vector<std::string> kept_problems(pg::Database& db, search::Client& search,
 std::optional<std::string> rollback_refusal(pg::Database& db, search::Client& search, const config::Config& config,
                                             const config::MediaTypeConfig& media);
 
+// What the API and the CLI check before they send a rollback request: a run of the lock scope
+// running, then rollback_refusal().
+std::optional<std::string> rollback_request_refusal(pg::Database& db, search::Client& search,
+                                                    const config::Config& config, const config::MediaTypeConfig& media);
+
 // Deletes a kept generation: its indices (never one an alias serves, which a rollback or a later
 // promotion may have made live again), then its tables and record in one transaction. Best
 // effort; returns the problems met (empty = gone).

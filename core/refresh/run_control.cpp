@@ -15,6 +15,15 @@ std::string lock_scope(const config::Config& config, const std::string& media_ty
                                                                        : config.environment + ":" + media_type;
 }
 
+std::optional<ledger::Run> running_in_scope(ledger::Ledger& ledger, const config::Config& config,
+                                            const std::string& media_type) {
+  const auto scope = lock_scope(config, media_type);
+  for (auto& run : ledger.runs_with_status(ledger::RunStatus::kRunning)) {
+    if (run.lock_scope == scope) return run;
+  }
+  return std::nullopt;
+}
+
 void enter_phase(ledger::Ledger& ledger, EventPublisher& publisher, ledger::Run& run, const std::string& phase) {
   if (run.phase == phase) return;
   std::optional<std::string> previous = run.phase;

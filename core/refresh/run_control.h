@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "core/config/config.h"
@@ -13,6 +14,10 @@ namespace datarefresh::refresh {
 // The lock scope of a refresh of `media_type`: the environment, or environment:media_type with
 // refresh.lock_scope media_type. One refresh runs per scope at a time.
 std::string lock_scope(const config::Config& config, const std::string& media_type);
+
+// The run holding the lock scope of `media_type` now, if any: what a new request would be refused for.
+std::optional<ledger::Run> running_in_scope(ledger::Ledger& ledger, const config::Config& config,
+                                            const std::string& media_type);
 
 // Moves `run` to `phase` in the ledger and publishes refresh.phase_changed (no-op if already there).
 void enter_phase(ledger::Ledger& ledger, EventPublisher& publisher, ledger::Run& run, const std::string& phase);
